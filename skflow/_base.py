@@ -1,0 +1,446 @@
+"""The part of MAFDensity and MAFOutlierDetector that they share.
+
+It turns scikit-learn parameters into a :func:`skflow.nn.build_maf` flow,
+validates inputs, runs :func:`skflow._training.train_flow`, scores and
+samples, and pickles the torch module as CPU tensors.
+"""
+
+from __future__ import annotations
+
+import copy
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, _fit_context
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ._torch_utils import DTYPES, resolve_device, seed_generator
+from ._training import train_flow
+from ._version import __version__
+from .nn import build_maf
+from .nn.made import ACTIVATIONS
+
+_SCORE_CHUNK = 65536
+
+FLOW_PARAMETERS_DOC = """
+    n_flows : int, default=5
+        Number of MAF layers (each one a MADE network).
+
+    hidden_layer_sizes : tuple of int, default=(100, 100)
+        Width of each hidden layer of every MADE.  Layers narrower than
+        ``n_features - 1`` cannot carry every dependency and trigger a
+        :class:`~skflow.nn.MADEWidthWarning`.
+
+    activation : {"tanh", "relu", "elu", "gelu", "silu"}, default="tanh"
+        Hidden-unit non-linearity.  The MAF paper used tanh for GAS and relu
+        for its other UCI data sets.
+
+    batch_norm : bool, default=True
+        Follow each MAF layer by a batch-normalisation bijector.  Its
+        statistics are recomputed on the whole training set after fitting, so
+        scores do not depend on the last mini-batches.
+
+    order : {"reverse", "identity", "random"} or list of permutations, default="reverse"
+        Autoregressive order of each layer: "reverse" alternates the column
+        order and its reverse (the MAF paper), "random" draws one permutation
+        per layer, or give ``n_flows`` permutations of ``range(n_features)``.
+
+    learning_rate_init : float, default=1e-3
+        Adam learning rate.
+
+    weight_decay : float, default=1e-6
+        L2 penalty on all weights (Adam's ``weight_decay``).
+
+    batch_size : int, default=256
+        Mini-batch size; clipped to the number of training rows.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training rows).
+
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the rows, stop when their mean
+        log-likelihood has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and restore the best weights.  When False, training stops once
+        the training loss stalls in the same way.
+
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping (at least one row).
+
+    n_iter_no_change : int, default=10
+        Patience, in epochs.
+
+    tol : float, default=1e-4
+        Smallest improvement of the mean log-likelihood (nats) that counts.
+
+    log_scale_bound : float or None, default=5.0
+        Each layer's log-scale is soft-clamped to ``(-bound, bound)`` with
+        ``bound * tanh(a / bound)``, which keeps training stable on data with
+        near-constant or duplicated columns.  None disables the bound.
+
+    max_grad_norm : float or None, default=10.0
+        Clip the global gradient norm at this value; None disables clipping.
+
+    device : str, default="auto"
+        "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
+        Inputs and outputs are numpy arrays whatever the device.
+
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the torch model.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling.  The
+        global numpy and torch random states are never changed.  With an int,
+        fitting on the CPU is reproducible.
+
+    verbose : int, default=0
+        Print one line per epoch when > 0.
+
+    warm_start : bool, default=False
+        Continue training the fitted flow on the next call to ``fit``
+        (the architecture parameters must be unchanged).
+"""
+
+FLOW_ATTRIBUTES_DOC = """
+    flow_ : skflow.nn.Flow
+        The fitted torch module (in eval mode, on ``device_``).
+
+    device_ : torch.device
+        The device the model lives on.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features_in_,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    n_iter_ : int
+        Number of epochs run (in total, over warm starts).
+
+    loss_curve_ : list of float
+        Mean training negative log-likelihood per epoch (nats).
+
+    validation_scores_ : list of float or None
+        Mean validation log-likelihood per epoch; None without early stopping.
+
+    best_validation_score_ : float or None
+        Best validation log-likelihood; the restored weights reach it.
+"""
+
+
+class BaseMAF(BaseEstimator):
+    """Shared fit / score / sample logic; use MAFDensity or MAFOutlierDetector."""
+
+    _parameter_constraints: dict = {
+        "n_flows": [Interval(Integral, 1, None, closed="left")],
+        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "batch_norm": ["boolean"],
+        "order": [StrOptions({"reverse", "identity", "random"}), "array-like"],
+        "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
+        "weight_decay": [Interval(Real, 0, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "early_stopping": ["boolean"],
+        "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "tol": [Interval(Real, 0, None, closed="left")],
+        "log_scale_bound": [Interval(Real, 0, None, closed="neither"), None],
+        "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "device": [str],
+        "dtype": [StrOptions(set(DTYPES))],
+        "random_state": ["random_state"],
+        "verbose": ["verbose"],
+        "warm_start": ["boolean"],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_flows=5,
+        hidden_layer_sizes=(100, 100),
+        activation="tanh",
+        batch_norm=True,
+        order="reverse",
+        learning_rate_init=1e-3,
+        weight_decay=1e-6,
+        batch_size=256,
+        max_iter=200,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        log_scale_bound=5.0,
+        max_grad_norm=10.0,
+        device="auto",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+    ):
+        self.n_flows = n_flows
+        self.hidden_layer_sizes = hidden_layer_sizes
+        self.activation = activation
+        self.batch_norm = batch_norm
+        self.order = order
+        self.learning_rate_init = learning_rate_init
+        self.weight_decay = weight_decay
+        self.batch_size = batch_size
+        self.max_iter = max_iter
+        self.early_stopping = early_stopping
+        self.validation_fraction = validation_fraction
+        self.n_iter_no_change = n_iter_no_change
+        self.tol = tol
+        self.log_scale_bound = log_scale_bound
+        self.max_grad_norm = max_grad_norm
+        self.device = device
+        self.dtype = dtype
+        self.random_state = random_state
+        self.verbose = verbose
+        self.warm_start = warm_start
+
+    # ------------------------------------------------------------------ fit
+    def _hidden_sizes(self) -> tuple[int, ...]:
+        sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
+        if sizes.ndim != 1 or sizes.size == 0 or not all(
+            isinstance(s, Integral) and s >= 1 for s in sizes.tolist()
+        ):
+            raise ValueError(
+                "hidden_layer_sizes must be a positive int or a non-empty sequence of "
+                f"positive ints, got {self.hidden_layer_sizes!r}"
+            )
+        return tuple(int(s) for s in sizes)
+
+    def _flow_config(self, n_features: int, generator) -> dict:
+        from .nn import layer_orders
+
+        order = self.order if isinstance(self.order, str) else [list(map(int, o)) for o in self.order]
+        try:
+            orders = layer_orders(n_features, self.n_flows, order, generator)
+            for o in orders:
+                if sorted(o) != list(range(n_features)):
+                    raise ValueError(f"{o} is not a permutation of range({n_features})")
+        except ValueError as exc:
+            raise ValueError(f"invalid order parameter: {exc}") from None
+        return dict(
+            n_features=n_features,
+            n_flows=self.n_flows,
+            hidden_sizes=self._hidden_sizes(),
+            activation=self.activation,
+            batch_norm=self.batch_norm,
+            order=orders,
+            log_scale_bound=None if self.log_scale_bound is None else float(self.log_scale_bound),
+            dtype=self.dtype,
+        )
+
+    @staticmethod
+    def _build(config: dict, generator=None):
+        config = dict(config)
+        config["dtype"] = DTYPES[config["dtype"]]
+        return build_maf(generator=generator, **config)
+
+    def _to_tensor(self, X, device=None) -> torch.Tensor:
+        return torch.as_tensor(X, dtype=DTYPES[self.dtype]).to(device or self.device_)
+
+    def _warm(self) -> bool:
+        return self.warm_start and hasattr(self, "flow_")
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X, y=None):
+        """Fit the flow to ``X`` by maximum likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows; at least 2.
+        y : None
+            Ignored, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        saved = dict(self.__dict__)
+        try:
+            self._fit(X)
+        except BaseException:
+            # A failed fit must leave a previously fitted estimator as it was.
+            self.__dict__.clear()
+            self.__dict__.update(saved)
+            raise
+        return self
+
+    def _fit(self, X):
+        warm = self._warm()
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not warm
+        )
+        device = resolve_device(self.device)
+        rng = check_random_state(self.random_state)
+        generator = seed_generator(rng)
+        n = X.shape[0]
+
+        if warm:
+            config = self._flow_config_
+            new = self._flow_config(X.shape[1], generator)
+            if {k: v for k, v in new.items() if k != "order"} != {
+                k: v for k, v in config.items() if k != "order"
+            }:
+                raise ValueError(
+                    "warm_start=True needs the same architecture (n_flows, "
+                    "hidden_layer_sizes, activation, batch_norm, log_scale_bound, dtype) "
+                    "as the fitted model; set warm_start=False to start afresh"
+                )
+            # Train a copy: an interrupted warm start must not damage the fitted model.
+            flow = copy.deepcopy(self.flow_).to(device)
+        else:
+            config = self._flow_config(X.shape[1], generator)
+            flow = self._build(config, generator).to(device)
+
+        x_all = torch.as_tensor(X, dtype=DTYPES[self.dtype]).to(device)
+        x_val = None
+        x_train = x_all
+        if self.early_stopping:
+            n_val = min(n - 1, max(1, int(round(self.validation_fraction * n))))
+            perm = torch.as_tensor(rng.permutation(n), device=device)
+            x_train, x_val = x_all[perm[n_val:]], x_all[perm[:n_val]]
+
+        result = train_flow(
+            flow,
+            x_train,
+            x_val,
+            learning_rate=self.learning_rate_init,
+            weight_decay=self.weight_decay,
+            batch_size=min(self.batch_size, x_train.shape[0]),
+            max_epochs=self.max_iter,
+            n_iter_no_change=self.n_iter_no_change,
+            tol=self.tol,
+            max_grad_norm=self.max_grad_norm,
+            generator=generator,
+            log=print if self.verbose else None,
+        )
+        del x_train, x_val
+        flow.refit_batch_norm(x_all)
+
+        self.flow_ = flow
+        self.device_ = device
+        self._flow_config_ = config
+        self.n_iter_ = result.n_epochs + (self.n_iter_ if warm else 0)
+        previous = self.loss_curve_ if warm else []
+        self.loss_curve_ = previous + result.loss_curve
+        if self.early_stopping:
+            prev_val = (self.validation_scores_ or []) if warm else []
+            self.validation_scores_ = prev_val + result.validation_scores
+            self.best_validation_score_ = result.best_validation_score
+        else:
+            self.validation_scores_ = None
+            self.best_validation_score_ = None
+        return self
+
+    # -------------------------------------------------------------- scoring
+    def _validated(self, X) -> np.ndarray:
+        check_is_fitted(self)
+        return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    @torch.no_grad()
+    def _log_density(self, X: np.ndarray) -> np.ndarray:
+        out = np.empty(X.shape[0], dtype=np.float64)
+        for start in range(0, X.shape[0], _SCORE_CHUNK):
+            chunk = self._to_tensor(X[start : start + _SCORE_CHUNK])
+            out[start : start + chunk.shape[0]] = self.flow_.log_prob(chunk).double().cpu().numpy()
+        if np.isnan(out).any():
+            raise FloatingPointError(
+                "the model produced NaN log-densities; it was probably fitted on data "
+                "of a very different scale. Refit on standardised data."
+            )
+        return out
+
+    def score_samples(self, X):
+        """Log-density of each row of ``X`` under the fitted flow.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,), dtype float64
+            Natural-log densities.  Rows far outside the float range of the
+            model's dtype get ``-inf``.
+        """
+        return self._log_density(self._validated(X))
+
+    @torch.no_grad()
+    def sample(self, n_samples=1, random_state=None):
+        """Draw samples from the fitted flow.
+
+        Sampling inverts every MAF layer, one dimension at a time, so it costs
+        ``n_features`` network passes per layer.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw; 0 gives an empty array.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the base noise; the same seed gives the same samples.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features_in_), dtype float64
+        """
+        check_is_fitted(self)
+        if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, Integral):
+            raise TypeError(f"n_samples must be an int, got {n_samples!r}")
+        if n_samples < 0:
+            raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+        generator = seed_generator(check_random_state(random_state))
+        out = np.empty((int(n_samples), self.n_features_in_), dtype=np.float64)
+        for start in range(0, int(n_samples), _SCORE_CHUNK):
+            n = min(_SCORE_CHUNK, int(n_samples) - start)
+            out[start : start + n] = self.flow_.sample(n, generator).double().cpu().numpy()
+        return out
+
+    # ---------------------------------------------------------- persistence
+    def __getstate__(self):
+        state = super().__getstate__()
+        if "flow_" in state:
+            state = dict(state)
+            # CPU tensors only: a model fitted on CUDA must load on a CPU-only machine.
+            state["flow_"] = {k: v.detach().cpu() for k, v in self.flow_.state_dict().items()}
+            state["device_"] = str(self.device_)
+        state["_skflow_version"] = __version__
+        return state
+
+    def __setstate__(self, state):
+        state = dict(state)
+        saved_version = state.pop("_skflow_version", None)
+        if saved_version is not None and saved_version != __version__:
+            warnings.warn(
+                f"Trying to unpickle {type(self).__name__} from skflow {saved_version} "
+                f"with skflow {__version__}; this might lead to breaking code or invalid "
+                "results. Use at your own risk.",
+                UserWarning,
+                stacklevel=2,
+            )
+        flow_state = state.get("flow_")
+        super().__setstate__(state)
+        if flow_state is None:
+            return
+        flow = self._build(self._flow_config_)
+        flow.load_state_dict(flow_state)
+        device = torch.device(state["device_"])
+        if device.type == "cuda" and not torch.cuda.is_available():
+            if self.device != "auto":
+                warnings.warn(
+                    f"this model was fitted on {device} but CUDA is not available; "
+                    "it was loaded on the CPU",
+                    UserWarning,
+                    stacklevel=2,
+                )
+            device = torch.device("cpu")
+        self.flow_ = flow.to(device).eval()
+        self.device_ = device

@@ -1,0 +1,141 @@
+"""A normalizing flow over a standard-normal base, and the MAF builder."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+
+from .transforms import BatchNormTransform, MaskedAffineAutoregressive
+
+__all__ = ["Flow", "build_maf", "layer_orders"]
+
+_LOG_2PI = math.log(2 * math.pi)
+
+
+class Flow(nn.Module):
+    """A chain of bijective transforms over a standard normal base.
+
+    ``transforms[0]`` is applied to the data first; the last one's output is
+    the base variable ``u ~ N(0, I)``.
+
+    Parameters
+    ----------
+    transforms : sequence of nn.Module
+        Each has ``forward(x) -> (u, log_abs_det)`` and ``inverse(u) -> x``.
+    n_features : int
+    """
+
+    def __init__(self, transforms: Sequence[nn.Module], n_features: int):
+        super().__init__()
+        self.transforms = nn.ModuleList(transforms)
+        self.n_features = n_features
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Map data to the base space; return ``(u, sum of log-dets)``."""
+        log_det = x.new_zeros(x.shape[0])
+        for t in self.transforms:
+            x, ld = t(x)
+            log_det = log_det + ld
+        return x, log_det
+
+    def inverse(self, u: torch.Tensor) -> torch.Tensor:
+        """Map base samples back to data space."""
+        for t in reversed(self.transforms):
+            u = t.inverse(u)
+        return u
+
+    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
+        """Log-density of each row of ``x``."""
+        u, log_det = self(x)
+        base = -0.5 * (u.square().sum(-1) + self.n_features * _LOG_2PI)
+        return base + log_det
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
+        """Draw ``n`` samples (call ``eval()`` first for a proper bijection)."""
+        p = next(self.parameters())
+        # Noise is drawn on the CPU so a seed gives the same samples on any device.
+        u = torch.randn(n, self.n_features, generator=generator, dtype=p.dtype)
+        return self.inverse(u.to(p.device))
+
+    @torch.no_grad()
+    def refit_batch_norm(self, x: torch.Tensor, chunk_size: int = 65536) -> None:
+        """Set every batch-norm layer's statistics to those of ``x``.
+
+        Done after training (as in the MAF paper's code), it makes densities
+        independent of the last mini-batches seen.  ``x`` is pushed through the
+        flow once, layer by layer, holding one extra copy of it.
+        """
+        if not any(isinstance(t, BatchNormTransform) for t in self.transforms):
+            return
+        was_training = self.training
+        self.eval()
+        h = x
+        for t in self.transforms:
+            if isinstance(t, BatchNormTransform):
+                h64 = h.double()
+                t.set_statistics(h64.mean(0), h64.var(0, unbiased=False))
+                del h64
+            h = torch.cat([t(c)[0] for c in h.split(chunk_size)]) if h.shape[0] else h
+        self.train(was_training)
+
+
+def layer_orders(n_features: int, n_flows: int, order="reverse", generator=None):
+    """Autoregressive order of each MAF layer.
+
+    ``"reverse"`` alternates the natural and the reversed order (the MAF
+    paper), ``"identity"`` keeps the natural order everywhere, ``"random"``
+    draws a permutation per layer; a sequence of ``n_flows`` permutations is
+    used as given.
+    """
+    natural = list(range(n_features))
+    if isinstance(order, str):
+        if order == "reverse":
+            return [natural if k % 2 == 0 else natural[::-1] for k in range(n_flows)]
+        if order == "identity":
+            return [natural] * n_flows
+        if order == "random":
+            return [torch.randperm(n_features, generator=generator).tolist() for _ in range(n_flows)]
+        raise ValueError(f"order must be 'reverse', 'identity', 'random' or a list, got {order!r}")
+    orders = [list(o) for o in order]
+    if len(orders) != n_flows:
+        raise ValueError(f"an explicit order needs {n_flows} permutations, got {len(orders)}")
+    return orders
+
+
+def build_maf(
+    n_features: int,
+    n_flows: int = 5,
+    hidden_sizes: Sequence[int] = (100, 100),
+    activation: str = "tanh",
+    batch_norm: bool = True,
+    order="reverse",
+    log_scale_bound: float | None = 5.0,
+    degree_mode: str = "sequential",
+    batch_norm_momentum: float = 0.05,
+    generator: torch.Generator | None = None,
+    dtype: torch.dtype = torch.float32,
+) -> Flow:
+    """A Masked Autoregressive Flow (Papamakarios et al. 2017).
+
+    Each of the ``n_flows`` MAF layers is followed by a batch-norm bijector
+    when ``batch_norm`` is true.  Weights are drawn from ``generator``; the
+    global torch RNG is not touched.  Every layer starts as the identity, so
+    an untrained flow is a standard normal.
+    """
+    if n_features < 1:
+        raise ValueError("n_features must be >= 1")
+    transforms = []
+    for layer_order in layer_orders(n_features, n_flows, order, generator):
+        maf = MaskedAffineAutoregressive(
+            n_features, hidden_sizes, layer_order, activation, log_scale_bound,
+            degree_mode, generator,
+        )
+        maf.made.reset_parameters(generator)
+        transforms.append(maf)
+        if batch_norm:
+            transforms.append(BatchNormTransform(n_features, momentum=batch_norm_momentum))
+    return Flow(transforms, n_features).to(dtype)

@@ -1,0 +1,192 @@
+"""Masked linear layers and MADE (Germain et al. 2015).
+
+Every unit carries a *degree*.  An input's degree is its position in the
+autoregressive order (1..D).  A hidden unit of degree ``k`` may only see inputs
+of degree ``<= k``, and an output of degree ``d`` only hidden units of degree
+``< d``.  Output ``d`` therefore depends on inputs ``1..d-1`` alone, which is
+what makes the Jacobian of an autoregressive transform triangular.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Sequence
+
+import torch
+from torch import nn
+from torch.nn import functional as F
+
+__all__ = [
+    "MADE",
+    "MADEWidthWarning",
+    "MaskedLinear",
+    "hidden_degrees",
+    "input_degrees",
+]
+
+ACTIVATIONS = {
+    "tanh": torch.tanh,
+    "relu": torch.relu,
+    "elu": F.elu,
+    "gelu": F.gelu,
+    "silu": F.silu,
+}
+
+
+class MADEWidthWarning(UserWarning):
+    """A hidden layer is too narrow to carry every autoregressive dependency."""
+
+
+def input_degrees(order: Sequence[int]) -> torch.Tensor:
+    """Degrees of the inputs for a given autoregressive order.
+
+    Parameters
+    ----------
+    order : sequence of int
+        A permutation of ``range(D)``; ``order[0]`` is the feature generated
+        first.
+
+    Returns
+    -------
+    degrees : LongTensor of shape (D,)
+        ``degrees[order[k]] == k + 1``.
+    """
+    order = torch.as_tensor(list(order), dtype=torch.long)
+    n = order.numel()
+    if n == 0 or sorted(order.tolist()) != list(range(n)):
+        raise ValueError(f"order must be a permutation of range({n}), got {order.tolist()}")
+    degrees = torch.empty(n, dtype=torch.long)
+    degrees[order] = torch.arange(1, n + 1)
+    return degrees
+
+
+def hidden_degrees(
+    n_inputs: int,
+    width: int,
+    previous_min: int = 1,
+    mode: str = "sequential",
+    generator: torch.Generator | None = None,
+) -> torch.Tensor:
+    """Degrees of one hidden layer.
+
+    ``sequential`` cycles through ``previous_min..D-1`` so every degree is
+    represented as evenly as the width allows (the MAF paper's choice);
+    ``random`` draws them uniformly (the original MADE paper).
+    """
+    top = max(n_inputs - 1, 1)
+    low = min(previous_min, top)
+    if mode == "sequential":
+        return torch.arange(width) % (top - low + 1) + low
+    if mode == "random":
+        return torch.randint(low, top + 1, (width,), generator=generator)
+    raise ValueError(f"hidden degree mode must be 'sequential' or 'random', got {mode!r}")
+
+
+class MaskedLinear(nn.Linear):
+    """A linear layer whose weight is multiplied by a fixed 0/1 mask.
+
+    Parameters
+    ----------
+    mask : Tensor of shape (out_features, in_features)
+        Connectivity; stored as a buffer so it follows ``.to(device)`` and
+        ``state_dict`` but is never trained.
+    """
+
+    def __init__(self, mask: torch.Tensor, bias: bool = True):
+        out_features, in_features = mask.shape
+        super().__init__(in_features, out_features, bias=bias)
+        self.register_buffer("mask", mask.to(self.weight.dtype))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return F.linear(x, self.weight * self.mask, self.bias)
+
+
+class MADE(nn.Module):
+    """Masked autoencoder: ``n_outputs_per_input`` outputs for each input.
+
+    Parameters
+    ----------
+    n_inputs : int
+        Dimension D.
+    hidden_sizes : sequence of int
+        Width of each hidden layer.  A layer narrower than ``D - 1`` cannot
+        represent every degree and silently loses dependencies; this emits a
+        :class:`MADEWidthWarning`.
+    n_outputs_per_input : int
+        Output ``j * D + i`` is the ``j``-th parameter of input ``i``.
+    order : sequence of int, optional
+        Autoregressive order, a permutation of ``range(D)``; identity if None.
+    activation : {"tanh", "relu", "elu", "gelu", "silu"}
+    degree_mode : {"sequential", "random"}
+    generator : torch.Generator, optional
+        Source of randomness for random degrees.
+    """
+
+    def __init__(
+        self,
+        n_inputs: int,
+        hidden_sizes: Sequence[int],
+        n_outputs_per_input: int = 2,
+        order: Sequence[int] | None = None,
+        activation: str = "tanh",
+        degree_mode: str = "sequential",
+        generator: torch.Generator | None = None,
+    ):
+        super().__init__()
+        if activation not in ACTIVATIONS:
+            raise ValueError(
+                f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
+            )
+        if not hidden_sizes:
+            raise ValueError("MADE needs at least one hidden layer")
+        self.n_inputs = n_inputs
+        self.n_outputs_per_input = n_outputs_per_input
+        self.activation = activation
+        self._act = ACTIVATIONS[activation]
+        order = list(range(n_inputs)) if order is None else list(order)
+        self.order = order
+        in_deg = input_degrees(order)
+        self.register_buffer("degrees", in_deg)
+
+        narrow = [w for w in hidden_sizes if w < n_inputs - 1]
+        if narrow:
+            warnings.warn(
+                f"MADE hidden layer width(s) {narrow} are smaller than n_inputs - 1 = "
+                f"{n_inputs - 1}; some autoregressive dependencies cannot be represented. "
+                "Use hidden layers at least as wide as the number of features.",
+                MADEWidthWarning,
+                stacklevel=2,
+            )
+
+        layers = []
+        prev = in_deg
+        for width in hidden_sizes:
+            deg = hidden_degrees(n_inputs, width, int(prev.min()), degree_mode, generator)
+            layers.append(MaskedLinear((deg[:, None] >= prev[None, :])))
+            prev = deg
+        out_deg = in_deg.repeat(n_outputs_per_input)
+        layers.append(MaskedLinear(out_deg[:, None] > prev[None, :]))
+        self.layers = nn.ModuleList(layers)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = x
+        for layer in self.layers[:-1]:
+            h = self._act(layer(h))
+        return self.layers[-1](h)
+
+    @torch.no_grad()
+    def reset_parameters(self, generator: torch.Generator | None = None, zero_output=True):
+        """Glorot-style uniform init drawn from ``generator`` (no global RNG).
+
+        The fan-in counts only unmasked connections so masked layers keep a
+        sensible activation scale.  With ``zero_output`` the last layer starts
+        at zero, which makes the affine transform built on top the identity.
+        """
+        for layer in self.layers:
+            fan_in = layer.mask.sum(1).clamp(min=1).mean().item()
+            bound = math.sqrt(3.0 / fan_in)
+            layer.weight.uniform_(-bound, bound, generator=generator)
+            layer.bias.zero_()
+        if zero_output:
+            self.layers[-1].weight.zero_()
