@@ -242,8 +242,11 @@ class BaseMAF(BaseEstimator):
         config["dtype"] = DTYPES[config["dtype"]]
         return build_maf(generator=generator, **config)
 
-    def _to_tensor(self, X, device=None) -> torch.Tensor:
-        return torch.as_tensor(X, dtype=DTYPES[self.dtype]).to(device or self.device_)
+    def _to_tensor(self, X: np.ndarray, device=None) -> torch.Tensor:
+        # torch wraps only writeable arrays with positive strides (not joblib
+        # memmaps nor X[::-1]); np.require copies exactly when needed.
+        X = np.require(X, dtype=self.dtype, requirements=["C", "W"])
+        return torch.from_numpy(X).to(device or self.device_)
 
     def _warm(self) -> bool:
         return self.warm_start and hasattr(self, "flow_")
@@ -301,7 +304,7 @@ class BaseMAF(BaseEstimator):
             config = self._flow_config(X.shape[1], generator)
             flow = self._build(config, generator).to(device)
 
-        x_all = torch.as_tensor(X, dtype=DTYPES[self.dtype]).to(device)
+        x_all = self._to_tensor(X, device)
         x_val = None
         x_train = x_all
         if self.early_stopping:

@@ -98,6 +98,14 @@ class MaskedLinear(nn.Linear):
         super().__init__(in_features, out_features, bias=bias)
         self.register_buffer("mask", mask.to(self.weight.dtype))
 
+    def reset_parameters(self) -> None:
+        # nn.Linear would draw from the global RNG here; MADE.reset_parameters
+        # initialises from a private generator instead.
+        with torch.no_grad():
+            self.weight.zero_()
+            if self.bias is not None:
+                self.bias.zero_()
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return F.linear(x, self.weight * self.mask, self.bias)
 

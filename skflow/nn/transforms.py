@@ -103,8 +103,8 @@ class BatchNormTransform(nn.Module):
         self.log_gamma = nn.Parameter(torch.zeros(n_features))
         self.beta = nn.Parameter(torch.zeros(n_features))
         self.register_buffer("running_mean", torch.zeros(n_features))
-        # Starting at 1 (not 0) keeps an untrained layer the identity.
-        self.register_buffer("running_var", torch.ones(n_features))
+        # 1 - eps (not 0) makes an untrained layer exactly the identity.
+        self.register_buffer("running_var", torch.full((n_features,), 1.0 - eps))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.training and x.shape[0] > 1:

@@ -1,0 +1,332 @@
+"""MAFDensity as a scikit-learn estimator: quality, API, persistence, devices."""
+
+import pickle
+import warnings
+
+import joblib
+import numpy as np
+import pytest
+import torch
+from scipy.stats import multivariate_normal
+from sklearn.base import clone
+from sklearn.datasets import load_wine
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+
+from skflow import MAFDensity
+from skflow._training import TrainingDivergedError
+
+FAST = dict(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=15, random_state=0)
+requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+
+
+def test_fits_correlated_gaussian_to_true_log_likelihood(gaussian_data):
+    X, cov = gaussian_data
+    rng = np.random.RandomState(1)
+    X_test = rng.multivariate_normal(np.zeros(3), cov, size=5000)
+    est = MAFDensity(n_flows=3, hidden_layer_sizes=(32, 32), random_state=0).fit(X)
+    true = multivariate_normal(np.zeros(3), cov).logpdf(X_test).mean()
+    assert abs(est.score(X_test) - true) < 0.05
+    assert est.score_samples(X_test).dtype == np.float64
+
+
+def test_learns_non_gaussian_density_better_than_gaussian():
+    # Two moons in 2-D: a single Gaussian is a poor fit, a flow should be far better.
+    from sklearn.datasets import make_moons
+    from sklearn.mixture import GaussianMixture
+
+    X, _ = make_moons(3000, noise=0.05, random_state=0)
+    X_test, _ = make_moons(2000, noise=0.05, random_state=1)
+    flow = MAFDensity(n_flows=5, hidden_layer_sizes=(64, 64), random_state=0).fit(X)
+    gauss = GaussianMixture(1).fit(X)
+    assert flow.score(X_test) > gauss.score(X_test) + 0.5
+
+
+def test_fitted_attributes(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**FAST).fit(X)
+    assert est.n_features_in_ == 3
+    assert est.n_iter_ == len(est.loss_curve_) == len(est.validation_scores_)
+    assert est.best_validation_score_ == pytest.approx(max(est.validation_scores_), abs=1e-4) or (
+        est.best_validation_score_ >= max(est.validation_scores_)
+    )
+    assert est.device_ == torch.device("cpu")
+    assert not est.flow_.training
+
+
+def test_without_early_stopping(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**{**FAST, "early_stopping": False}).fit(X)
+    assert est.validation_scores_ is None and est.best_validation_score_ is None
+    assert len(est.loss_curve_) == est.n_iter_
+
+
+def test_early_stopping_restores_best_weights(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**{**FAST, "max_iter": 40, "n_iter_no_change": 2, "learning_rate_init": 3e-2}).fit(X)
+    assert est.n_iter_ < 40
+    assert est.best_validation_score_ == pytest.approx(max(est.validation_scores_))
+
+
+def test_same_random_state_same_model(gaussian_data):
+    X, _ = gaussian_data
+    a = MAFDensity(**{**FAST, "order": "random"}).fit(X).score_samples(X)
+    b = MAFDensity(**{**FAST, "order": "random"}).fit(X).score_samples(X)
+    c = MAFDensity(**{**FAST, "random_state": 1}).fit(X).score_samples(X)
+    np.testing.assert_array_equal(a, b)
+    assert not np.allclose(a, c)
+
+
+def test_score_samples_does_not_depend_on_batch_composition(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**FAST).fit(X)
+    full = est.score_samples(X)
+    np.testing.assert_allclose(full[:5], est.score_samples(X[:5]), rtol=1e-6)
+    np.testing.assert_allclose(full[::-1], est.score_samples(X[::-1]), rtol=1e-6)
+
+
+def test_batch_norm_statistics_are_whole_training_set(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**FAST).fit(X)
+    first_bn = est.flow_.transforms[1]
+    with torch.no_grad():
+        h, _ = est.flow_.transforms[0](torch.as_tensor(X, dtype=torch.float32))
+    np.testing.assert_allclose(first_bn.running_mean.numpy(), h.mean(0).numpy(), atol=1e-4)
+
+
+def test_sample_shape_reproducibility_and_distribution(gaussian_data):
+    X, cov = gaussian_data
+    est = MAFDensity(n_flows=3, hidden_layer_sizes=(32, 32), random_state=0).fit(X)
+    s1 = est.sample(4000, random_state=0)
+    assert s1.shape == (4000, 3) and s1.dtype == np.float64
+    np.testing.assert_array_equal(s1, est.sample(4000, random_state=0))
+    assert not np.array_equal(s1, est.sample(4000, random_state=1))
+    np.testing.assert_allclose(np.cov(s1.T), cov, atol=0.12)
+    assert est.sample(0).shape == (0, 3)
+
+
+@pytest.mark.parametrize("bad", [-1, 2.5, "3", None, True])
+def test_sample_rejects_bad_n_samples(gaussian_data, bad):
+    X, _ = gaussian_data
+    est = MAFDensity(**FAST).fit(X[:200])
+    with pytest.raises((TypeError, ValueError), match="n_samples"):
+        est.sample(bad)
+
+
+def test_float64_model(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**{**FAST, "dtype": "float64"}).fit(X)
+    assert next(est.flow_.parameters()).dtype == torch.float64
+    assert np.isfinite(est.score(X))
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu", "elu", "gelu", "silu"])
+def test_activations(gaussian_data, activation):
+    X, _ = gaussian_data
+    est = MAFDensity(**{**FAST, "max_iter": 2, "activation": activation}).fit(X[:300])
+    assert np.isfinite(est.score(X))
+
+
+def test_explicit_orders_and_no_batch_norm(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**{**FAST, "order": [[2, 0, 1], [1, 2, 0]], "batch_norm": False}).fit(X)
+    assert est.flow_.transforms[0].made.order == [2, 0, 1]
+    with pytest.raises(ValueError, match="order"):
+        MAFDensity(**{**FAST, "order": [[0, 1], [1, 0]]}).fit(X)
+
+
+def test_narrow_hidden_layers_warn(gaussian_data):
+    from skflow.nn import MADEWidthWarning
+
+    X = np.random.RandomState(0).normal(size=(100, 6))
+    with pytest.warns(MADEWidthWarning):
+        MAFDensity(n_flows=1, hidden_layer_sizes=(3,), max_iter=1).fit(X)
+
+
+def test_warm_start_continues_training(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**{**FAST, "max_iter": 3, "warm_start": True, "n_iter_no_change": 100}).fit(X)
+    before = est.flow_.transforms[0].made.layers[0].weight.clone()
+    est.fit(X)
+    assert est.n_iter_ == 6 and len(est.loss_curve_) == 6
+    assert not torch.equal(before, est.flow_.transforms[0].made.layers[0].weight)
+    est.set_params(n_flows=3)
+    with pytest.raises(ValueError, match="warm_start"):
+        est.fit(X)
+    assert est.n_iter_ == 6  # the failed fit left the model untouched
+
+
+def test_failed_fit_leaves_fitted_model_unchanged(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**FAST).fit(X)
+    before = est.score_samples(X[:10])
+    bad = X.copy()
+    bad[0, 0] = np.nan
+    with pytest.raises(ValueError, match="NaN"):
+        est.fit(bad)
+    with pytest.raises(ValueError, match="features"):
+        est.score_samples(X[:, :2])
+    np.testing.assert_array_equal(before, est.score_samples(X[:10]))
+
+
+def test_divergence_restores_finite_weights_and_warns():
+    X = np.random.RandomState(0).standard_t(1.2, size=(400, 3))  # heavy tails
+    est = MAFDensity(n_flows=2, hidden_layer_sizes=(16,), learning_rate_init=50.0, max_iter=20,
+                     log_scale_bound=None, max_grad_norm=None, random_state=0)
+    with warnings.catch_warnings(record=True):
+        warnings.simplefilter("always")
+        est.fit(X)
+    assert np.all(np.isfinite(est.score_samples(X)))
+
+
+def test_data_too_large_for_float32_is_a_clear_error():
+    X = np.random.RandomState(0).normal(size=(100, 2)) * 1e30
+    with pytest.raises(TrainingDivergedError, match="StandardScaler|float64"):
+        MAFDensity(**FAST).fit(X)
+
+
+def test_invalid_parameters_are_named():
+    X = np.zeros((10, 2))
+    with pytest.raises(ValueError, match="n_flows"):
+        MAFDensity(n_flows=0).fit(X)
+    with pytest.raises(ValueError, match="hidden_layer_sizes"):
+        MAFDensity(hidden_layer_sizes=(10, 0)).fit(X)
+    with pytest.raises(ValueError, match="activation"):
+        MAFDensity(activation="sigmoid").fit(X)
+    with pytest.raises(ValueError, match="device"):
+        MAFDensity(device="tpu").fit(X)
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="checks the CPU-only error")
+def test_cuda_request_without_cuda_is_a_clear_error(gaussian_data):
+    X, _ = gaussian_data
+    with pytest.raises(ValueError, match="CUDA is not available"):
+        MAFDensity(**FAST, device="cuda").fit(X)
+
+
+def test_global_torch_state_untouched(gaussian_data):
+    X, _ = gaussian_data
+    rng_state = torch.get_rng_state()
+    threads = torch.get_num_threads()
+    dtype = torch.get_default_dtype()
+    np_state = np.random.get_state()[1].copy()
+    est = MAFDensity(**{**FAST, "dtype": "float64"}).fit(X)
+    est.sample(10, random_state=0)
+    assert torch.equal(rng_state, torch.get_rng_state())
+    assert torch.get_num_threads() == threads
+    assert torch.get_default_dtype() == dtype
+    np.testing.assert_array_equal(np_state, np.random.get_state()[1])
+
+
+def test_verbose_prints_epochs(gaussian_data, capsys):
+    X, _ = gaussian_data
+    MAFDensity(**{**FAST, "max_iter": 2, "verbose": 1}).fit(X)
+    out = capsys.readouterr().out
+    assert "epoch    1" in out and "valid log-lik" in out
+    MAFDensity(**{**FAST, "max_iter": 2}).fit(X)
+    assert capsys.readouterr().out == ""
+
+
+def test_dataframe_feature_names():
+    pd = pytest.importorskip("pandas")
+    X = pd.DataFrame(np.random.RandomState(0).normal(size=(200, 2)), columns=["a", "b"])
+    est = MAFDensity(**FAST).fit(X)
+    assert list(est.feature_names_in_) == ["a", "b"]
+
+
+# ----------------------------------------------------------------- workflow
+@pytest.fixture(scope="module")
+def wine():
+    X = load_wine().data
+    return X[::2], X[1::2]
+
+
+def test_pipeline_on_real_data_beats_nothing_silly(wine):
+    X_train, X_test = wine
+    pipe = make_pipeline(StandardScaler(), MAFDensity(**FAST))
+    pipe.fit(X_train)
+    scores = pipe.score_samples(X_test)
+    assert scores.shape == (len(X_test),) and np.all(np.isfinite(scores))
+    assert pipe.score(X_test) == pytest.approx(scores.mean())
+
+
+def test_grid_search_parallel(wine):
+    X_train, _ = wine
+    pipe = make_pipeline(StandardScaler(), MAFDensity(**{**FAST, "max_iter": 3}))
+    grid = GridSearchCV(pipe, {"mafdensity__n_flows": [1, 2]}, cv=2, n_jobs=2).fit(X_train)
+    serial = GridSearchCV(pipe, {"mafdensity__n_flows": [1, 2]}, cv=2, n_jobs=1).fit(X_train)
+    np.testing.assert_allclose(grid.cv_results_["mean_test_score"], serial.cv_results_["mean_test_score"])
+    assert grid.best_params_["mafdensity__n_flows"] in (1, 2)
+
+
+def test_clone_gives_unfitted_copy(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**FAST).fit(X)
+    c = clone(est)
+    assert c.get_params() == est.get_params()
+    assert not hasattr(c, "flow_")
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_joblib_and_pickle_round_trip_bit_identical(tmp_path, wine, dtype):
+    X_train, X_test = wine
+    pipe = make_pipeline(StandardScaler(), MAFDensity(**{**FAST, "dtype": dtype})).fit(X_train)
+    expected = pipe.score_samples(X_test)
+    joblib.dump(pipe, tmp_path / "m.joblib")
+    loaded = joblib.load(tmp_path / "m.joblib")
+    np.testing.assert_array_equal(loaded.score_samples(X_test), expected)
+    again = pickle.loads(pickle.dumps(pipe))
+    np.testing.assert_array_equal(again.score_samples(X_test), expected)
+    np.testing.assert_array_equal(again[-1].sample(5, random_state=0), pipe[-1].sample(5, random_state=0))
+
+
+def test_pickle_holds_cpu_tensors_only(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**FAST).fit(X)
+    state = est.__getstate__()
+    assert all(t.device.type == "cpu" for t in state["flow_"].values())
+    assert state["device_"] == "cpu"
+    assert "_skflow_version" in state
+
+
+def test_model_saved_on_cuda_loads_on_cpu(gaussian_data, monkeypatch):
+    """Simulate a CUDA-fitted pickle on a CPU-only machine."""
+    X, _ = gaussian_data
+    est = MAFDensity(**FAST).fit(X)
+    expected = est.score_samples(X)
+    state = est.__getstate__()
+    state["device_"] = "cuda:0"
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    clone_ = MAFDensity.__new__(MAFDensity)
+    clone_.__setstate__(state)
+    assert clone_.device_ == torch.device("cpu")
+    np.testing.assert_array_equal(clone_.score_samples(X), expected)
+
+
+def test_loading_other_version_warns(gaussian_data):
+    X, _ = gaussian_data
+    est = MAFDensity(**FAST).fit(X[:200])
+    state = est.__getstate__()
+    state["_skflow_version"] = "0.0.1"
+    new = MAFDensity.__new__(MAFDensity)
+    with pytest.warns(UserWarning, match="skflow 0.0.1"):
+        new.__setstate__(state)
+
+
+@requires_cuda
+def test_cuda_fit_score_and_cpu_reload(gaussian_data, tmp_path):
+    X, _ = gaussian_data
+    est = MAFDensity(**{**FAST, "device": "cuda"}).fit(X)
+    assert est.device_.type == "cuda"
+    scores = est.score_samples(X)
+    assert np.all(np.isfinite(scores))
+    state = est.__getstate__()
+    assert all(t.device.type == "cpu" for t in state["flow_"].values())
+    joblib.dump(est, tmp_path / "cuda.joblib")
+    loaded = joblib.load(tmp_path / "cuda.joblib")
+    np.testing.assert_allclose(loaded.score_samples(X), scores, rtol=1e-5)
+    cpu = MAFDensity.__new__(MAFDensity)
+    state["device_"] = "cpu"
+    cpu.__setstate__(state)
+    np.testing.assert_allclose(cpu.score_samples(X), scores, rtol=1e-4, atol=1e-4)

@@ -1,0 +1,22 @@
+"""scikit-learn's common estimator checks.
+
+Small networks and few epochs keep these fast; the checks exercise the API
+contract, not the quality of the fit.
+"""
+
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from skflow import MAFDensity
+
+FAST = dict(n_flows=2, hidden_layer_sizes=(8,), max_iter=3, batch_size=64, random_state=0)
+
+# Checks that cannot pass, with the reason. Keep this empty or tiny.
+EXPECTED_FAILED_CHECKS: dict = {}
+
+
+@parametrize_with_checks(
+    [MAFDensity(**FAST)],
+    expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
+)
+def test_sklearn_compatible_estimator(estimator, check):
+    check(estimator)
