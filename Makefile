@@ -1,0 +1,28 @@
+# The README's commands. Each creates .venv and installs what it needs on first use.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.skflow-installed
+PYTEST_ARGS ?=
+
+.PHONY: gas test bench clean
+
+$(STAMP): pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	# The pinned CPU build first, so the project's torch requirement is already met.
+	$(BIN)/python -m pip install --quiet torch==2.13.0
+	$(BIN)/python -m pip install --quiet -e ".[test]"
+	touch $(STAMP)
+
+gas: $(STAMP)  ## the main job: the GAS density experiment
+	$(BIN)/skflow gas
+
+test: $(STAMP)  ## the whole test suite (what CI runs)
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+bench: $(STAMP)  ## GAS-drift benchmark: MAF vs GaussianMixture vs KernelDensity
+	$(BIN)/python benchmarks/gas_drift_density.py
+
+clean:
+	rm -rf $(VENV) results .pytest_cache

@@ -1,0 +1,16 @@
+"""Data loaders: the GAS data of the MAF paper and related real data sets."""
+
+from ._base import find_shared_data, get_data_home
+from ._drift import load_gas_drift
+from ._gas import ETHYLENE_CO_COLUMNS, fetch_gas, gas_paper_split, load_gas, read_ethylene_co
+
+__all__ = [
+    "ETHYLENE_CO_COLUMNS",
+    "fetch_gas",
+    "find_shared_data",
+    "gas_paper_split",
+    "get_data_home",
+    "load_gas",
+    "load_gas_drift",
+    "read_ethylene_co",
+]
