@@ -2,5 +2,6 @@
 
 from ._version import __version__
 from .density import MAFDensity
+from .outlier import MAFOutlierDetector
 
-__all__ = ["MAFDensity", "__version__"]
+__all__ = ["MAFDensity", "MAFOutlierDetector", "__version__"]

@@ -278,6 +278,7 @@ class BaseMAF(BaseEstimator):
         return self
 
     def _fit(self, X):
+        """Fit; return the validated ``X`` and the held-out row positions (or None)."""
         warm = self._warm()
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not warm
@@ -307,9 +308,12 @@ class BaseMAF(BaseEstimator):
         x_all = self._to_tensor(X, device)
         x_val = None
         x_train = x_all
+        val_index = None
         if self.early_stopping:
             n_val = min(n - 1, max(1, int(round(self.validation_fraction * n))))
-            perm = torch.as_tensor(rng.permutation(n), device=device)
+            perm = rng.permutation(n)
+            val_index = perm[:n_val]
+            perm = torch.as_tensor(perm, device=device)
             x_train, x_val = x_all[perm[n_val:]], x_all[perm[:n_val]]
 
         result = train_flow(
@@ -342,7 +346,7 @@ class BaseMAF(BaseEstimator):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        return self
+        return X, val_index
 
     # -------------------------------------------------------------- scoring
     def _validated(self, X) -> np.ndarray:

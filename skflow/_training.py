@@ -32,6 +32,9 @@ class TrainingResult:
     diverged: bool = False
 
 
+_BATCH_NORM_STAT_ROWS = 50_000
+
+
 @torch.no_grad()
 def mean_log_prob(flow, x: torch.Tensor, chunk_size: int = 65536) -> float:
     """Mean log-density of ``x`` under ``flow`` in eval mode, in float64."""
@@ -89,11 +92,23 @@ def train_flow(
     optimizer = _make_optimizer(params, learning_rate, weight_decay, x_train.device)
     n_batches = max(1, n // batch_size)
 
+    # Validation must score the model as score_samples will: with batch-norm
+    # statistics of the training data, not the noisy running averages (those
+    # made early stopping pick poor epochs on heavy-tailed data).
+    stat_rows = x_train
+    if n > _BATCH_NORM_STAT_ROWS:
+        pick = torch.randperm(n, generator=generator)[:_BATCH_NORM_STAT_ROWS]
+        stat_rows = x_train[pick.to(x_train.device)]
+
+    def validate() -> float:
+        flow.refit_batch_norm(stat_rows)
+        return mean_log_prob(flow, x_val)
+
     flow.train()
     best_state = _snapshot(flow)
     best = -math.inf
     if x_val is not None:
-        best = mean_log_prob(flow, x_val)
+        best = validate()
         if not math.isfinite(best):
             raise TrainingDivergedError(
                 "the initial validation log-likelihood is not finite: the data are too "
@@ -124,7 +139,7 @@ def train_flow(
         result.n_epochs = epoch + 1
 
         if x_val is not None:
-            score = mean_log_prob(flow, x_val)
+            score = validate()
             if not math.isfinite(score):
                 result.diverged = True
                 break

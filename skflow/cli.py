@@ -27,6 +27,14 @@ def _gas(args) -> int:
     return 0
 
 
+def _audio(args) -> int:
+    from .speech import run_audio_outliers
+
+    run_audio_outliers(args.data, args.target, features=args.features,
+                       random_state=args.random_state, plot=args.plot)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skflow", description="Normalizing-flow density estimation with scikit-learn."
@@ -54,6 +62,23 @@ def build_parser() -> argparse.ArgumentParser:
     gas.add_argument("--random-state", type=int, default=0)
     gas.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     gas.set_defaults(func=_gas)
+
+    audio = sub.add_parser(
+        "audio-outliers",
+        help="train on one spoken word, flag the others",
+        description=(
+            "Fit MAFOutlierDetector and scikit-learn's detectors on one word's clips of a "
+            "Speech-Commands-style folder (speaker-disjoint hold-out) and print, for every "
+            "other word and silence, the MAF mean log-likelihood rank and each detector's "
+            "ROC AUC."
+        ),
+    )
+    audio.add_argument("--data", required=True, help="folder with one sub-folder per word")
+    audio.add_argument("--target", default="yes", help="the word to train on")
+    audio.add_argument("--features", choices=["mel", "spectrum"], default="mel")
+    audio.add_argument("--plot", default="results/audio_scores.png", help="score histogram path")
+    audio.add_argument("--random-state", type=int, default=0)
+    audio.set_defaults(func=_audio)
     return parser
 
 

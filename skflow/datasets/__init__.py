@@ -3,6 +3,7 @@
 from ._base import find_shared_data, get_data_home
 from ._drift import load_gas_drift
 from ._gas import ETHYLENE_CO_COLUMNS, fetch_gas, gas_paper_split, load_gas, read_ethylene_co
+from ._speech import load_speech_commands, speaker_split
 
 __all__ = [
     "ETHYLENE_CO_COLUMNS",
@@ -12,5 +13,7 @@ __all__ = [
     "get_data_home",
     "load_gas",
     "load_gas_drift",
+    "load_speech_commands",
     "read_ethylene_co",
+    "speaker_split",
 ]

@@ -1,0 +1,168 @@
+"""The spoken-word outlier experiment: train on one word, flag the others."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import roc_auc_score
+from sklearn.mixture import GaussianMixture
+from sklearn.neighbors import LocalOutlierFactor
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import StandardScaler
+from sklearn.svm import OneClassSVM
+
+from .audio import MelFeatures, SpectrumFeatures
+from .datasets import load_speech_commands, speaker_split
+from .outlier import MAFOutlierDetector
+
+__all__ = ["FEATURES", "make_detectors", "run_audio_outliers"]
+
+FEATURES = {"mel": MelFeatures, "spectrum": SpectrumFeatures}
+
+
+def make_detectors(random_state=0, n_components=0.99) -> dict:
+    """MAF and scikit-learn's detectors, each behind the same scaling and PCA whitening.
+
+    Whitening hands every detector decorrelated features; the MAF then starts
+    from the full-covariance Gaussian and only has to learn what is left.
+    """
+
+    def prefix():
+        return [StandardScaler(), PCA(n_components, whiten=True, random_state=random_state)]
+
+    return {
+        "MAF": make_pipeline(*prefix(), MAFOutlierDetector(
+            n_flows=2, hidden_layer_sizes=(64,), validation_fraction=0.2,
+            contamination=0.05, random_state=random_state)),
+        "IsolationForest": make_pipeline(*prefix(), IsolationForest(random_state=random_state)),
+        "LOF": make_pipeline(*prefix(), LocalOutlierFactor(novelty=True)),
+        "OneClassSVM": make_pipeline(*prefix(), OneClassSVM()),
+        "GaussianMixture": make_pipeline(*prefix(), GaussianMixture(
+            1, reg_covar=1e-2, random_state=random_state)),
+    }
+
+
+def _auc(target_scores, other_scores):
+    y = np.r_[np.ones(len(target_scores)), np.zeros(len(other_scores))]
+    return roc_auc_score(y, np.r_[target_scores, other_scores])
+
+
+def run_audio_outliers(
+    data,
+    target="yes",
+    *,
+    features="mel",
+    test_size=0.3,
+    random_state=0,
+    plot=None,
+    print_fn=print,
+) -> dict:
+    """Train on one word's clips, then score every other word and silence.
+
+    The target word's clips are split by speaker (no speaker in both parts).
+    Every detector is fitted on the training clips of the target.  For each
+    other word the table gives the MAF's mean log-likelihood, that word's
+    rank by it among all words (the held-out target clips should rank 1),
+    and the ROC AUC of held-out-target vs that word for each detector.
+
+    Parameters
+    ----------
+    data : str or path-like
+        A Speech-Commands-style folder (see
+        :func:`skflow.datasets.load_speech_commands`).
+    target : str, default="yes"
+    features : {"mel", "spectrum"}, default="mel"
+    test_size : float, default=0.3
+        Share of the target's speakers held out.
+    random_state : int, default=0
+    plot : str or path-like, optional
+        Save a histogram of MAF scores (held-out target vs the rest) with the
+        detector's threshold (needs matplotlib).
+    print_fn : callable, default=print
+
+    Returns
+    -------
+    results : dict
+        ``table`` (list of per-word dicts), ``mean_auc`` (per detector),
+        ``target_rank`` (rank of the held-out target by MAF mean log-likelihood
+        among all words; 1 is best), ``n_train``,
+        ``n_heldout``.
+    """
+    index = load_speech_commands(data)
+    if target not in index.words:
+        raise ValueError(f"target word {target!r} not in {data}; words: {index.words}")
+    if features not in FEATURES:
+        raise ValueError(f"features must be one of {sorted(FEATURES)}, got {features!r}")
+    X = FEATURES[features]().fit_transform(index.paths)
+    is_target = np.flatnonzero(index.word == target)
+    train, heldout = speaker_split(index.speaker[is_target], test_size, random_state)
+    X_train, X_held = X[is_target[train]], X[is_target[heldout]]
+    print_fn(
+        f"target {target!r}: {len(train)} training clips, {len(heldout)} held-out clips from "
+        f"other speakers; {features} features ({X.shape[1]}); data {index.root}"
+    )
+    others = [w for w in index.words if w != target]
+    detectors = make_detectors(random_state)
+    scores = {}
+    for name, det in detectors.items():
+        det.fit(X_train)
+        scores[name] = {w: det.score_samples(X[index.word == w]) for w in others}
+        scores[name][target] = det.score_samples(X_held)
+    maf = scores["MAF"]
+    mean_ll = {w: float(np.mean(s)) for w, s in maf.items()}
+    order = sorted(mean_ll, key=mean_ll.get, reverse=True)
+
+    table = []
+    for w in others:
+        row = dict(word=w, n=int(np.sum(index.word == w)), maf_mean_ll=mean_ll[w],
+                   rank=1 + order.index(w))
+        for name in detectors:
+            row[name] = _auc(scores[name][target], scores[name][w])
+        table.append(row)
+    mean_auc = {name: float(np.mean([r[name] for r in table])) for name in detectors}
+    target_rank = 1 + order.index(target)
+
+    names = list(detectors)
+    print_fn(f"\n{'word':>12} {'n':>4} {'MAF mean LL':>12} {'rank':>5} " + " ".join(f"{n[:15]:>15}" for n in names))
+    print_fn(f"{target + ' (held out)':>12} {len(heldout):>4} {mean_ll[target]:12.2f} {target_rank:>5}")
+    for r in sorted(table, key=lambda r: r["MAF"]):
+        print_fn(f"{r['word']:>12} {r['n']:>4} {r['maf_mean_ll']:12.2f} {r['rank']:>5} "
+                 + " ".join(f"{r[n]:15.3f}" for n in names))
+    print_fn(f"{'mean AUC':>12} {'':>4} {'':>12} {'':>5} " + " ".join(f"{mean_auc[n]:15.3f}" for n in names))
+    beaten = [w for w in others if mean_ll[w] > mean_ll[target]]
+    print_fn(
+        f"\nheld-out {target!r} ranks {target_rank} of {len(order)} words by MAF mean log-likelihood"
+        + (f"; words scoring higher: {beaten}" if beaten else " (above every other word)")
+    )
+    if plot is not None:
+        _plot_scores(maf, target, detectors["MAF"][-1].offset_, plot)
+        print_fn(f"saved the score histogram to {plot}")
+    return dict(table=table, mean_auc=mean_auc, target_rank=target_rank,
+                n_train=len(train), n_heldout=len(heldout))
+
+
+def _plot_scores(scores, target, threshold, path):
+    try:
+        import matplotlib
+
+        matplotlib.use("Agg")
+        import matplotlib.pyplot as plt
+    except ImportError as exc:  # pragma: no cover - optional dependency
+        raise ImportError("plotting needs matplotlib: pip install 'skflow[plot]'") from exc
+    others = np.concatenate([s for w, s in scores.items() if w != target])
+    fig, ax = plt.subplots(figsize=(7, 4))
+    lo = np.percentile(np.r_[others, scores[target]], 1)
+    bins = np.linspace(lo, max(others.max(), scores[target].max()), 50)
+    ax.hist(np.clip(others, lo, None), bins, alpha=0.6, density=True, label="other words and silence")
+    ax.hist(scores[target], bins, alpha=0.6, density=True, label=f"held-out {target!r}")
+    ax.axvline(threshold, color="k", ls="--", label="threshold (offset_, contamination=0.05)")
+    ax.set_xlabel("MAF log-likelihood (whitened features)")
+    ax.set_ylabel("density")
+    ax.legend()
+    fig.tight_layout()
+    Path(path).parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
