@@ -171,7 +171,9 @@ class MADE(nn.Module):
         prev = in_deg
         for width in hidden_sizes:
             deg = hidden_degrees(n_inputs, width, int(prev.min()), degree_mode, generator)
-            layers.append(MaskedLinear((deg[:, None] >= prev[None, :])))
+            layer = MaskedLinear((deg[:, None] >= prev[None, :]))
+            layer.register_buffer("degrees", deg)
+            layers.append(layer)
             prev = deg
         out_deg = in_deg.repeat(n_outputs_per_input)
         layers.append(MaskedLinear(out_deg[:, None] > prev[None, :]))

@@ -71,6 +71,56 @@ class MaskedAffineAutoregressive(nn.Module):
         return (x - mu) * torch.exp(-alpha), -alpha.sum(-1)
 
     def inverse(self, u: torch.Tensor) -> torch.Tensor:
+        """Sample direction, computing every hidden unit exactly once.
+
+        A hidden unit of degree ``m`` depends only on the inputs of degree
+        ``<= m``.  With units sorted by degree, the input of degree ``k`` is
+        produced from the prefix of last-layer units of degree ``< k``, and
+        producing it makes the units of degree ``k`` computable, layer by
+        layer.  The total work is about one network pass instead of the D
+        passes of :meth:`inverse_naive`, with the same result.  Meant for
+        ``torch.no_grad()`` use (it writes into buffers in place).
+        """
+        made = self.made
+        n_in = made.n_inputs
+        order = torch.argsort(made.degrees)  # position k-1 holds the input of degree k
+        weights, biases, counts = [], [], []
+        prev_perm = order
+        grid = torch.arange(n_in + 1, device=u.device)
+        for layer in made.layers[:-1]:
+            perm = torch.argsort(layer.degrees, stable=True)
+            weights.append((layer.weight * layer.mask)[perm][:, prev_perm])
+            biases.append(layer.bias[perm])
+            # counts[l][m]: how many units of layer l have degree <= m
+            counts.append(torch.searchsorted(layer.degrees[perm], grid, right=True).tolist())
+            prev_perm = perm
+        last = made.layers[-1]
+        w_out = (last.weight * last.mask)[:, prev_perm]
+        rows = torch.stack([order, order + n_in], dim=1)  # (D, 2): shift and log-scale rows
+        w_out, b_out = w_out[rows], last.bias[rows]  # (D, 2, H), (D, 2)
+
+        n = u.shape[0]
+        u_sorted = u[:, order]
+        x_sorted = torch.zeros_like(u)
+        hidden = [u.new_zeros(n, w.shape[0]) for w in weights]
+        for k in range(1, n_in + 1):
+            available = k - 1  # inputs of degree <= k - 1 are known
+            for h, (w, b, count) in enumerate(zip(weights, biases, counts)):
+                lo, hi = (count[k - 2] if k >= 2 else 0), count[k - 1]
+                if hi > lo:
+                    inp = x_sorted if h == 0 else hidden[h - 1]
+                    pre = inp[:, :available] @ w[lo:hi, :available].T + b[lo:hi]
+                    hidden[h][:, lo:hi] = made._act(pre)
+                available = hi
+            params = hidden[-1][:, :available] @ w_out[k - 1, :, :available].T + b_out[k - 1]
+            alpha = soft_clamp(params[:, 1], self.log_scale_bound)
+            x_sorted[:, k - 1] = u_sorted[:, k - 1] * torch.exp(alpha) + params[:, 0]
+        x = torch.empty_like(x_sorted)
+        x[:, order] = x_sorted
+        return x
+
+    def inverse_naive(self, u: torch.Tensor) -> torch.Tensor:
+        """Reference sample direction: D full passes of the network."""
         # Each pass fixes one more coordinate in the order: after pass k the
         # first k+1 coordinates in that order are exact and never change again.
         x = torch.zeros_like(u)
