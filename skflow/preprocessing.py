@@ -292,6 +292,24 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
             self.dropped_ = caret_find_correlation(self.correlation_, self.threshold, self.exact)
         return self
 
+    def transform(self, X):
+        """Keep the columns that survived the filter.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features_in_)
+            Numeric, like the training data.
+
+        Returns
+        -------
+        X_kept : array-like of shape (n_samples, n_kept)
+        """
+        check_is_fitted(self)
+        # SelectorMixin would pass strings or sparse input through; the filter
+        # was fitted on numbers, so insist on them (errors name the problem).
+        validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+        return super().transform(X)
+
     def _get_support_mask(self):
         check_is_fitted(self)
         mask = np.ones(self.n_features_in_, dtype=bool)

@@ -61,7 +61,7 @@ BAD = {
 
 @pytest.mark.parametrize("bad", list(BAD))
 @pytest.mark.parametrize("method", ["fit", "detector.fit", "score_samples", "score", "predict",
-                                    "decision_function", "filter.fit"])
+                                    "decision_function", "filter.fit", "filter.transform"])
 def test_bad_input_is_a_clear_error(fitted, bad, method):
     A, error, match = BAD[bad]
     with pytest.raises(error, match=match):
@@ -75,7 +75,7 @@ def test_wrong_number_of_features(fitted, method):
         _methods(fitted)[method](X[:, :2])
 
 
-@pytest.mark.parametrize("method", ["fit", "score_samples", "predict", "filter.fit"])
+@pytest.mark.parametrize("method", ["fit", "score_samples", "predict", "filter.fit", "filter.transform"])
 def test_sparse_input_is_rejected(fitted, method):
     with pytest.raises(TypeError, match="Sparse data"):
         _methods(fitted)[method](sp.csr_matrix(X))

@@ -106,8 +106,12 @@ class MaskedLinear(nn.Linear):
             if self.bias is not None:
                 self.bias.zero_()
 
+    def masked_weight(self) -> torch.Tensor:
+        """The effective weight, ``weight * mask``."""
+        return self.weight * self.mask
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return F.linear(x, self.weight * self.mask, self.bias)
+        return F.linear(x, self.masked_weight(), self.bias)
 
 
 class MADE(nn.Module):

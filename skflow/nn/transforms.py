@@ -89,13 +89,13 @@ class MaskedAffineAutoregressive(nn.Module):
         grid = torch.arange(n_in + 1, device=u.device)
         for layer in made.layers[:-1]:
             perm = torch.argsort(layer.degrees, stable=True)
-            weights.append((layer.weight * layer.mask)[perm][:, prev_perm])
+            weights.append(layer.masked_weight()[perm][:, prev_perm])
             biases.append(layer.bias[perm])
             # counts[l][m]: how many units of layer l have degree <= m
             counts.append(torch.searchsorted(layer.degrees[perm], grid, right=True).tolist())
             prev_perm = perm
         last = made.layers[-1]
-        w_out = (last.weight * last.mask)[:, prev_perm]
+        w_out = last.masked_weight()[:, prev_perm]
         rows = torch.stack([order, order + n_in], dim=1)  # (D, 2): shift and log-scale rows
         w_out, b_out = w_out[rows], last.bias[rows]  # (D, 2, H), (D, 2)
 

@@ -1,0 +1,164 @@
+"""Training, scoring and sampling speed of skflow's MAF against nflows and zuko.
+
+Same architecture for all (MAF layers of 2 tanh hidden layers, reversed orders;
+batch norm between layers where the library has it: skflow and nflows; zuko
+has none), same data, same minimal training loop for the peers (tensor slices,
+Adam); skflow is timed through its own training loop.  Each (library, config)
+runs in a fresh subprocess so peak memory (max RSS) is its own.  Medians of
+--repeats runs; ratios skflow/peer; a table and JSON.
+
+    pip install nflows zuko        # the peers (optional; missing ones are skipped)
+    python benchmarks/speed.py [--quick] [--json results/speed.json]
+"""
+
+import argparse
+import json
+import resource
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+CONFIGS = {
+    "8-D": dict(D=8, layers=10, hidden=100, train_rows=20_000, score_rows=1_000_000, sample_rows=10_000,
+                naive_sample_rows=10_000),
+    "257-D": dict(D=257, layers=10, hidden=512, train_rows=4_000, score_rows=100_000, sample_rows=2_000,
+                  naive_sample_rows=50),
+}
+
+
+def build(lib, D, layers, hidden):
+    if lib == "skflow":
+        from skflow.nn import build_maf
+
+        return build_maf(D, layers, (hidden, hidden), "tanh", True, "reverse",
+                         generator=torch.Generator().manual_seed(0))
+    if lib == "nflows":
+        from nflows.distributions import StandardNormal
+        from nflows.flows import Flow
+        from nflows.transforms import (BatchNorm, CompositeTransform,
+                                       MaskedAffineAutoregressiveTransform, ReversePermutation)
+
+        ts = []
+        for _ in range(layers):
+            ts += [MaskedAffineAutoregressiveTransform(D, hidden, num_blocks=1, use_residual_blocks=False,
+                                                       activation=torch.tanh),
+                   BatchNorm(D), ReversePermutation(D)]
+        return Flow(CompositeTransform(ts), StandardNormal([D]))
+    if lib == "zuko":
+        import zuko
+
+        return zuko.flows.MAF(D, transforms=layers, hidden_features=(hidden, hidden), activation=torch.nn.Tanh)
+    raise ValueError(lib)
+
+
+def log_prob(lib, flow, x):
+    return flow().log_prob(x) if lib == "zuko" else flow.log_prob(x)
+
+
+def sample(lib, flow, n):
+    if lib == "zuko":
+        return flow().sample((n,))
+    return flow.sample(n, generator=torch.Generator().manual_seed(0)) if lib == "skflow" else flow.sample(n)
+
+
+def train_rows_per_s(lib, flow, x, batch):
+    if lib == "skflow":
+        from skflow._training import train_flow
+
+        t = time.perf_counter()
+        train_flow(flow, x, None, batch_size=batch, max_epochs=1, learning_rate=1e-4,
+                   max_grad_norm=None, generator=torch.Generator().manual_seed(0))
+        return len(x) / (time.perf_counter() - t)
+    flow.train()
+    opt = torch.optim.Adam(flow.parameters(), lr=1e-4)
+    perm = torch.randperm(len(x))
+    t = time.perf_counter()
+    for idx in perm.split(batch):
+        loss = -log_prob(lib, flow, x[idx]).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    return len(x) / (time.perf_counter() - t)
+
+
+def one(lib, name, repeats):
+    cfg = CONFIGS[name]
+    torch.manual_seed(0)
+    flow = build(lib, cfg["D"], cfg["layers"], cfg["hidden"])
+    x = torch.randn(cfg["train_rows"], cfg["D"])
+    out = {}
+    for batch in (100, 1024):
+        out[f"train_b{batch}"] = statistics.median(train_rows_per_s(lib, flow, x, batch) for _ in range(repeats))
+    flow.eval()
+    big = torch.randn(cfg["score_rows"], cfg["D"])
+    with torch.no_grad():
+        def score():
+            t = time.perf_counter()
+            for chunk in big.split(65536):
+                log_prob(lib, flow, chunk)
+            return len(big) / (time.perf_counter() - t)
+
+        out["score"] = statistics.median(score() for _ in range(repeats))
+        n = cfg["sample_rows"] if lib == "skflow" else cfg["naive_sample_rows"]
+
+        def draw():
+            t = time.perf_counter()
+            sample(lib, flow, n)
+            return n / (time.perf_counter() - t)
+
+        out["sample"] = statistics.median(draw() for _ in range(max(1, repeats if n > 100 else 1)))
+    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    return out
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--json", default="results/speed.json")
+    parser.add_argument("--one", nargs=2, metavar=("LIB", "CONFIG"), help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.quick:
+        for cfg in CONFIGS.values():
+            cfg.update(train_rows=cfg["train_rows"] // 10, score_rows=cfg["score_rows"] // 10)
+    if args.one:
+        print(json.dumps(one(*args.one, args.repeats)))
+        return
+    results = {}
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
+    for name in CONFIGS:
+        for lib in ("skflow", "nflows", "zuko"):
+            cmd = [sys.executable, __file__, "--one", lib, name, "--repeats", str(args.repeats)]
+            if args.quick:
+                cmd.append("--quick")
+            proc = subprocess.run(cmd, capture_output=True, text=True)
+            if proc.returncode != 0:
+                print(f"{lib} {name}: skipped ({proc.stderr.strip().splitlines()[-1] if proc.stderr else 'failed'})")
+                continue
+            results[(name, lib)] = json.loads(proc.stdout.strip().splitlines()[-1])
+            print(name, lib, results[(name, lib)], flush=True)
+
+    metrics = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
+    print(f"\n{'config':6} {'library':8} " + " ".join(f"{m:>12}" for m in metrics) + "   (rows/s; MB)")
+    table = []
+    for (name, lib), r in results.items():
+        print(f"{name:6} {lib:8} " + " ".join(f"{r[m]:12,.0f}" for m in metrics))
+        table.append(dict(config=name, library=lib, **r))
+    print("\nratios skflow / fastest peer (higher is better; memory: lower is better)")
+    for name in CONFIGS:
+        peers = [r for (n, lib), r in results.items() if n == name and lib != "skflow"]
+        if (name, "skflow") not in results or not peers:
+            continue
+        ours = results[(name, "skflow")]
+        ratios = {m: ours[m] / max(p[m] for p in peers) for m in metrics[:-1]}
+        print(f"{name:6} " + " ".join(f"{m}={v:.2f}x" for m, v in ratios.items()))
+    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
+    Path(args.json).write_text(json.dumps(table, indent=2))
+
+
+if __name__ == "__main__":
+    main()
