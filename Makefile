@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.skflow-installed
 PYTEST_ARGS ?=
 
-.PHONY: gas test bench clean
+.PHONY: gas test docs bench clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -21,8 +21,12 @@ gas: $(STAMP)  ## the main job: the GAS density experiment
 test: $(STAMP)  ## the whole test suite (what CI runs)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
+docs: $(STAMP)  ## the Sphinx site, warnings as errors (docs/_build/html)
+	$(BIN)/python -m pip install --quiet -e ".[docs]"
+	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
+
 bench: $(STAMP)  ## GAS-drift benchmark: MAF vs GaussianMixture vs KernelDensity
 	$(BIN)/python benchmarks/gas_drift_density.py
 
 clean:
-	rm -rf $(VENV) results .pytest_cache
+	rm -rf $(VENV) results .pytest_cache docs/_build docs/generated docs/auto_examples

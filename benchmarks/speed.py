@@ -91,6 +91,7 @@ def one(lib, name, repeats):
     flow = build(lib, cfg["D"], cfg["layers"], cfg["hidden"])
     x = torch.randn(cfg["train_rows"], cfg["D"])
     out = {}
+    train_rows_per_s(lib, flow, x[:1000], 100)  # warm-up: first-call costs are not throughput
     for batch in (100, 1024):
         out[f"train_b{batch}"] = statistics.median(train_rows_per_s(lib, flow, x, batch) for _ in range(repeats))
     flow.eval()

@@ -114,7 +114,7 @@ FLOW_ATTRIBUTES_DOC = """
     n_features_in_ : int
         Number of features seen during fit.
 
-    feature_names_in_ : ndarray of shape (n_features_in_,)
+    feature_names_in_ : ndarray of shape (n_features,)
         Names of features seen during fit, when ``X`` has string column names.
 
     n_iter_ : int
@@ -397,7 +397,7 @@ class BaseMAF(BaseEstimator):
 
         Returns
         -------
-        X : ndarray of shape (n_samples, n_features_in_), dtype float64
+        X : ndarray of shape (n_samples, n_features), dtype float64
         """
         check_is_fitted(self)
         if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, Integral):

@@ -238,7 +238,7 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
 
     Attributes
     ----------
-    correlation_ : ndarray of shape (n_features_in_, n_features_in_)
+    correlation_ : ndarray of shape (n_features, n_features)
         Pearson correlations of the training data.  Constant columns are
         given correlation 0 with every other column (not NaN), so they are
         never dropped by this filter.
@@ -297,7 +297,7 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features_in_)
+        X : array-like of shape (n_samples, n_features)
             Numeric, like the training data.
 
         Returns
