@@ -20,7 +20,17 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 __all__ = ["CorrelationFilter", "DropColumns", "caret_find_correlation", "maf_correlation_filter"]
 
 
-class DropColumns(SelectorMixin, BaseEstimator):
+class _DropSelector(SelectorMixin, BaseEstimator):
+    """A selector that keeps every column except those in ``dropped_``."""
+
+    def _get_support_mask(self):
+        check_is_fitted(self)
+        mask = np.ones(self.n_features_in_, dtype=bool)
+        mask[self.dropped_] = False
+        return mask
+
+
+class DropColumns(_DropSelector):
     """Drop columns by name or position.
 
     Parameters
@@ -90,11 +100,6 @@ class DropColumns(SelectorMixin, BaseEstimator):
         self.dropped_ = np.unique(np.asarray(positions, dtype=int))
         return self
 
-    def _get_support_mask(self):
-        check_is_fitted(self)
-        mask = np.ones(self.n_features_in_, dtype=bool)
-        mask[self.dropped_] = False
-        return mask
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
@@ -218,7 +223,7 @@ def caret_find_correlation(corr: np.ndarray, cutoff: float = 0.9, exact: bool | 
     return np.sort(order[deleted])
 
 
-class CorrelationFilter(SelectorMixin, BaseEstimator):
+class CorrelationFilter(_DropSelector):
     """Remove one column of every pair correlated above a threshold.
 
     Parameters
@@ -310,8 +315,3 @@ class CorrelationFilter(SelectorMixin, BaseEstimator):
         validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
         return super().transform(X)
 
-    def _get_support_mask(self):
-        check_is_fitted(self)
-        mask = np.ones(self.n_features_in_, dtype=bool)
-        mask[self.dropped_] = False
-        return mask
