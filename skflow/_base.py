@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import copy
 import warnings
+import time
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 import torch
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.utils import check_random_state
@@ -97,7 +99,9 @@ FLOW_PARAMETERS_DOC = """
         fitting on the CPU is reproducible.
 
     verbose : int, default=0
-        Print one line per epoch when > 0.
+        When > 0, print one line per epoch (train and validation
+        log-likelihood, time) and progress lines for scoring or sampling more
+        than 65,536 rows.
 
     warm_start : bool, default=False
         Continue training the fitted flow on the next call to ``fit``
@@ -252,7 +256,7 @@ class BaseMAF(BaseEstimator):
         return self.warm_start and hasattr(self, "flow_")
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: None = None):
         """Fit the flow to ``X`` by maximum likelihood.
 
         Parameters
@@ -353,12 +357,19 @@ class BaseMAF(BaseEstimator):
         check_is_fitted(self)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
+    def _progress(self, what: str, done: int, total: int, start: float) -> None:
+        # Long calls report progress when verbose, once per chunk.
+        if self.verbose and total > _SCORE_CHUNK:
+            print(f"{what} {done:,} / {total:,} rows  {time.perf_counter() - start:6.1f}s")
+
     @torch.no_grad()
     def _log_density(self, X: np.ndarray) -> np.ndarray:
         out = np.empty(X.shape[0], dtype=np.float64)
+        began = time.perf_counter()
         for start in range(0, X.shape[0], _SCORE_CHUNK):
             chunk = self._to_tensor(X[start : start + _SCORE_CHUNK])
             out[start : start + chunk.shape[0]] = self.flow_.log_prob(chunk).double().cpu().numpy()
+            self._progress("scored", start + chunk.shape[0], X.shape[0], began)
         if np.isnan(out).any():
             raise FloatingPointError(
                 "the model produced NaN log-densities; it was probably fitted on data "
@@ -366,7 +377,7 @@ class BaseMAF(BaseEstimator):
             )
         return out
 
-    def score_samples(self, X):
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log-density of each row of ``X`` under the fitted flow.
 
         Parameters
@@ -382,7 +393,7 @@ class BaseMAF(BaseEstimator):
         return self._log_density(self._validated(X))
 
     @torch.no_grad()
-    def sample(self, n_samples=1, random_state=None):
+    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
         """Draw samples from the fitted flow.
 
         Sampling inverts every MAF layer, one dimension at a time, so it costs
@@ -406,9 +417,11 @@ class BaseMAF(BaseEstimator):
             raise ValueError(f"n_samples must be >= 0, got {n_samples}")
         generator = seed_generator(check_random_state(random_state))
         out = np.empty((int(n_samples), self.n_features_in_), dtype=np.float64)
+        began = time.perf_counter()
         for start in range(0, int(n_samples), _SCORE_CHUNK):
             n = min(_SCORE_CHUNK, int(n_samples) - start)
             out[start : start + n] = self.flow_.sample(n, generator).double().cpu().numpy()
+            self._progress("sampled", start + n, int(n_samples), began)
         return out
 
     # ---------------------------------------------------------- persistence

@@ -44,6 +44,12 @@ def read_wav(path, sample_rate: int = 16000) -> np.ndarray:
     ------
     ValueError
         If the file cannot be read or is not uncompressed PCM / float WAV.
+
+    Examples
+    --------
+    >>> x = read_wav("yes/0a7c2a8d_nohash_0.wav")  # doctest: +SKIP
+    >>> x.dtype, x.shape  # doctest: +SKIP
+    (dtype('float32'), (16000,))
     """
     path = Path(path)
     try:
@@ -73,7 +79,14 @@ def read_wav(path, sample_rate: int = 16000) -> np.ndarray:
 
 
 def resample(x: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
-    """Polyphase resampling of a 1-D waveform (float32 out)."""
+    """Polyphase resampling of a 1-D waveform (float32 out).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> resample(np.zeros(8000), 8000, 16000).shape
+    (16000,)
+    """
     if int(orig_rate) < 1 or int(target_rate) < 1:
         raise ValueError(f"sample rates must be positive, got {orig_rate} and {target_rate}")
     g = gcd(int(orig_rate), int(target_rate))
@@ -81,7 +94,13 @@ def resample(x: np.ndarray, orig_rate: int, target_rate: int) -> np.ndarray:
 
 
 def fix_length(x: np.ndarray, n: int) -> np.ndarray:
-    """Pad with trailing zeros or trim the end to exactly ``n`` samples."""
+    """Pad with trailing zeros or trim the end to exactly ``n`` samples.
+
+    Examples
+    --------
+    >>> fix_length([1.0, 2.0], 4).tolist(), fix_length([1.0, 2.0, 3.0], 2).tolist()
+    ([1.0, 2.0, 0.0, 0.0], [1.0, 2.0])
+    """
     x = np.asarray(x, dtype=np.float32)
     if len(x) >= n:
         return x[:n]
@@ -89,7 +108,13 @@ def fix_length(x: np.ndarray, n: int) -> np.ndarray:
 
 
 def mel_filterbank(n_mels: int, n_fft: int, sample_rate: int, fmin=0.0, fmax=None) -> np.ndarray:
-    """Triangular mel filters (HTK mel scale), shape ``(n_mels, n_fft // 2 + 1)``."""
+    """Triangular mel filters (HTK mel scale), shape ``(n_mels, n_fft // 2 + 1)``.
+
+    Examples
+    --------
+    >>> mel_filterbank(40, 512, 16000).shape
+    (40, 257)
+    """
     fmax = sample_rate / 2 if fmax is None else fmax
 
     def hz_to_mel(f):
@@ -145,7 +170,7 @@ class _ClipTransformer(TransformerMixin, BaseEstimator):
             clips[i] = fix_length(wave, self.clip_samples)
         return clips
 
-    def fit(self, X, y=None):
+    def fit(self, X, y: None = None):
         """Validate parameters (the features need no fitting).
 
         Parameters
@@ -162,7 +187,7 @@ class _ClipTransformer(TransformerMixin, BaseEstimator):
         self.n_features_out_ = len(self.get_feature_names_out())
         return self
 
-    def transform(self, X):
+    def transform(self, X) -> np.ndarray:
         """Compute the features of each clip.
 
         Parameters

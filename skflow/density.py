@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from numpy.typing import ArrayLike
 from sklearn.base import DensityMixin
 
 from ._base import FLOW_ATTRIBUTES_DOC, FLOW_PARAMETERS_DOC, BaseMAF
@@ -51,7 +52,7 @@ class MAFDensity(DensityMixin, BaseMAF):
     (4, 2)
     """
 
-    def score(self, X, y=None):
+    def score(self, X: ArrayLike, y: None = None) -> float:
         """Mean log-likelihood of ``X`` (nats per row); higher is better.
 
         Parameters

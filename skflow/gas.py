@@ -56,6 +56,12 @@ def make_gas_pipeline(
     -------
     pipeline : sklearn.pipeline.Pipeline
         Steps ``drop``, ``filter``, ``scale``, ``density``.
+
+    Examples
+    --------
+    >>> from skflow.gas import make_gas_pipeline
+    >>> [name for name, _ in make_gas_pipeline().steps]
+    ['drop', 'filter', 'scale', 'density']
     """
     if estimator is None:
         estimator = MAFDensity(**{**GAS_MAF_PARAMS, **maf_params})
@@ -85,6 +91,12 @@ def load_experiment_data(path=None, data_home=None):
     description : str
     sample_fraction : float
         Share of rows the paper's split samples (0.25 for the full file).
+
+    Examples
+    --------
+    >>> from skflow.gas import load_experiment_data
+    >>> X, drop, description, fraction = load_experiment_data()  # doctest: +SKIP
+    >>> print(description)  # doctest: +SKIP
     """
     if path is not None or _cache_exists(data_home):
         bunch = load_gas(path, data_home=data_home)
@@ -145,6 +157,13 @@ def run_gas_experiment(
         (after the filter), ``gaussian_test_ll``, ``maf_test_ll`` (mean
         nats per row, with its standard error ``maf_test_ll_se``),
         ``epochs``, ``fit_seconds``, ``model_path``.
+
+    Examples
+    --------
+    >>> from skflow.gas import run_gas_experiment
+    >>> results = run_gas_experiment("ethylene_CO.txt", output="gas.joblib")  # doctest: +SKIP
+    >>> results["maf_test_ll"] > results["gaussian_test_ll"]  # doctest: +SKIP
+    True
     """
     if download:
         fetch_gas(data_home)

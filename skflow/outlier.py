@@ -5,6 +5,7 @@ from __future__ import annotations
 from numbers import Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
@@ -124,7 +125,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
             self.offset_ = float(np.percentile(self._log_density(X), 100 * self.contamination))
         return X, val_index
 
-    def decision_function(self, X):
+    def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Shifted log-density: negative for outliers, positive for inliers.
 
         Parameters
@@ -139,7 +140,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
         check_is_fitted(self)
         return self.score_samples(X) - self.offset_
 
-    def predict(self, X):
+    def predict(self, X: ArrayLike) -> np.ndarray:
         """Label rows as inliers (+1) or outliers (-1).
 
         Parameters

@@ -18,6 +18,14 @@ def plot_training_history(estimator, ax=None):
     Returns
     -------
     ax : matplotlib Axes
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skflow import MAFDensity
+    >>> from skflow.plotting import plot_training_history
+    >>> est = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=3, random_state=0)
+    >>> ax = plot_training_history(est.fit(np.random.RandomState(0).normal(size=(100, 2))))
     """
     import matplotlib.pyplot as plt
 

@@ -12,6 +12,7 @@ import warnings
 from numbers import Integral, Real
 
 import numpy as np
+from numpy.typing import ArrayLike
 from sklearn.base import BaseEstimator, _fit_context
 from sklearn.feature_selection import SelectorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
@@ -63,7 +64,7 @@ class DropColumns(_DropSelector):
         self.columns = columns
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: None = None):
         """Resolve ``columns`` to positions.
 
         Parameters
@@ -140,6 +141,13 @@ def maf_correlation_filter(corr: np.ndarray, threshold: float = 0.98) -> np.ndar
     Returns
     -------
     dropped : ndarray of int, sorted
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> C = np.array([[1.0, 0.99, 0.1], [0.99, 1.0, 0.6], [0.1, 0.6, 1.0]])
+    >>> maf_correlation_filter(C, 0.98)
+    array([0])
     """
     corr = np.asarray(corr, dtype=np.float64)
     above = corr > threshold
@@ -179,6 +187,13 @@ def caret_find_correlation(corr: np.ndarray, cutoff: float = 0.9, exact: bool | 
     Returns
     -------
     dropped : ndarray of int, sorted
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> C = np.array([[1.0, 0.99, 0.1], [0.99, 1.0, 0.6], [0.1, 0.6, 1.0]])
+    >>> caret_find_correlation(C, 0.9)
+    array([1])
     """
     x = np.abs(np.asarray(corr, dtype=np.float64))
     n = len(x)
@@ -276,7 +291,7 @@ class CorrelationFilter(_DropSelector):
         self.exact = exact
 
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X, y=None):
+    def fit(self, X: ArrayLike, y: None = None):
         """Compute correlations and choose the columns to drop.
 
         Parameters
@@ -297,7 +312,7 @@ class CorrelationFilter(_DropSelector):
             self.dropped_ = caret_find_correlation(self.correlation_, self.threshold, self.exact)
         return self
 
-    def transform(self, X):
+    def transform(self, X: ArrayLike):
         """Keep the columns that survived the filter.
 
         Parameters

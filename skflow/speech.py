@@ -28,6 +28,12 @@ def make_detectors(random_state=0, n_components=0.99) -> dict:
 
     Whitening hands every detector decorrelated features; the MAF then starts
     from the full-covariance Gaussian and only has to learn what is left.
+
+    Examples
+    --------
+    >>> from skflow.speech import make_detectors
+    >>> sorted(make_detectors())
+    ['GaussianMixture', 'IsolationForest', 'LOF', 'MAF', 'OneClassSVM']
     """
 
     def prefix():
@@ -90,6 +96,13 @@ def run_audio_outliers(
         ``target_rank`` (rank of the held-out target by MAF mean log-likelihood
         among all words; 1 is best), ``n_train``,
         ``n_heldout``.
+
+    Examples
+    --------
+    >>> from skflow.speech import run_audio_outliers
+    >>> res = run_audio_outliers("speech_commands_v0.02_test_subset", "yes")  # doctest: +SKIP
+    >>> res["target_rank"]  # doctest: +SKIP
+    1
     """
     index = load_speech_commands(data)
     if target not in index.words:

@@ -330,3 +330,16 @@ def test_cuda_fit_score_and_cpu_reload(gaussian_data, tmp_path):
     state["device_"] = "cpu"
     cpu.__setstate__(state)
     np.testing.assert_allclose(cpu.score_samples(X), scores, rtol=1e-4, atol=1e-4)
+
+
+def test_verbose_reports_progress_of_long_scoring_and_sampling(capsys):
+    est = MAFDensity(n_flows=1, hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(
+        np.random.RandomState(0).normal(size=(100, 2)))
+    est.set_params(verbose=1)
+    est.score_samples(np.zeros((70_000, 2)))
+    est.sample(70_000, random_state=0)
+    out = capsys.readouterr().out
+    assert "scored 65,536 / 70,000 rows" in out and "sampled 70,000 / 70,000 rows" in out
+    est.set_params(verbose=0)
+    est.score_samples(np.zeros((70_000, 2)))
+    assert capsys.readouterr().out == ""

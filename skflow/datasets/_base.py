@@ -12,6 +12,12 @@ def get_data_home(data_home=None) -> Path:
     """The folder where downloaded data sets are cached.
 
     ``data_home`` if given, else ``$SKFLOW_DATA``, else ``~/skflow_data``.
+
+    Examples
+    --------
+    >>> from skflow.datasets import get_data_home
+    >>> get_data_home("/tmp/skflow_doctest_data").name
+    'skflow_doctest_data'
     """
     path = Path(data_home or os.environ.get("SKFLOW_DATA", "~/skflow_data")).expanduser()
     path.mkdir(parents=True, exist_ok=True)
@@ -25,6 +31,12 @@ def find_shared_data(name: str) -> Path | None:
     current directory and next to the source checkout.  This is where the
     project's third-party reference data sets sit beside a clone; they are
     never copied into the package.
+
+    Examples
+    --------
+    >>> from skflow.datasets import find_shared_data
+    >>> find_shared_data("no_such_data_set") is None
+    True
     """
     candidates = []
     if os.environ.get("SKFLOW_SHARED_DATA"):

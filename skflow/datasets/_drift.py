@@ -51,6 +51,13 @@ def load_gas_drift(path=None, *, batches=None, as_frame=False) -> Bunch:
     ------
     FileNotFoundError
         If the folder (or a requested batch) is missing.
+
+    Examples
+    --------
+    >>> from skflow.datasets import load_gas_drift
+    >>> drift = load_gas_drift(batches=[1])  # doctest: +SKIP
+    >>> drift.data.shape  # doctest: +SKIP
+    (445, 129)
     """
     folder = Path(path) if path is not None else find_shared_data(SHARED_NAME)
     if folder is None or not folder.is_dir():

@@ -113,6 +113,13 @@ def read_ethylene_co(path, dtype=np.float32, expected_rows: int | None = None) -
     -------
     data : ndarray of shape (n_rows, 19)
         Columns as in :data:`ETHYLENE_CO_COLUMNS`.
+
+    Examples
+    --------
+    >>> from skflow.datasets import read_ethylene_co
+    >>> data = read_ethylene_co("ethylene_CO.txt")  # doctest: +SKIP
+    >>> data.shape  # doctest: +SKIP
+    (4208261, 19)
     """
     path = Path(path)
     with open(path, "rb") as f:
@@ -171,6 +178,13 @@ def load_gas(path=None, *, data_home=None, as_frame=False) -> Bunch:
     ------
     FileNotFoundError
         If no path is given and nothing is cached.
+
+    Examples
+    --------
+    >>> from skflow.datasets import load_gas
+    >>> gas = load_gas("ethylene_CO.txt", as_frame=True)  # doctest: +SKIP
+    >>> gas.frame.columns[:3].tolist()  # doctest: +SKIP
+    ['time_s', 'co_ppm', 'ethylene_ppm']
     """
     if path is None:
         cache = _cache_file(data_home)
@@ -260,6 +274,13 @@ def fetch_gas(data_home=None, download_if_missing=True, *, as_frame=False) -> Bu
         nothing is cached.
     ValueError
         When the download is corrupt, truncated or not the UCI file.
+
+    Examples
+    --------
+    >>> from skflow.datasets import fetch_gas
+    >>> gas = fetch_gas()  # doctest: +SKIP
+    >>> gas.data.shape  # doctest: +SKIP
+    (4208261, 19)
     """
     cache = _cache_file(data_home)
     if not cache.exists():
@@ -294,6 +315,14 @@ def gas_paper_split(X, random_state=0, sample_fraction=0.25):
     Returns
     -------
     train, validation, test : ndarrays
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from skflow.datasets import gas_paper_split
+    >>> train, val, test = gas_paper_split(np.arange(4_208_261))
+    >>> len(train), len(val), len(test)
+    (852174, 94685, 105206)
     """
     rng = check_random_state(random_state)
     n = len(X)

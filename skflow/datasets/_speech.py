@@ -44,6 +44,13 @@ def load_speech_commands(root, words=None) -> Bunch:
     ------
     FileNotFoundError
         If ``root`` has no wav files in word sub-folders.
+
+    Examples
+    --------
+    >>> from skflow.datasets import load_speech_commands
+    >>> sc = load_speech_commands("speech_commands_v0.02_test_subset")  # doctest: +SKIP
+    >>> sc.words[:3]  # doctest: +SKIP
+    ['_silence_', 'backward', 'bed']
     """
     root = Path(root)
     if not root.is_dir():
@@ -90,6 +97,13 @@ def speaker_split(speakers, test_size=0.3, random_state=0):
     Returns
     -------
     train_index, test_index : ndarrays of int
+
+    Examples
+    --------
+    >>> from skflow.datasets import speaker_split
+    >>> train, test = speaker_split(["a", "a", "b", "c", "c", "d"], test_size=0.5)
+    >>> sorted(len(part) for part in (train, test))
+    [3, 3]
     """
     speakers = np.asarray(speakers)
     splitter = GroupShuffleSplit(n_splits=1, test_size=test_size, random_state=random_state)

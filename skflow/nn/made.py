@@ -51,6 +51,11 @@ def input_degrees(order: Sequence[int]) -> torch.Tensor:
     -------
     degrees : LongTensor of shape (D,)
         ``degrees[order[k]] == k + 1``.
+
+    Examples
+    --------
+    >>> input_degrees([2, 0, 1]).tolist()
+    [2, 3, 1]
     """
     order = torch.as_tensor(list(order), dtype=torch.long)
     n = order.numel()
@@ -73,6 +78,11 @@ def hidden_degrees(
     ``sequential`` cycles through ``previous_min..D-1`` so every degree is
     represented as evenly as the width allows (the MAF paper's choice);
     ``random`` draws them uniformly (the original MADE paper).
+
+    Examples
+    --------
+    >>> hidden_degrees(4, 5).tolist()
+    [1, 2, 3, 1, 2]
     """
     top = max(n_inputs - 1, 1)
     low = min(previous_min, top)
@@ -91,6 +101,13 @@ class MaskedLinear(nn.Linear):
     mask : Tensor of shape (out_features, in_features)
         Connectivity; stored as a buffer so it follows ``.to(device)`` and
         ``state_dict`` but is never trained.
+
+    Examples
+    --------
+    >>> import torch
+    >>> layer = MaskedLinear(torch.tensor([[1.0, 0.0], [1.0, 1.0]]))
+    >>> layer(torch.ones(3, 2)).shape
+    torch.Size([3, 2])
     """
 
     def __init__(self, mask: torch.Tensor, bias: bool = True):
@@ -133,6 +150,13 @@ class MADE(nn.Module):
     degree_mode : {"sequential", "random"}
     generator : torch.Generator, optional
         Source of randomness for random degrees.
+
+    Examples
+    --------
+    >>> import torch
+    >>> made = MADE(3, (8, 8), n_outputs_per_input=2)
+    >>> made(torch.zeros(4, 3)).shape
+    torch.Size([4, 6])
     """
 
     def __init__(
