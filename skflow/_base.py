@@ -309,24 +309,28 @@ class BaseMAF(BaseEstimator):
             config = self._flow_config(X.shape[1], generator)
             flow = self._build(config, generator).to(device)
 
+        # The data are held once (shared with X when dtypes match); training
+        # indexes into them, only the validation rows are copied.
         x_all = self._to_tensor(X, device)
         x_val = None
-        x_train = x_all
-        val_index = None
+        val_index = train_index = None
+        n_train = n
         if self.early_stopping:
             n_val = min(n - 1, max(1, int(round(self.validation_fraction * n))))
             perm = rng.permutation(n)
             val_index = perm[:n_val]
             perm = torch.as_tensor(perm, device=device)
-            x_train, x_val = x_all[perm[n_val:]], x_all[perm[:n_val]]
+            train_index, x_val = perm[n_val:], x_all[perm[:n_val]]
+            n_train = n - n_val
 
         result = train_flow(
             flow,
-            x_train,
+            x_all,
             x_val,
+            train_index=train_index,
             learning_rate=self.learning_rate_init,
             weight_decay=self.weight_decay,
-            batch_size=min(self.batch_size, x_train.shape[0]),
+            batch_size=min(self.batch_size, n_train),
             max_epochs=self.max_iter,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
@@ -334,7 +338,7 @@ class BaseMAF(BaseEstimator):
             generator=generator,
             log=print if self.verbose else None,
         )
-        del x_train, x_val
+        del x_val
         flow.refit_batch_norm(x_all)
 
         self.flow_ = flow

@@ -65,6 +65,7 @@ def train_flow(
     x_train: torch.Tensor,
     x_val: torch.Tensor | None = None,
     *,
+    train_index: torch.Tensor | None = None,
     learning_rate: float = 1e-3,
     weight_decay: float = 0.0,
     batch_size: int = 256,
@@ -84,9 +85,12 @@ def train_flow(
     finite weights are restored and a ``RuntimeWarning`` is issued; if none
     were ever finite, :class:`TrainingDivergedError` is raised.
 
+    ``train_index`` restricts training to those rows of ``x_train`` without
+    copying them (the estimators hold the data once and index into it).
+
     The flow is left in eval mode.
     """
-    n = x_train.shape[0]
+    n = x_train.shape[0] if train_index is None else train_index.numel()
     result = TrainingResult()
     params = [p for p in flow.parameters() if p.requires_grad]
     optimizer = _make_optimizer(params, learning_rate, weight_decay, x_train.device)
@@ -95,10 +99,10 @@ def train_flow(
     # Validation must score the model as score_samples will: with batch-norm
     # statistics of the training data, not the noisy running averages (those
     # made early stopping pick poor epochs on heavy-tailed data).
-    stat_rows = x_train
+    rows = torch.arange(n) if train_index is None else train_index.cpu()
     if n > _BATCH_NORM_STAT_ROWS:
-        pick = torch.randperm(n, generator=generator)[:_BATCH_NORM_STAT_ROWS]
-        stat_rows = x_train[pick.to(x_train.device)]
+        rows = rows[torch.randperm(n, generator=generator)[:_BATCH_NORM_STAT_ROWS]]
+    stat_rows = x_train if train_index is None and n <= _BATCH_NORM_STAT_ROWS else x_train[rows.to(x_train.device)]
 
     def validate() -> float:
         flow.refit_batch_norm(stat_rows)
@@ -121,6 +125,8 @@ def train_flow(
 
     for epoch in range(max_epochs):
         perm = torch.randperm(n, generator=generator).to(x_train.device)
+        if train_index is not None:
+            perm = train_index[perm]
         epoch_loss = torch.zeros((), dtype=torch.float64, device=x_train.device)
         for idx in torch.tensor_split(perm, n_batches):
             loss = -flow.log_prob(x_train[idx]).mean()

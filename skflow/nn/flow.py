@@ -77,20 +77,35 @@ class Flow(nn.Module):
 
         Done after training (as in the MAF paper's code), it makes densities
         independent of the last mini-batches seen.  ``x`` is pushed through the
-        flow once, layer by layer, holding one extra copy of it.
+        flow once, layer by layer, in one buffer the size of ``x`` that each
+        layer overwrites chunk by chunk (rows are independent in eval mode);
+        the moments are accumulated in float64.
         """
-        if not any(isinstance(t, BatchNormTransform) for t in self.transforms):
+        if not any(isinstance(t, BatchNormTransform) for t in self.transforms) or not len(x):
             return
         was_training = self.training
         self.eval()
         h = x
         for t in self.transforms:
             if isinstance(t, BatchNormTransform):
-                h64 = h.double()
-                t.set_statistics(h64.mean(0), h64.var(0, unbiased=False))
-                del h64
-            h = torch.cat([t(c)[0] for c in h.split(chunk_size)]) if h.shape[0] else h
+                t.set_statistics(*_moments(h, chunk_size))
+            out = torch.empty_like(x) if h is x else h  # never overwrite the caller's data
+            for start in range(0, len(h), chunk_size):
+                out[start : start + chunk_size] = t(h[start : start + chunk_size])[0]
+            h = out
         self.train(was_training)
+
+
+def _moments(x: torch.Tensor, chunk_size: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Column mean and (biased) variance in float64, two passes over chunks."""
+    total = x.new_zeros(x.shape[1], dtype=torch.float64)
+    for c in x.split(chunk_size):
+        total += c.double().sum(0)
+    mean = total / len(x)
+    sq = torch.zeros_like(total)
+    for c in x.split(chunk_size):
+        sq += (c.double() - mean).square().sum(0)
+    return mean, sq / len(x)
 
 
 def layer_orders(n_features: int, n_flows: int, order="reverse", generator=None):
