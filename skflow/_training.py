@@ -99,10 +99,11 @@ def train_flow(
     # Validation must score the model as score_samples will: with batch-norm
     # statistics of the training data, not the noisy running averages (those
     # made early stopping pick poor epochs on heavy-tailed data).
-    rows = torch.arange(n) if train_index is None else train_index.cpu()
+    rows = train_index
     if n > _BATCH_NORM_STAT_ROWS:
-        rows = rows[torch.randperm(n, generator=generator)[:_BATCH_NORM_STAT_ROWS]]
-    stat_rows = x_train if train_index is None and n <= _BATCH_NORM_STAT_ROWS else x_train[rows.to(x_train.device)]
+        pick = torch.randperm(n, generator=generator)[:_BATCH_NORM_STAT_ROWS].to(x_train.device)
+        rows = pick if rows is None else rows[pick]
+    stat_rows = x_train if rows is None else x_train[rows]
 
     def validate() -> float:
         flow.refit_batch_norm(stat_rows)
@@ -119,7 +120,6 @@ def train_flow(
                 "large for the model's dtype; standardise them (e.g. StandardScaler) "
                 "or use dtype='float64'"
             )
-        flow.train()
     stale = 0
     start = time.perf_counter()
 

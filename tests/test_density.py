@@ -343,3 +343,16 @@ def test_verbose_reports_progress_of_long_scoring_and_sampling(capsys):
     est.set_params(verbose=0)
     est.score_samples(np.zeros((70_000, 2)))
     assert capsys.readouterr().out == ""
+
+
+def test_validation_uses_a_subsample_of_training_rows_for_batch_norm(gaussian_data, monkeypatch):
+    import skflow._training as training
+
+    X, _ = gaussian_data
+    monkeypatch.setattr(training, "_BATCH_NORM_STAT_ROWS", 100)  # force the subsample path
+    a = MAFDensity(**FAST).fit(X)
+    b = MAFDensity(**FAST).fit(X)
+    np.testing.assert_array_equal(a.score_samples(X), b.score_samples(X))
+    assert np.isfinite(a.best_validation_score_)
+    c = MAFDensity(**{**FAST, "early_stopping": False}).fit(X)  # no train_index, subsample too
+    assert np.all(np.isfinite(c.score_samples(X)))
