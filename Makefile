@@ -25,8 +25,11 @@ docs: $(STAMP)  ## the Sphinx site, warnings as errors (docs/_build/html)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-bench: $(STAMP)  ## GAS-drift benchmark: MAF vs GaussianMixture vs KernelDensity
+bench: $(STAMP)  ## benchmarks (minutes): gas drift densities, speed vs nflows/zuko; rewrites README tables
+	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/gas_drift_density.py
+	$(BIN)/python benchmarks/speed.py
+	$(BIN)/python benchmarks/report.py
 
 clean:
 	rm -rf $(VENV) results .pytest_cache docs/_build docs/generated docs/auto_examples

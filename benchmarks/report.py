@@ -1,0 +1,66 @@
+"""Rewrite the README's benchmark tables from the JSON files in results/.
+
+    python benchmarks/report.py [--results results] [--readme README.md]
+
+Replaces the text between ``<!-- bench:start -->`` and ``<!-- bench:end -->``
+with tables built from ``gas_drift_density.json`` and ``speed.json`` (those
+present); ``make bench`` runs the benchmarks and then this script.
+"""
+
+import argparse
+import json
+from pathlib import Path
+
+START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+
+
+def drift_table(rows):
+    lines = ["Gas sensor drift data (`benchmarks/gas_drift_density.py`; held-out log-likelihood, nats):", "",
+             "| model | mean | median | rows < -1000 | fit s |", "|---|---:|---:|---:|---:|"]
+    for r in sorted(rows, key=lambda r: -r["median_ll"]):
+        lines.append(f"| {r['model']} | {r['test_ll']:.1f} | {r['median_ll']:.1f} | "
+                     f"{r['n_below_minus_1000']} | {r['fit_seconds']:.0f} |")
+    return lines
+
+
+def speed_table(rows):
+    metrics = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
+    lines = ["Speed against nflows and zuko (`benchmarks/speed.py`; rows/s, peak RSS in MB):", "",
+             "| config | library | train b=100 | train b=1024 | score | sample | peak MB |",
+             "|---|---|---:|---:|---:|---:|---:|"]
+    for r in rows:
+        lines.append(f"| {r['config']} | {r['library']} | " + " | ".join(f"{r[m]:,.0f}" for m in metrics) + " |")
+    lines.append("")
+    for config in dict.fromkeys(r["config"] for r in rows):
+        ours = [r for r in rows if r["config"] == config and r["library"] == "skflow"]
+        peers = [r for r in rows if r["config"] == config and r["library"] != "skflow"]
+        if ours and peers:
+            ratios = ", ".join(f"{m} {ours[0][m] / max(p[m] for p in peers):.2f}x" for m in metrics[:4])
+            lines.append(f"- {config}, skflow / fastest peer: {ratios}")
+    return lines
+
+
+def main():
+    parser = argparse.ArgumentParser()
+    parser.add_argument("--results", default="results")
+    parser.add_argument("--readme", default="README.md")
+    args = parser.parse_args()
+    results, readme = Path(args.results), Path(args.readme)
+    blocks = []
+    if (results / "gas_drift_density.json").exists():
+        blocks += drift_table(json.loads((results / "gas_drift_density.json").read_text())) + [""]
+    if (results / "speed.json").exists():
+        blocks += speed_table(json.loads((results / "speed.json").read_text())) + [""]
+    if not blocks:
+        raise SystemExit(f"no benchmark results in {results}/; run `make bench` first")
+    text = readme.read_text()
+    if START not in text or END not in text:
+        raise SystemExit(f"{readme} has no {START} ... {END} block")
+    head, rest = text.split(START, 1)
+    _, tail = rest.split(END, 1)
+    readme.write_text(head + START + "\n" + "\n".join(blocks) + END + tail)
+    print(f"updated {readme}")
+
+
+if __name__ == "__main__":
+    main()
