@@ -32,11 +32,11 @@ def speed_table(rows):
         lines.append(f"| {r['config']} | {r['library']} | " + " | ".join(f"{r[m]:,.0f}" for m in metrics) + " |")
     lines.append("")
     for config in dict.fromkeys(r["config"] for r in rows):
-        ours = [r for r in rows if r["config"] == config and r["library"] == "skflow"]
-        peers = [r for r in rows if r["config"] == config and r["library"] != "skflow"]
-        if ours and peers:
-            ratios = ", ".join(f"{m} {ours[0][m] / max(p[m] for p in peers):.2f}x" for m in metrics[:4])
-            lines.append(f"- {config}, skflow / fastest peer: {ratios}")
+        peers = [r for r in rows if r["config"] == config and not r["library"].startswith("skflow")]
+        for ours in (r for r in rows if r["config"] == config and r["library"].startswith("skflow")):
+            if peers:
+                ratios = ", ".join(f"{m} {ours[m] / max(p[m] for p in peers):.2f}x" for m in metrics[:4])
+                lines.append(f"- {config}, {ours['library']} / fastest peer: {ratios}")
     return lines
 
 

@@ -31,7 +31,7 @@ CONFIGS = {
 
 
 def build(lib, D, layers, hidden):
-    if lib == "skflow":
+    if lib in ("skflow", "skflow+compile"):
         from skflow.nn import build_maf
 
         return build_maf(D, layers, (hidden, hidden), "tanh", True, "reverse",
@@ -56,22 +56,25 @@ def build(lib, D, layers, hidden):
 
 
 def log_prob(lib, flow, x):
-    return flow().log_prob(x) if lib == "zuko" else flow.log_prob(x)
+    return flow().log_prob(x) if lib == "zuko" else flow.log_prob(x)  # skflow: eager scoring
 
 
 def sample(lib, flow, n):
     if lib == "zuko":
         return flow().sample((n,))
-    return flow.sample(n, generator=torch.Generator().manual_seed(0)) if lib == "skflow" else flow.sample(n)
+    if lib.startswith("skflow"):
+        return flow.sample(n, generator=torch.Generator().manual_seed(0))
+    return flow.sample(n)
 
 
 def train_rows_per_s(lib, flow, x, batch):
-    if lib == "skflow":
+    if lib.startswith("skflow"):
         from skflow._training import train_flow
 
         t = time.perf_counter()
         train_flow(flow, x, None, batch_size=batch, max_epochs=1, learning_rate=1e-4,
-                   max_grad_norm=None, generator=torch.Generator().manual_seed(0))
+                   max_grad_norm=None, generator=torch.Generator().manual_seed(0),
+                   compile=lib == "skflow+compile")
         return len(x) / (time.perf_counter() - t)
     flow.train()
     opt = torch.optim.Adam(flow.parameters(), lr=1e-4)
@@ -104,7 +107,7 @@ def one(lib, name, repeats):
             return len(big) / (time.perf_counter() - t)
 
         out["score"] = statistics.median(score() for _ in range(repeats))
-        n = cfg["sample_rows"] if lib == "skflow" else cfg["naive_sample_rows"]
+        n = cfg["sample_rows"] if lib.startswith("skflow") else cfg["naive_sample_rows"]
 
         def draw():
             t = time.perf_counter()
@@ -132,7 +135,7 @@ def main():
     results = {}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     for name in CONFIGS:
-        for lib in ("skflow", "nflows", "zuko"):
+        for lib in ("skflow", "skflow+compile", "nflows", "zuko"):
             cmd = [sys.executable, __file__, "--one", lib, name, "--repeats", str(args.repeats)]
             if args.quick:
                 cmd.append("--quick")
@@ -151,12 +154,14 @@ def main():
         table.append(dict(config=name, library=lib, **r))
     print("\nratios skflow / fastest peer (higher is better; memory: lower is better)")
     for name in CONFIGS:
-        peers = [r for (n, lib), r in results.items() if n == name and lib != "skflow"]
+        peers = [r for (n, lib), r in results.items() if n == name and not lib.startswith("skflow")]
         if (name, "skflow") not in results or not peers:
             continue
-        ours = results[(name, "skflow")]
-        ratios = {m: ours[m] / max(p[m] for p in peers) for m in metrics[:-1]}
-        print(f"{name:6} " + " ".join(f"{m}={v:.2f}x" for m, v in ratios.items()))
+        for lib in ("skflow", "skflow+compile"):
+            if (name, lib) in results:
+                ours = results[(name, lib)]
+                ratios = {m: ours[m] / max(p[m] for p in peers) for m in metrics[:-1]}
+                print(f"{name:6} {lib:15} " + " ".join(f"{m}={v:.2f}x" for m, v in ratios.items()))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(table, indent=2))
 

@@ -106,6 +106,12 @@ FLOW_PARAMETERS_DOC = """
     warm_start : bool, default=False
         Continue training the fitted flow on the next call to ``fit``
         (the architecture parameters must be unchanged).
+
+    compile : bool, default=False
+        Compile the training step with ``torch.compile``: about 2x faster
+        per step for small batches, after a one-off compilation of tens of
+        seconds (worth it for long fits, not for small ones).  Falls back to
+        plain PyTorch with a warning where compilation is unavailable.
 """
 
 FLOW_ATTRIBUTES_DOC = """
@@ -159,6 +165,7 @@ class BaseMAF(BaseEstimator):
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
+        "compile": ["boolean"],
     }
 
     def __init__(
@@ -184,6 +191,7 @@ class BaseMAF(BaseEstimator):
         random_state=None,
         verbose=0,
         warm_start=False,
+        compile=False,
     ):
         self.n_flows = n_flows
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -205,6 +213,7 @@ class BaseMAF(BaseEstimator):
         self.random_state = random_state
         self.verbose = verbose
         self.warm_start = warm_start
+        self.compile = compile
 
     # ------------------------------------------------------------------ fit
     def _hidden_sizes(self) -> tuple[int, ...]:
@@ -337,6 +346,7 @@ class BaseMAF(BaseEstimator):
             max_grad_norm=self.max_grad_norm,
             generator=generator,
             log=print if self.verbose else None,
+            compile=self.compile,
         )
         del x_val
         flow.refit_batch_norm(x_all)

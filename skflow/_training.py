@@ -75,6 +75,7 @@ def train_flow(
     max_grad_norm: float | None = None,
     generator: torch.Generator | None = None,
     log: Callable[[str], None] | None = None,
+    compile: bool = False,
 ) -> TrainingResult:
     """Fit ``flow`` by maximum likelihood on ``x_train``.
 
@@ -87,6 +88,11 @@ def train_flow(
 
     ``train_index`` restricts training to those rows of ``x_train`` without
     copying them (the estimators hold the data once and index into it).
+
+    ``compile=True`` runs the training loss through ``torch.compile``, which
+    fuses the many small operations of a MAF step (about 2x faster at batch
+    100 on a CPU, after a compilation of tens of seconds).  If compilation
+    fails (e.g. no C++ compiler), training continues uncompiled with a warning.
 
     The flow is left in eval mode.
     """
@@ -123,13 +129,26 @@ def train_flow(
     stale = 0
     start = time.perf_counter()
 
+    def eager_loss(batch):
+        return -flow.log_prob(batch).mean()
+
+    loss_fn = torch.compile(eager_loss, dynamic=False) if compile else eager_loss
+
     for epoch in range(max_epochs):
         perm = torch.randperm(n, generator=generator).to(x_train.device)
         if train_index is not None:
             perm = train_index[perm]
         epoch_loss = torch.zeros((), dtype=torch.float64, device=x_train.device)
         for idx in torch.tensor_split(perm, n_batches):
-            loss = -flow.log_prob(x_train[idx]).mean()
+            try:
+                loss = loss_fn(x_train[idx])
+            except Exception as exc:  # torch.compile failures come in many types
+                if loss_fn is eager_loss:
+                    raise
+                warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); "
+                              "training without compilation", RuntimeWarning, stacklevel=2)
+                loss_fn = eager_loss
+                loss = loss_fn(x_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if max_grad_norm is not None:

@@ -119,7 +119,8 @@ def _fit(args) -> int:
     params = dict(n_flows=args.n_flows, hidden_layer_sizes=tuple(args.hidden), activation=args.activation,
                   batch_norm=not args.no_batch_norm, learning_rate_init=args.learning_rate,
                   batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
-                  random_state=args.random_state, verbose=0 if args.quiet else 1)
+                  random_state=args.random_state, verbose=0 if args.quiet else 1,
+                  compile=args.compile)
     maf = MAFDensity(**params)
     model = maf if args.no_scale else make_pipeline(StandardScaler(), maf)
     model.fit(X)
@@ -225,6 +226,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--max-iter", type=int, default=200, help="maximum epochs")
     fit.add_argument("--no-scale", action="store_true", help="no StandardScaler before the flow")
     fit.add_argument("--device", default="auto")
+    fit.add_argument("--compile", action="store_true", help="torch.compile the training step (long fits)")
     fit.add_argument("--random-state", type=int, default=0)
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=_fit)

@@ -91,6 +91,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
         random_state=None,
         verbose=0,
         warm_start=False,
+        compile=False,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -113,6 +114,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
             random_state=random_state,
             verbose=verbose,
             warm_start=warm_start,
+            compile=compile,
         )
         self.contamination = contamination
 

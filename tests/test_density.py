@@ -356,3 +356,25 @@ def test_validation_uses_a_subsample_of_training_rows_for_batch_norm(gaussian_da
     assert np.isfinite(a.best_validation_score_)
     c = MAFDensity(**{**FAST, "early_stopping": False}).fit(X)  # no train_index, subsample too
     assert np.all(np.isfinite(c.score_samples(X)))
+
+
+def test_compiled_training_matches_eager(gaussian_data):
+    X, _ = gaussian_data
+    params = dict(n_flows=1, hidden_layer_sizes=(8,), max_iter=2, batch_size=500, random_state=0)
+    eager = MAFDensity(**params).fit(X)
+    compiled = MAFDensity(**params, compile=True).fit(X)
+    np.testing.assert_allclose(compiled.score_samples(X), eager.score_samples(X), rtol=1e-3, atol=1e-3)
+
+
+def test_compile_failure_falls_back_with_a_warning(gaussian_data, monkeypatch):
+    X, _ = gaussian_data
+
+    def broken(fn, **kwargs):
+        def call(*args):
+            raise RuntimeError("no compiler here")
+        return call
+
+    monkeypatch.setattr(torch, "compile", broken)
+    with pytest.warns(RuntimeWarning, match="torch.compile failed"):
+        est = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=2, random_state=0, compile=True).fit(X)
+    assert np.all(np.isfinite(est.score_samples(X)))
