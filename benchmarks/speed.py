@@ -147,10 +147,10 @@ def main():
             print(name, lib, results[(name, lib)], flush=True)
 
     metrics = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
-    print(f"\n{'config':6} {'library':8} " + " ".join(f"{m:>12}" for m in metrics) + "   (rows/s; MB)")
+    print(f"\n{'config':6} {'library':15} " + " ".join(f"{m:>12}" for m in metrics) + "   (rows/s; MB)")
     table = []
     for (name, lib), r in results.items():
-        print(f"{name:6} {lib:8} " + " ".join(f"{r[m]:12,.0f}" for m in metrics))
+        print(f"{name:6} {lib:15} " + " ".join(f"{r[m]:12,.0f}" for m in metrics))
         table.append(dict(config=name, library=lib, **r))
     print("\nratios skflow / fastest peer (higher is better; memory: lower is better)")
     for name in CONFIGS:
