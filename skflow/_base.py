@@ -23,7 +23,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ._torch_utils import DTYPES, resolve_device, seed_generator
 from ._training import train_flow
 from ._version import __version__
-from .nn import build_maf
+from .nn import build_maf, layer_orders
 from .nn.made import ACTIVATIONS
 
 _SCORE_CHUNK = 65536
@@ -228,8 +228,6 @@ class BaseMAF(BaseEstimator):
         return tuple(int(s) for s in sizes)
 
     def _flow_config(self, n_features: int, generator) -> dict:
-        from .nn import layer_orders
-
         order = self.order if isinstance(self.order, str) else [list(map(int, o)) for o in self.order]
         try:
             orders = layer_orders(n_features, self.n_flows, order, generator)
@@ -410,8 +408,8 @@ class BaseMAF(BaseEstimator):
     def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
         """Draw samples from the fitted flow.
 
-        Sampling inverts every MAF layer, one dimension at a time, so it costs
-        ``n_features`` network passes per layer.
+        Sampling inverts every MAF layer one dimension at a time, computing
+        each hidden unit once: about one network pass per layer.
 
         Parameters
         ----------

@@ -13,9 +13,9 @@ class MAFDensity(DensityMixin, BaseMAF):
 
     A stack of MADE-based affine autoregressive layers (Papamakarios et al.
     2017) over a standard normal, trained by maximum likelihood with Adam.
-    Exact log-densities cost one network pass per layer; sampling costs one
-    pass per feature and layer.  Numpy in and out, PyTorch inside, on the CPU
-    or a CUDA device.
+    Exact log-densities cost one network pass per layer; sampling goes one
+    feature at a time but computes each hidden unit once, so it costs about
+    the same.  Numpy in and out, PyTorch inside, on the CPU or a CUDA device.
 
     Parameters
     ----------

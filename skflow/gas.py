@@ -12,7 +12,7 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from .datasets import fetch_gas, gas_paper_split, load_gas, load_gas_drift
-from .datasets._gas import GAS_DISCRETE_COLUMNS
+from .datasets._gas import GAS_DISCRETE_COLUMNS, _cache_file
 from .density import MAFDensity
 from .preprocessing import CorrelationFilter, DropColumns
 
@@ -98,7 +98,7 @@ def load_experiment_data(path=None, data_home=None):
     >>> X, drop, description, fraction = load_experiment_data()  # doctest: +SKIP
     >>> print(description)  # doctest: +SKIP
     """
-    if path is not None or _cache_exists(data_home):
+    if path is not None or _cache_file(data_home).exists():
         bunch = load_gas(path, data_home=data_home)
         desc = f"UCI ethylene_CO.txt ({len(bunch.data):,} rows) from {bunch.source}"
         drop = [bunch.feature_names.index(c) for c in bunch.discrete_columns]
@@ -122,14 +122,6 @@ def load_experiment_data(path=None, data_home=None):
             f"({X.shape[0]} rows x {X.shape[1]} real measurements, many highly correlated)"
         )
         return X, [], desc, 1.0
-
-
-def _cache_exists(data_home) -> bool:
-    try:
-        load_gas(data_home=data_home)
-    except FileNotFoundError:
-        return False
-    return True
 
 
 def run_gas_experiment(

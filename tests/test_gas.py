@@ -77,3 +77,13 @@ def test_cli_on_uci_format_file(tmp_path, capsys):
                  "--output", str(tmp_path / "e.joblib")])
     assert code == 0
     assert "UCI ethylene_CO.txt (600 rows)" in capsys.readouterr().out
+
+
+def test_experiment_data_comes_from_the_fetch_gas_cache(tmp_path):
+    from skflow.gas import load_experiment_data
+
+    (tmp_path / "gas").mkdir()
+    np.save(tmp_path / "gas" / "ethylene_CO.npy", np.ones((50, 19), dtype=np.float32))
+    X, drop, description, fraction = load_experiment_data(data_home=tmp_path)
+    assert X.shape == (50, 19) and drop == [0, 1, 2] and fraction == 1.0
+    assert "UCI ethylene_CO.txt (50 rows)" in description
