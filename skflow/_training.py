@@ -8,6 +8,7 @@ weights restored, and a guard that never lets a diverged model escape.
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 import warnings
@@ -96,9 +97,22 @@ def train_flow(
 
     The flow is left in eval mode.
     """
+    # The fused pass trains one flat tensor of all parameters (one optimiser
+    # kernel per step); torch.compile traces the reference modules instead.
+    use_flat = (not compile and hasattr(flow, "flat_parameters")
+                and all(p.requires_grad for p in flow.parameters()))
+    with flow.flat_parameters() if use_flat else contextlib.nullcontext() as flat:
+        params = [flat] if flat is not None else [p for p in flow.parameters() if p.requires_grad]
+        return _train(
+            flow, params, x_train, x_val, train_index, learning_rate, weight_decay,
+            batch_size, max_epochs, n_iter_no_change, tol, max_grad_norm, generator, log, compile,
+        )
+
+
+def _train(flow, params, x_train, x_val, train_index, learning_rate, weight_decay, batch_size,
+           max_epochs, n_iter_no_change, tol, max_grad_norm, generator, log, compile):
     n = x_train.shape[0] if train_index is None else train_index.numel()
     result = TrainingResult()
-    params = [p for p in flow.parameters() if p.requires_grad]
     optimizer = _make_optimizer(params, learning_rate, weight_decay, x_train.device)
     n_batches = max(1, n // batch_size)
 

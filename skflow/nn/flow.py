@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import contextlib
 import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
+from ._fused import FlatParameters, FlowFunction, eval_log_prob
 from .transforms import BatchNormTransform, MaskedAffineAutoregressive
 
 __all__ = ["Flow", "build_maf", "layer_orders"]
@@ -44,7 +46,61 @@ class Flow(nn.Module):
         self.n_features = n_features
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Map data to the base space; return ``(u, sum of log-dets)``."""
+        """Map data to the base space; return ``(u, sum of log-dets)``.
+
+        Flows made only of MAF (tanh or relu) and batch-norm layers run as one
+        hand-written autograd node (:mod:`skflow.nn._fused`); others, and
+        ``torch.compile`` tracing (which fuses the reference operations
+        itself), go through :meth:`forward_reference`.
+        """
+        specs = None if torch.compiler.is_compiling() else self._fused_specs(x.shape[0])
+        if specs is None:
+            return self.forward_reference(x)
+        flat = self.__dict__.get("_flat_parameters")
+        if flat is not None:
+            return FlowFunction.apply(x, specs, flat, flat.tensor)
+        return FlowFunction.apply(x, specs, None, *self.fused_parameters())
+
+    def fused_parameters(self) -> list[torch.Tensor]:
+        """Every parameter, in the order the fused pass takes them."""
+        return [p for t in self.transforms for p in t.fused_parameters()]
+
+    def fusable(self) -> bool:
+        """Whether :meth:`forward` runs as one hand-written autograd node."""
+        return self._fused_specs(2) is not None
+
+    @contextlib.contextmanager
+    def flat_parameters(self):
+        """Within the block, train the single tensor this yields instead of
+        :meth:`parameters` (see :class:`~skflow.nn._fused.FlatParameters`);
+        yields None if the flow is not :meth:`fusable`."""
+        if not self.fusable():
+            yield None
+            return
+        flat = FlatParameters(self.fused_parameters())
+        self.__dict__["_flat_parameters"] = flat
+        try:
+            yield flat.tensor
+        finally:
+            del self.__dict__["_flat_parameters"]
+            flat.release()
+
+    def _fused_specs(self, n_rows: int):
+        specs = []
+        for t in self.transforms:
+            if isinstance(t, MaskedAffineAutoregressive):
+                spec = t.fused_spec()
+            elif isinstance(t, BatchNormTransform):
+                spec = t.fused_spec(n_rows)
+            else:
+                spec = None
+            if spec is None:
+                return None
+            specs.append(spec)
+        return tuple(specs) if specs else None
+
+    def forward_reference(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """:meth:`forward` through autograd, layer by layer (the readable definition)."""
         log_det = x.new_zeros(x.shape[0])
         for t in self.transforms:
             x, ld = t(x)
@@ -58,7 +114,16 @@ class Flow(nn.Module):
         return u
 
     def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-density of each row of ``x``."""
+        """Log-density of each row of ``x``.
+
+        In eval mode without gradients (scoring) fusable flows take a
+        dedicated path that prepares every layer once and streams the rows
+        through reused, cache-sized buffers.
+        """
+        if not self.training and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            specs = self._fused_specs(x.shape[0])
+            if specs is not None:
+                return eval_log_prob(x, specs, self.fused_parameters())
         u, log_det = self(x)
         base = -0.5 * (u.square().sum(-1) + self.n_features * _LOG_2PI)
         return base + log_det

@@ -12,6 +12,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
+from ._fused import FUSED_ACTIVATIONS, BatchNormSpec, maf_spec
 from .made import MADE
 
 __all__ = ["BatchNormTransform", "MaskedAffineAutoregressive", "Permutation", "soft_clamp"]
@@ -84,6 +85,25 @@ class MaskedAffineAutoregressive(nn.Module):
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         mu, alpha = self._shift_log_scale(x)
         return (x - mu) * torch.exp(-alpha), -alpha.sum(-1)
+
+    def fused_parameters(self) -> list[torch.Tensor]:
+        """Parameters in the order :class:`~skflow.nn._fused.FlowFunction` takes them."""
+        layers = self.made.layers
+        return [layer.weight for layer in layers] + [layer.bias for layer in layers]
+
+    def fused_spec(self):
+        """Static description for the fused flow pass, or None if not fusable."""
+        made = self.made
+        if made.activation not in FUSED_ACTIVATIONS:
+            return None
+        masks = tuple(layer.mask for layer in made.layers)
+        key = (self.log_scale_bound, masks[0].device, masks[0].dtype,
+               tuple((m.data_ptr(), m._version) for m in masks))
+        cached = self.__dict__.get("_fused_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, maf_spec(made, made.activation, self.log_scale_bound))
+            self.__dict__["_fused_cache"] = cached
+        return cached[1]
 
     def inverse(self, u: torch.Tensor) -> torch.Tensor:
         """Sample direction, computing every hidden unit exactly once.
@@ -178,6 +198,15 @@ class BatchNormTransform(nn.Module):
         self.register_buffer("running_mean", torch.zeros(n_features))
         # 1 - eps (not 0) makes an untrained layer exactly the identity.
         self.register_buffer("running_var", torch.full((n_features,), 1.0 - eps))
+
+    def fused_parameters(self) -> list[torch.Tensor]:
+        """Parameters in the order :class:`~skflow.nn._fused.FlowFunction` takes them."""
+        return [self.log_gamma, self.beta]
+
+    def fused_spec(self, n_rows: int) -> BatchNormSpec:
+        """Static description for the fused flow pass."""
+        return BatchNormSpec(self.eps, self.momentum, self.training and n_rows > 1,
+                             self.running_mean, self.running_var)
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.training and x.shape[0] > 1:

@@ -1,0 +1,137 @@
+"""The hand-written flow pass (skflow.nn._fused) against the reference modules."""
+
+import contextlib
+import math
+
+import pytest
+import torch
+
+from skflow._training import train_flow
+from skflow.nn import build_maf
+from skflow.nn._fused import eval_log_prob
+from skflow.nn.flow import Flow
+
+D = 5
+
+
+def _perturbed_flow(activation="tanh", bound=5.0, batch_norm=True, seed=1):
+    """A float64 flow whose every parameter and statistic is away from its identity start."""
+    gen = torch.Generator().manual_seed(seed)
+    flow = build_maf(D, 3, (16, 12), activation, batch_norm, log_scale_bound=bound,
+                     generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        for name, b in flow.named_buffers():
+            if name.endswith(("running_mean", "running_var")):
+                b.add_(0.2 * torch.rand(b.shape, generator=gen, dtype=b.dtype))
+    return flow
+
+
+def _run(flow, x, reference):
+    flow.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_()
+    u, log_det = flow.forward_reference(x) if reference else flow(x)
+    weights = torch.linspace(0, 1, x.shape[0], dtype=x.dtype)
+    (0.3 * u.square().sum() + (log_det * weights).sum()).backward()
+    return ([u.detach(), log_det.detach(), x.grad]
+            + [p.grad for p in flow.parameters()] + [b.clone() for b in flow.buffers()])
+
+
+@pytest.mark.parametrize("activation", ["tanh", "relu"])
+@pytest.mark.parametrize("bound", [5.0, None])
+@pytest.mark.parametrize("batch_norm", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_pass_equals_reference(activation, bound, batch_norm, training):
+    flow = _perturbed_flow(activation, bound, batch_norm).train(training)
+    assert flow.fusable()
+    x = torch.randn(64, D, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    state = {k: v.clone() for k, v in flow.state_dict().items()}
+    fused = _run(flow, x, reference=False)
+    flow.load_state_dict(state)
+    reference = _run(flow, x, reference=True)
+    # values, log-dets, input and parameter gradients, updated running statistics
+    for a, b in zip(fused, reference, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("n", [1, 7, 300, 1000])
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_eval_log_prob_equals_reference_across_chunks(n, batch_norm):
+    flow = _perturbed_flow(batch_norm=batch_norm).eval()
+    x = torch.randn(n, D, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
+    u, log_det = flow.forward_reference(x)
+    expected = -0.5 * (u.square().sum(1) + D * math.log(2 * math.pi)) + log_det
+    specs = flow._fused_specs(n)
+    # a tiny chunk forces many chunks and a ragged last one
+    got = eval_log_prob(x, specs, flow.fused_parameters(), chunk_bytes=256 * 16 * 8)
+    assert torch.allclose(got, expected.detach(), rtol=1e-12, atol=1e-10)
+    with torch.no_grad():
+        assert torch.allclose(flow.log_prob(x), expected.detach(), rtol=1e-12, atol=1e-10)
+
+
+def test_non_fusable_activation_uses_the_reference_path():
+    flow = build_maf(3, 2, (8,), activation="elu", generator=torch.Generator().manual_seed(0))
+    assert not flow.fusable()
+    x = torch.randn(10, 3)
+    with torch.no_grad():
+        lp = flow.eval().log_prob(x)
+    assert torch.isfinite(lp).all()
+    with flow.flat_parameters() as flat:
+        assert flat is None
+
+
+def test_flat_parameters_alias_train_and_release():
+    flow = _perturbed_flow().train()
+    x = torch.randn(32, D, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    state = {k: v.clone() for k, v in flow.state_dict().items()}
+    u, ld = flow(x)
+    (u.square().sum() + ld.sum()).backward()
+    expected = torch.cat([p.grad.reshape(-1) for p in flow.fused_parameters()])
+    flow.load_state_dict(state)
+    flow.zero_grad(set_to_none=True)
+    with flow.flat_parameters() as flat:
+        u, ld = flow(x)
+        (u.square().sum() + ld.sum()).backward()
+        assert torch.equal(flat.grad, expected)
+        assert all(p.grad is None for p in flow.parameters())
+        with torch.no_grad():
+            flat.add_(1.0)  # an optimiser step on the flat tensor moves the module
+    for name, p in flow.named_parameters():
+        assert torch.allclose(p, state[name] + 1.0)
+        # own storage again: pickles hold each parameter once, not the whole buffer
+        assert p.untyped_storage().nbytes() == p.numel() * p.element_size()
+
+
+def test_flat_gradient_buffer_is_not_overwritten_while_held():
+    flow = _perturbed_flow().train()
+    x = torch.randn(16, D, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    with flow.flat_parameters() as flat:
+        flow(x)[0].sum().backward()
+        first = flat.grad.clone()
+        flow(x)[0].sum().backward()  # accumulates: must equal twice the first
+        assert torch.allclose(flat.grad, 2 * first)
+
+
+def test_training_with_flat_parameters_equals_per_parameter_training(monkeypatch):
+    x = torch.randn(600, D, generator=torch.Generator().manual_seed(6))
+
+    def fit():
+        flow = build_maf(D, 2, (16, 16), generator=torch.Generator().manual_seed(0))
+        result = train_flow(flow, x[:500], x[500:], batch_size=50, max_epochs=3,
+                            generator=torch.Generator().manual_seed(0))
+        return flow, result
+
+    flat_flow, flat_result = fit()
+
+    @contextlib.contextmanager
+    def no_flat(self):
+        yield None
+
+    monkeypatch.setattr(Flow, "flat_parameters", no_flat)
+    flow, result = fit()
+    # Same arithmetic; the vectorised Adam kernel may round a tail element
+    # differently over one long tensor than over many short ones (float32).
+    assert flat_result.validation_scores == pytest.approx(result.validation_scores, abs=1e-5)
+    for a, b in zip(flat_flow.state_dict().values(), flow.state_dict().values()):
+        assert torch.allclose(a, b, atol=1e-5)
