@@ -43,8 +43,10 @@ FLOW_PARAMETERS_DOC = """
 
     batch_norm : bool, default=True
         Follow each MAF layer by a batch-normalisation bijector.  Its
-        statistics are recomputed on the whole training set after fitting, so
-        scores do not depend on the last mini-batches.
+        statistics are recomputed on the whole training set after fitting
+        (on a random 1,048,576 of its rows when it has more, which keeps the
+        memory of that pass bounded), so scores do not depend on the last
+        mini-batches.
 
     order : {"reverse", "identity", "random"} or list of permutations, default="reverse"
         Autoregressive order of each layer: "reverse" alternates the column
@@ -139,6 +141,13 @@ FLOW_ATTRIBUTES_DOC = """
     best_validation_score_ : float or None
         Best validation log-likelihood; the restored weights reach it.
 """
+
+
+_BATCH_NORM_REFIT_ROWS = 1 << 20
+
+
+def _index_dtype(n: int):
+    return np.int32 if n < 2**31 else np.int64
 
 
 class BaseMAF(BaseEstimator):
@@ -325,9 +334,11 @@ class BaseMAF(BaseEstimator):
         if self.early_stopping:
             n_val = min(n - 1, max(1, int(round(self.validation_fraction * n))))
             perm = rng.permutation(n)
-            val_index = perm[:n_val]
-            perm = torch.as_tensor(perm, device=device)
-            train_index, x_val = perm[n_val:], x_all[perm[:n_val]]
+            val_index = perm[:n_val].copy()
+            # int32 row indices: half the memory of int64 on GAS-sized data.
+            train_index = torch.from_numpy(perm[n_val:].astype(_index_dtype(n))).to(device)
+            del perm
+            x_val = x_all[torch.from_numpy(val_index).to(device)]
             n_train = n - n_val
 
         result = train_flow(
@@ -346,8 +357,15 @@ class BaseMAF(BaseEstimator):
             log=print if self.verbose else None,
             compile=self.compile,
         )
-        del x_val
-        flow.refit_batch_norm(x_all)
+        del x_val, train_index
+        if n > _BATCH_NORM_REFIT_ROWS:
+            # A random subset, gathered once and overwritten layer by layer:
+            # the statistics of a million rows are the full data's to about
+            # 1e-3 standard deviations, for a fraction of the memory.
+            rows = torch.randperm(n, generator=generator, dtype=torch.int32)[:_BATCH_NORM_REFIT_ROWS]
+            flow.refit_batch_norm(x_all[rows.sort().values.to(device)], overwrite=True)
+        else:
+            flow.refit_batch_norm(x_all)
 
         self.flow_ = flow
         self.device_ = device

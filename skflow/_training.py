@@ -115,13 +115,15 @@ def _train(flow, params, x_train, x_val, train_index, learning_rate, weight_deca
     result = TrainingResult()
     optimizer = _make_optimizer(params, learning_rate, weight_decay, x_train.device)
     n_batches = max(1, n // batch_size)
+    index_dtype = torch.int32 if n < 2**31 else torch.int64  # half the memory of int64
 
     # Validation must score the model as score_samples will: with batch-norm
     # statistics of the training data, not the noisy running averages (those
     # made early stopping pick poor epochs on heavy-tailed data).
     rows = train_index
     if n > _BATCH_NORM_STAT_ROWS:
-        pick = torch.randperm(n, generator=generator)[:_BATCH_NORM_STAT_ROWS].to(x_train.device)
+        pick = torch.randperm(n, generator=generator, dtype=index_dtype)[:_BATCH_NORM_STAT_ROWS]
+        pick = pick.to(x_train.device)
         rows = pick if rows is None else rows[pick]
     stat_rows = x_train if rows is None else x_train[rows]
 
@@ -149,11 +151,11 @@ def _train(flow, params, x_train, x_val, train_index, learning_rate, weight_deca
     loss_fn = torch.compile(eager_loss, dynamic=False) if compile else eager_loss
 
     for epoch in range(max_epochs):
-        perm = torch.randperm(n, generator=generator).to(x_train.device)
-        if train_index is not None:
-            perm = train_index[perm]
+        perm = torch.randperm(n, generator=generator, dtype=index_dtype).to(x_train.device)
         epoch_loss = torch.zeros((), dtype=torch.float64, device=x_train.device)
         for idx in torch.tensor_split(perm, n_batches):
+            if train_index is not None:
+                idx = train_index[idx]  # per batch: no second epoch-sized index array
             try:
                 loss = loss_fn(x_train[idx])
             except Exception as exc:  # torch.compile failures come in many types

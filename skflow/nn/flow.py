@@ -137,14 +137,15 @@ class Flow(nn.Module):
         return self.inverse(u.to(p.device))
 
     @torch.no_grad()
-    def refit_batch_norm(self, x: torch.Tensor, chunk_size: int = 65536) -> None:
+    def refit_batch_norm(self, x: torch.Tensor, chunk_size: int = 16384, overwrite: bool = False) -> None:
         """Set every batch-norm layer's statistics to those of ``x``.
 
         Done after training (as in the MAF paper's code), it makes densities
         independent of the last mini-batches seen.  ``x`` is pushed through the
         flow once, layer by layer, in one buffer the size of ``x`` that each
         layer overwrites chunk by chunk (rows are independent in eval mode);
-        the moments are accumulated in float64.
+        the moments are accumulated in float64.  With ``overwrite`` that
+        buffer is ``x`` itself (for a copy the caller no longer needs).
         """
         if not any(isinstance(t, BatchNormTransform) for t in self.transforms) or not len(x):
             return
@@ -154,7 +155,8 @@ class Flow(nn.Module):
         for t in self.transforms:
             if isinstance(t, BatchNormTransform):
                 t.set_statistics(*_moments(h, chunk_size))
-            out = torch.empty_like(x) if h is x else h  # never overwrite the caller's data
+            # never overwrite the caller's data unless allowed
+            out = torch.empty_like(x) if h is x and not overwrite else h
             for start in range(0, len(h), chunk_size):
                 out[start : start + chunk_size] = t(h[start : start + chunk_size])[0]
             h = out
