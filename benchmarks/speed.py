@@ -4,8 +4,10 @@ Same architecture for all (MAF layers of 2 tanh hidden layers, reversed orders;
 batch norm between layers where the library has it: skflow and nflows; zuko
 has none), same data, same minimal training loop for the peers (tensor slices,
 Adam); skflow is timed through its own training loop.  Each (library, config)
-runs in a fresh subprocess so peak memory (max RSS) is its own.  Medians of
---repeats runs; ratios skflow/peer; a table and JSON.
+runs in a fresh subprocess so peak memory (max RSS) is its own.  The
+libraries take turns, round after round (--repeats rounds, one measurement
+each), so a machine whose speed drifts over minutes treats them alike;
+medians over rounds; ratios skflow/fastest peer; a table and JSON.
 
     pip install nflows zuko        # the peers (optional; missing ones are skipped)
     python benchmarks/speed.py [--quick] [--json results/speed.json]
@@ -132,19 +134,29 @@ def main():
     if args.one:
         print(json.dumps(one(*args.one, args.repeats)))
         return
-    results = {}
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    for name in CONFIGS:
-        for lib in ("skflow", "skflow+compile", "nflows", "zuko"):
-            cmd = [sys.executable, __file__, "--one", lib, name, "--repeats", str(args.repeats)]
-            if args.quick:
-                cmd.append("--quick")
-            proc = subprocess.run(cmd, capture_output=True, text=True)
-            if proc.returncode != 0:
-                print(f"{lib} {name}: skipped ({proc.stderr.strip().splitlines()[-1] if proc.stderr else 'failed'})")
-                continue
-            results[(name, lib)] = json.loads(proc.stdout.strip().splitlines()[-1])
-            print(name, lib, results[(name, lib)], flush=True)
+    rounds, skipped = {}, set()
+    for r in range(args.repeats):
+        for name in CONFIGS:
+            for lib in ("skflow", "skflow+compile", "nflows", "zuko"):
+                if (name, lib) in skipped:
+                    continue
+                cmd = [sys.executable, __file__, "--one", lib, name, "--repeats", "2"]
+                if args.quick:
+                    cmd.append("--quick")
+                proc = subprocess.run(cmd, capture_output=True, text=True)
+                if proc.returncode != 0:
+                    last = proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"
+                    print(f"{lib} {name}: skipped ({last})")
+                    skipped.add((name, lib))
+                    continue
+                rounds.setdefault((name, lib), []).append(json.loads(proc.stdout.strip().splitlines()[-1]))
+                print(f"round {r + 1}", name, lib, rounds[(name, lib)][-1], flush=True)
+    results = {
+        key: {m: (max if m == "peak_rss_mb" else statistics.median)(run[m] for run in runs)
+              for m in runs[0]}
+        for key, runs in rounds.items()
+    }
 
     metrics = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
     print(f"\n{'config':6} {'library':15} " + " ".join(f"{m:>12}" for m in metrics) + "   (rows/s; MB)")

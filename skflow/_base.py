@@ -53,8 +53,17 @@ FLOW_PARAMETERS_DOC = """
         order and its reverse (the MAF paper), "random" draws one permutation
         per layer, or give ``n_flows`` permutations of ``range(n_features)``.
 
+    learning_rate : {"adaptive", "constant"}, default="adaptive"
+        Learning-rate schedule (as in :class:`~sklearn.neural_network.MLPRegressor`).
+        "adaptive" keeps ``learning_rate_init`` while the validation
+        log-likelihood (the training one without ``early_stopping``) keeps
+        improving by ``tol``, and halves the rate each time it has not for
+        ``max(1, n_iter_no_change // 3)`` epochs in a row: the large early
+        steps learn fast, the smaller late ones settle into a better optimum.
+        "constant" never changes it.
+
     learning_rate_init : float, default=1e-3
-        Adam learning rate.
+        Initial Adam learning rate.
 
     weight_decay : float, default=1e-6
         L2 penalty on all weights (Adam's ``weight_decay``).
@@ -159,6 +168,7 @@ class BaseMAF(BaseEstimator):
         "activation": [StrOptions(set(ACTIVATIONS))],
         "batch_norm": ["boolean"],
         "order": [StrOptions({"reverse", "identity", "random"}), "array-like"],
+        "learning_rate": [StrOptions({"adaptive", "constant"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
@@ -185,6 +195,7 @@ class BaseMAF(BaseEstimator):
         activation="tanh",
         batch_norm=True,
         order="reverse",
+        learning_rate="adaptive",
         learning_rate_init=1e-3,
         weight_decay=1e-6,
         batch_size=256,
@@ -207,6 +218,7 @@ class BaseMAF(BaseEstimator):
         self.activation = activation
         self.batch_norm = batch_norm
         self.order = order
+        self.learning_rate = learning_rate
         self.learning_rate_init = learning_rate_init
         self.weight_decay = weight_decay
         self.batch_size = batch_size
@@ -347,6 +359,7 @@ class BaseMAF(BaseEstimator):
             x_val,
             train_index=train_index,
             learning_rate=self.learning_rate_init,
+            learning_rate_schedule=self.learning_rate,
             weight_decay=self.weight_decay,
             batch_size=min(self.batch_size, n_train),
             max_epochs=self.max_iter,

@@ -68,6 +68,7 @@ def train_flow(
     *,
     train_index: torch.Tensor | None = None,
     learning_rate: float = 1e-3,
+    learning_rate_schedule: str = "constant",
     weight_decay: float = 0.0,
     batch_size: int = 256,
     max_epochs: int = 200,
@@ -90,6 +91,10 @@ def train_flow(
     ``train_index`` restricts training to those rows of ``x_train`` without
     copying them (the estimators hold the data once and index into it).
 
+    ``learning_rate_schedule="adaptive"`` halves the learning rate each time
+    the monitored score (validation, else training log-likelihood) has not
+    improved by ``tol`` for ``max(1, n_iter_no_change // 3)`` epochs in a row.
+
     ``compile=True`` runs the training loss through ``torch.compile``, which
     fuses the many small operations of a MAF step (about 2x faster at batch
     100 on a CPU, after a compilation of tens of seconds).  If compilation
@@ -104,13 +109,15 @@ def train_flow(
     with flow.flat_parameters() if use_flat else contextlib.nullcontext() as flat:
         params = [flat] if flat is not None else [p for p in flow.parameters() if p.requires_grad]
         return _train(
-            flow, params, x_train, x_val, train_index, learning_rate, weight_decay,
-            batch_size, max_epochs, n_iter_no_change, tol, max_grad_norm, generator, log, compile,
+            flow, params, x_train, x_val, train_index, learning_rate, learning_rate_schedule,
+            weight_decay, batch_size, max_epochs, n_iter_no_change, tol, max_grad_norm, generator,
+            log, compile,
         )
 
 
-def _train(flow, params, x_train, x_val, train_index, learning_rate, weight_decay, batch_size,
-           max_epochs, n_iter_no_change, tol, max_grad_norm, generator, log, compile):
+def _train(flow, params, x_train, x_val, train_index, learning_rate, learning_rate_schedule,
+           weight_decay, batch_size, max_epochs, n_iter_no_change, tol, max_grad_norm, generator,
+           log, compile):
     n = x_train.shape[0] if train_index is None else train_index.numel()
     result = TrainingResult()
     optimizer = _make_optimizer(params, learning_rate, weight_decay, x_train.device)
@@ -142,7 +149,10 @@ def _train(flow, params, x_train, x_val, train_index, learning_rate, weight_deca
                 "large for the model's dtype; standardise them (e.g. StandardScaler) "
                 "or use dtype='float64'"
             )
-    stale = 0
+    if learning_rate_schedule not in ("constant", "adaptive"):
+        raise ValueError(f"learning_rate_schedule must be 'constant' or 'adaptive', got {learning_rate_schedule!r}")
+    lr_patience = max(1, n_iter_no_change // 3)
+    stale = lr_stale = 0
     start = time.perf_counter()
 
     def eager_loss(batch):
@@ -191,15 +201,21 @@ def _train(flow, params, x_train, x_val, train_index, learning_rate, weight_deca
             improved = score > best + tol
         if improved or x_val is None:
             best_state = _snapshot(flow)
+        lr = optimizer.param_groups[0]["lr"]
         if improved:
-            best, stale = score, 0
+            best, stale, lr_stale = score, 0, 0
         else:
             stale += 1
+            lr_stale += 1
         if log is not None:
             msg = f"epoch {epoch + 1:4d}  train log-lik {-train_loss:10.4f}"
             if x_val is not None:
                 msg += f"  valid log-lik {score:10.4f}"
-            log(msg + f"  {time.perf_counter() - start:7.1f}s")
+            log(msg + f"  lr {lr:.1e}  {time.perf_counter() - start:7.1f}s")
+        if learning_rate_schedule == "adaptive" and lr_stale >= lr_patience:
+            for group in optimizer.param_groups:
+                group["lr"] *= 0.5
+            lr_stale = 0
         if stale >= n_iter_no_change:
             break
 

@@ -135,3 +135,26 @@ def test_training_with_flat_parameters_equals_per_parameter_training(monkeypatch
     assert flat_result.validation_scores == pytest.approx(result.validation_scores, abs=1e-5)
     for a, b in zip(flat_flow.state_dict().values(), flow.state_dict().values()):
         assert torch.allclose(a, b, atol=1e-5)
+
+
+@pytest.mark.parametrize("schedule, expected", [
+    ("adaptive", [1e-2, 1e-2, 5e-3, 5e-3, 2.5e-3, 2.5e-3]),
+    ("constant", [1e-2] * 6),
+])
+def test_learning_rate_schedule(schedule, expected):
+    # tol so large that no epoch counts as an improvement: the rate halves every
+    # n_iter_no_change // 3 = 2 stale epochs, and training stops after 6.
+    x = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
+    flow = build_maf(3, 1, (8,), generator=torch.Generator().manual_seed(0))
+    lines = []
+    train_flow(flow, x[:150], x[150:], learning_rate=1e-2, learning_rate_schedule=schedule,
+               n_iter_no_change=6, tol=1e9, max_epochs=50, batch_size=50,
+               generator=torch.Generator().manual_seed(0), log=lines.append)
+    rates = [float(line.split(" lr ")[1].split()[0]) for line in lines]
+    assert rates == pytest.approx(expected)
+
+
+def test_unknown_learning_rate_schedule_is_rejected():
+    flow = build_maf(2, 1, (4,))
+    with pytest.raises(ValueError, match="learning_rate_schedule"):
+        train_flow(flow, torch.randn(20, 2), learning_rate_schedule="cosine")
