@@ -23,6 +23,7 @@ from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import GridSearchCV, train_test_split
 from sklearn.neighbors import KernelDensity
 
+from skflow import MAFDensity
 from skflow.datasets import load_gas_drift
 from skflow.gas import make_gas_pipeline
 
@@ -39,12 +40,11 @@ def main():
     models = {
         "MAFDensity, paper GAS settings (MAF(10) 2x100 tanh, lr 1e-4, batch 100)":
             make_gas_pipeline([0], random_state=0, max_iter=max_iter),
-        "MAFDensity, skflow defaults (MAF(5) 2x100 tanh, lr 1e-3, batch 256)":
-            make_gas_pipeline([0], random_state=0, max_iter=max_iter, n_flows=5,
-                              learning_rate_init=1e-3, batch_size=256, n_iter_no_change=10),
-        "MAFDensity, defaults without batch norm":
-            make_gas_pipeline([0], random_state=0, max_iter=max_iter, n_flows=5, batch_norm=False,
-                              learning_rate_init=1e-3, batch_size=256, n_iter_no_change=10),
+        "MAFDensity, skflow defaults (MAF(5) 2x100 tanh, no batch norm, adaptive lr 1e-3, batch 256)":
+            make_gas_pipeline([0], estimator=MAFDensity(random_state=0, max_iter=max_iter)),
+        "MAFDensity, skflow defaults with batch norm":
+            make_gas_pipeline([0], estimator=MAFDensity(batch_norm=True, random_state=0,
+                                                        max_iter=max_iter)),
         "MAFDensity, MAF(5) 2x128 relu, no batch norm, patience 20":
             make_gas_pipeline([0], random_state=0, max_iter=max_iter, n_flows=5, batch_norm=False,
                               activation="relu", hidden_layer_sizes=(128, 128),

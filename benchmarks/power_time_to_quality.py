@@ -59,10 +59,11 @@ def load_power():
 
 
 def build(lib):
-    if lib == "skflow":
+    if lib in ("skflow", "skflow-nobn"):
         from skflow.nn import build_maf
 
-        return build_maf(6, 5, (100, 100), "relu", True, "reverse", generator=torch.Generator().manual_seed(0))
+        return build_maf(6, 5, (100, 100), "relu", lib == "skflow", "reverse",
+                         generator=torch.Generator().manual_seed(0))
     if lib == "nflows":
         from nflows.distributions import StandardNormal
         from nflows.flows import Flow
@@ -108,7 +109,7 @@ class Curve:
         elapsed = pause - self.start - self.paused
         ll = test_ll(lib, self.flow, self.x_test, stats_rows)
         self.points.append((round(elapsed, 1), ll))
-        print(f"  {self.name:24} {elapsed:7.1f}s  epoch {len(self.points):3d}  test LL {ll:7.3f}", flush=True)
+        print(f"  {self.name:40} {elapsed:7.1f}s  epoch {len(self.points):3d}  test LL {ll:7.3f}", flush=True)
         self.paused += time.perf_counter() - pause
         if elapsed >= self.budget:
             raise BudgetSpent
@@ -122,6 +123,7 @@ def run_loop(lib, x_train, x_test, budget, target):
     torch.manual_seed(0)
     flow = build(lib)
     opt = torch.optim.Adam(flow.parameters(), lr=1e-3)
+    lib = "skflow" if lib.startswith("skflow") else lib
     stats_rows = x_train[:50_000]
     curve = Curve(lib + " (plain loop)", flow, x_test, budget, target)
     try:
@@ -137,7 +139,7 @@ def run_loop(lib, x_train, x_test, budget, target):
     return curve
 
 
-def run_estimator_loop(x_train, x_test, budget, target):
+def run_estimator_loop(x_train, x_test, budget, target, params):
     """MAFDensity's own fit loop with the estimator's defaults (10% validation split,
     early stopping, its learning-rate schedule), as MAFDensity(n_flows=5,
     activation="relu").fit runs it; test LL measured after every epoch."""
@@ -145,13 +147,16 @@ def run_estimator_loop(x_train, x_test, budget, target):
     from skflow._training import train_flow
     from skflow.nn import build_maf
 
-    est = MAFDensity(n_flows=5, hidden_layer_sizes=(100, 100), activation="relu", random_state=0)
-    flow = build_maf(6, 5, (100, 100), "relu", True, "reverse", generator=torch.Generator().manual_seed(0))
+    est = MAFDensity(n_flows=5, hidden_layer_sizes=(100, 100), activation="relu", random_state=0,
+                     **params)
+    flow = build_maf(6, 5, (100, 100), "relu", est.batch_norm, "reverse",
+                     generator=torch.Generator().manual_seed(0))
     rng = np.random.RandomState(0)
     perm = torch.from_numpy(rng.permutation(len(x_train)))
     n_val = int(round(est.validation_fraction * len(x_train)))
     x_val, train_index = x_train[perm[:n_val]], perm[n_val:]
-    curve = Curve("MAFDensity (defaults)", flow, x_test, budget, target)
+    name = "MAFDensity " + (" ".join(f"{k}={v}" for k, v in params.items()) or "(defaults)")
+    curve = Curve(name, flow, x_test, budget, target)
     try:
         train_flow(flow, x_train, x_val, train_index=train_index, learning_rate=est.learning_rate_init,
                    weight_decay=est.weight_decay, batch_size=est.batch_size, max_epochs=est.max_iter,
@@ -168,7 +173,10 @@ def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--budget", type=float, default=900.0, help="training seconds per run")
     parser.add_argument("--target", type=float, default=0.14, help="test LL to reach (MAF(5), paper)")
-    parser.add_argument("--libs", default="MAFDensity,skflow,nflows,zuko")
+    parser.add_argument("--libs", default="MAFDensity,skflow,nflows,zuko",
+                        help="comma-separated: MAFDensity, skflow, skflow-nobn, nflows, zuko")
+    parser.add_argument("--estimator-params", default="{}",
+                        help='JSON of MAFDensity parameters, e.g. \'{"batch_norm": false}\'')
     parser.add_argument("--json", default="results/power_time_to_quality.json")
     args = parser.parse_args()
     train, test = load_power()
@@ -180,16 +188,17 @@ def main():
     for lib in args.libs.split(","):
         try:
             if lib == "MAFDensity":
-                curves.append(run_estimator_loop(x_train, x_test, args.budget, args.target))
+                curves.append(run_estimator_loop(x_train, x_test, args.budget, args.target,
+                                                 json.loads(args.estimator_params)))
             else:
                 curves.append(run_loop(lib, x_train, x_test, args.budget, args.target))
         except ImportError as exc:
             print(f"{lib}: skipped ({exc})")
-    print(f"\n{'run':28} {'epochs':>6} {'time to ' + str(args.target):>14} {'best test LL':>13} {'at s':>7}")
+    print(f"\n{'run':44} {'epochs':>6} {'time to ' + str(args.target):>14} {'best test LL':>13} {'at s':>7}")
     for c in curves:
         reach = c.time_to_target()
         best_t, best = max(c.points, key=lambda p: p[1]) if c.points else (float("nan"), float("nan"))
-        print(f"{c.name:28} {len(c.points):6d} {('%.0f s' % reach) if reach else 'not reached':>14} "
+        print(f"{c.name:44} {len(c.points):6d} {('%.0f s' % reach) if reach else 'not reached':>14} "
               f"{best:13.3f} {best_t:7.0f}")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps({c.name: c.points for c in curves}, indent=2))

@@ -117,7 +117,7 @@ def _fit(args) -> int:
 
     X = _read_table(args.data)
     params = dict(n_flows=args.n_flows, hidden_layer_sizes=tuple(args.hidden), activation=args.activation,
-                  batch_norm=not args.no_batch_norm, learning_rate_init=args.learning_rate,
+                  batch_norm=args.batch_norm, learning_rate_init=args.learning_rate,
                   batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
                   random_state=args.random_state, verbose=0 if args.quiet else 1,
                   compile=args.compile)
@@ -220,13 +220,15 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--n-flows", type=int, default=5)
     fit.add_argument("--hidden", type=int, nargs="+", default=[100, 100], help="hidden layer sizes")
     fit.add_argument("--activation", default="tanh", choices=["tanh", "relu", "elu", "gelu", "silu"])
-    fit.add_argument("--no-batch-norm", action="store_true")
+    fit.add_argument("--batch-norm", action="store_true",
+                     help="batch-norm bijector after each MAF layer (the MAF paper; off by default)")
     fit.add_argument("--learning-rate", type=float, default=1e-3)
     fit.add_argument("--batch-size", type=int, default=256)
     fit.add_argument("--max-iter", type=int, default=200, help="maximum epochs")
     fit.add_argument("--no-scale", action="store_true", help="no StandardScaler before the flow")
     fit.add_argument("--device", default="auto")
-    fit.add_argument("--compile", action="store_true", help="torch.compile the training step (long fits)")
+    fit.add_argument("--compile", action="store_true",
+                     help="train through torch.compile of the reference modules (experimental; slower on CPU)")
     fit.add_argument("--random-state", type=int, default=0)
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=_fit)

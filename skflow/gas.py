@@ -26,6 +26,7 @@ GAS_MAF_PARAMS = dict(
     activation="tanh",
     batch_norm=True,
     order="reverse",
+    learning_rate="constant",  # the paper: Adam at a fixed 1e-4
     learning_rate_init=1e-4,
     weight_decay=1e-6,
     batch_size=100,

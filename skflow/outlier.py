@@ -74,7 +74,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
         n_flows=5,
         hidden_layer_sizes=(100, 100),
         activation="tanh",
-        batch_norm=True,
+        batch_norm=False,
         order="reverse",
         learning_rate="adaptive",
         learning_rate_init=1e-3,

@@ -88,7 +88,7 @@ def test_score_samples_does_not_depend_on_batch_composition(gaussian_data):
 
 def test_batch_norm_statistics_are_whole_training_set(gaussian_data):
     X, _ = gaussian_data
-    est = MAFDensity(**FAST).fit(X)
+    est = MAFDensity(**FAST, batch_norm=True).fit(X)
     first_bn = est.flow_.transforms[1]
     with torch.no_grad():
         h, _ = est.flow_.transforms[0](torch.as_tensor(X, dtype=torch.float32))

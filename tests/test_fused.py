@@ -158,3 +158,27 @@ def test_unknown_learning_rate_schedule_is_rejected():
     flow = build_maf(2, 1, (4,))
     with pytest.raises(ValueError, match="learning_rate_schedule"):
         train_flow(flow, torch.randn(20, 2), learning_rate_schedule="cosine")
+
+
+def test_masked_weights_start_at_zero():
+    flow = build_maf(4, 2, (10, 10), generator=torch.Generator().manual_seed(0))
+    for t in flow.transforms[::2]:
+        for layer in t.made.layers:
+            assert torch.all(layer.weight[layer.mask == 0] == 0)
+
+
+def test_flush_denormals_zeroes_parameters_and_adam_state():
+    from skflow._training import flush_denormals
+
+    # Weight decay alone (no data gradient) drives Adam's moments into denormals.
+    w = torch.full((10,), 0.1, requires_grad=True)
+    opt = torch.optim.Adam([w], lr=1e-3, weight_decay=1e-6)
+    for _ in range(2000):
+        w.grad = torch.zeros_like(w)
+        opt.step()
+    tiny = torch.finfo(torch.float32).tiny
+    m = opt.state[w]["exp_avg"]
+    assert ((m.abs() < tiny) & (m != 0)).any()
+    flush_denormals([w], opt)
+    for t in (w.detach(), m, opt.state[w]["exp_avg_sq"]):
+        assert not ((t.abs() < tiny) & (t != 0)).any()
