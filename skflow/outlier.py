@@ -76,7 +76,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
         activation="tanh",
         batch_norm=False,
         order="reverse",
-        learning_rate="adaptive",
+        learning_rate="constant",
         learning_rate_init=1e-3,
         weight_decay=1e-6,
         batch_size=256,
