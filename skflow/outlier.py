@@ -78,7 +78,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
         order="reverse",
         learning_rate="constant",
         learning_rate_init=1e-3,
-        weight_decay=1e-6,
+        weight_decay=0.0,
         batch_size=256,
         max_iter=200,
         early_stopping=True,
