@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ._torch_utils import DTYPES, resolve_device, seed_generator
-from ._training import train_flow
+from ._training import index_dtype, train_flow
 from ._version import __version__
 from .nn import build_maf, layer_orders
 from .nn.made import ACTIVATIONS
@@ -167,10 +167,6 @@ FLOW_ATTRIBUTES_DOC = """
 
 
 _BATCH_NORM_REFIT_ROWS = 1 << 20
-
-
-def _index_dtype(n: int):
-    return np.int32 if n < 2**31 else np.int64
 
 
 class BaseMAF(BaseEstimator):
@@ -361,8 +357,7 @@ class BaseMAF(BaseEstimator):
             n_val = min(n - 1, max(1, int(round(self.validation_fraction * n))))
             perm = rng.permutation(n)
             val_index = perm[:n_val].copy()
-            # int32 row indices: half the memory of int64 on GAS-sized data.
-            train_index = torch.from_numpy(perm[n_val:].astype(_index_dtype(n))).to(device)
+            train_index = torch.from_numpy(perm[n_val:]).to(device=device, dtype=index_dtype(n))
             del perm
             x_val = x_all[torch.from_numpy(val_index).to(device)]
             n_train = n - n_val
@@ -389,7 +384,7 @@ class BaseMAF(BaseEstimator):
             # A random subset, gathered once and overwritten layer by layer:
             # the statistics of a million rows are the full data's to about
             # 1e-3 standard deviations, for a fraction of the memory.
-            rows = torch.randperm(n, generator=generator, dtype=torch.int32)[:_BATCH_NORM_REFIT_ROWS]
+            rows = torch.randperm(n, generator=generator, dtype=index_dtype(n))[:_BATCH_NORM_REFIT_ROWS]
             flow.refit_batch_norm(x_all[rows.sort().values.to(device)], overwrite=True)
         else:
             flow.refit_batch_norm(x_all)

@@ -46,6 +46,11 @@ def mean_log_prob(flow, x: torch.Tensor, chunk_size: int = 65536) -> float:
     return total / x.shape[0]
 
 
+def index_dtype(n_rows: int) -> torch.dtype:
+    """Dtype for row indices: int32 (half the memory of int64) where it fits."""
+    return torch.int32 if n_rows < 2**31 else torch.int64
+
+
 def _snapshot(module) -> dict:
     return {k: v.detach().clone() for k, v in module.state_dict().items()}
 
@@ -112,13 +117,16 @@ def train_flow(
     the monitored score (validation, else training log-likelihood) has not
     improved by ``tol`` for ``max(1, n_iter_no_change // 3)`` epochs in a row.
 
-    ``compile=True`` runs the training loss through ``torch.compile``, which
-    fuses the many small operations of a MAF step (about 2x faster at batch
-    100 on a CPU, after a compilation of tens of seconds).  If compilation
-    fails (e.g. no C++ compiler), training continues uncompiled with a warning.
+    ``compile=True`` runs the training loss through ``torch.compile`` of the
+    reference modules instead of the hand-written fused pass (on a CPU no
+    faster at batch 100 and slower at 1024, ``benchmarks/speed.py``).  If
+    compilation fails (e.g. no C++ compiler), training continues uncompiled
+    with a warning.
 
     The flow is left in eval mode.
     """
+    if learning_rate_schedule not in ("constant", "adaptive"):
+        raise ValueError(f"learning_rate_schedule must be 'constant' or 'adaptive', got {learning_rate_schedule!r}")
     # The fused pass trains one flat tensor of all parameters (one optimiser
     # kernel per step); torch.compile traces the reference modules instead.
     use_flat = (not compile and hasattr(flow, "flat_parameters")
@@ -139,14 +147,14 @@ def _train(flow, params, x_train, x_val, train_index, learning_rate, learning_ra
     result = TrainingResult()
     optimizer = _make_optimizer(params, learning_rate, weight_decay, x_train.device)
     n_batches = max(1, n // batch_size)
-    index_dtype = torch.int32 if n < 2**31 else torch.int64  # half the memory of int64
+    rows_dtype = index_dtype(n)
 
     # Validation must score the model as score_samples will: with batch-norm
     # statistics of the training data, not the noisy running averages (those
     # made early stopping pick poor epochs on heavy-tailed data).
     rows = train_index
     if n > _BATCH_NORM_STAT_ROWS:
-        pick = torch.randperm(n, generator=generator, dtype=index_dtype)[:_BATCH_NORM_STAT_ROWS]
+        pick = torch.randperm(n, generator=generator, dtype=rows_dtype)[:_BATCH_NORM_STAT_ROWS]
         pick = pick.to(x_train.device)
         rows = pick if rows is None else rows[pick]
     stat_rows = x_train if rows is None else x_train[rows]
@@ -166,8 +174,6 @@ def _train(flow, params, x_train, x_val, train_index, learning_rate, learning_ra
                 "large for the model's dtype; standardise them (e.g. StandardScaler) "
                 "or use dtype='float64'"
             )
-    if learning_rate_schedule not in ("constant", "adaptive"):
-        raise ValueError(f"learning_rate_schedule must be 'constant' or 'adaptive', got {learning_rate_schedule!r}")
     lr_patience = max(1, n_iter_no_change // 3)
     stale = lr_stale = 0
     start = time.perf_counter()
@@ -178,7 +184,7 @@ def _train(flow, params, x_train, x_val, train_index, learning_rate, learning_ra
     loss_fn = torch.compile(eager_loss, dynamic=False) if compile else eager_loss
 
     for epoch in range(max_epochs):
-        perm = torch.randperm(n, generator=generator, dtype=index_dtype).to(x_train.device)
+        perm = torch.randperm(n, generator=generator, dtype=rows_dtype).to(x_train.device)
         epoch_loss = torch.zeros((), dtype=torch.float64, device=x_train.device)
         for idx in torch.tensor_split(perm, n_batches):
             if train_index is not None:

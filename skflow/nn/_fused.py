@@ -63,7 +63,7 @@ class BatchNormSpec:
     running_var: torch.Tensor
 
 
-def maf_spec(made, activation, bound):
+def maf_spec(made, bound):
     """Build a :class:`MAFSpec` from a MADE's masks (cheap; no copies of weights)."""
     n_in = made.n_inputs
     scales = [layer.mask for layer in made.layers[:-1]]
@@ -73,7 +73,7 @@ def maf_spec(made, activation, bound):
         bias_scale[n_in:] = 1.0 / bound
         out_mask = out_mask * bias_scale[:, None]
     scales.append(out_mask)
-    return MAFSpec(len(made.layers), activation, bound, tuple(scales), bias_scale)
+    return MAFSpec(len(made.layers), made.activation, bound, tuple(scales), bias_scale)
 
 
 def _split(specs, params):
@@ -341,21 +341,22 @@ def eval_log_prob(x, specs, params, chunk_bytes=1 << 23):
             scale = log_gamma.exp() * inv_std
             plan.append((spec, scale, beta - spec.running_mean * scale))
             const += float((log_gamma + inv_std.log()).sum())
-    widest = max(w.shape[1] for spec, w_t, _ in plan if isinstance(spec, MAFSpec) for w in w_t) \
-        if any(isinstance(s, MAFSpec) for s in specs) else d
-    rows = min(n, max(256, chunk_bytes // (widest * x.element_size())))
     # One buffer per (depth in the MADE, width), shared by all MAF layers.
     shapes = {(k, w.shape[1]) for spec, w_t, _ in plan if isinstance(spec, MAFSpec)
               for k, w in enumerate(w_t)}
+    widest = max((width for _, width in shapes), default=d)
+    rows = min(n, max(256, chunk_bytes // (widest * x.element_size())))
     buffers = {key: x.new_empty(rows, key[1]) for key in shapes}
-    ping, pong = x.new_empty(rows, d), x.new_empty(rows, d)
+    # Each layer's output overwrites its input in place (elementwise, row by
+    # row), except for the first, whose input is the caller's x.
+    work = x.new_empty(rows, d)
     for start in range(0, n, rows):
         h = x[start : start + rows]
         m = h.shape[0]
         log_det = out[start : start + m]
         log_det.fill_(const)
         for spec, first, second in plan:
-            dest = ping[:m] if h is not ping else pong[:m]
+            dest = work[:m]
             if isinstance(spec, MAFSpec):
                 a = h
                 for k, (w, b) in enumerate(zip(first[:-1], second[:-1])):

@@ -101,7 +101,7 @@ class MaskedAffineAutoregressive(nn.Module):
                tuple((m.data_ptr(), m._version) for m in masks))
         cached = self.__dict__.get("_fused_cache")
         if cached is None or cached[0] != key:
-            cached = (key, maf_spec(made, made.activation, self.log_scale_bound))
+            cached = (key, maf_spec(made, self.log_scale_bound))
             self.__dict__["_fused_cache"] = cached
         return cached[1]
 
