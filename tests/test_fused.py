@@ -182,3 +182,26 @@ def test_flush_denormals_zeroes_parameters_and_adam_state():
     flush_denormals([w], opt)
     for t in (w.detach(), m, opt.state[w]["exp_avg_sq"]):
         assert not ((t.abs() < tiny) & (t != 0)).any()
+
+
+def test_refit_batch_norm_overwrite_gives_the_same_statistics():
+    flow = _perturbed_flow().eval()
+    x = torch.randn(500, D, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    flow.refit_batch_norm(x, chunk_size=128)
+    expected = {k: v.clone() for k, v in flow.state_dict().items()}
+    scratch = x.clone()
+    flow.refit_batch_norm(scratch, chunk_size=128, overwrite=True)
+    for k, v in flow.state_dict().items():
+        assert torch.equal(v, expected[k])
+    assert not torch.equal(scratch, x)  # the copy was used as the buffer
+
+
+def test_estimator_passes_the_learning_rate_schedule(capsys):
+    from skflow import MAFDensity
+
+    X = torch.randn(200, 3, generator=torch.Generator().manual_seed(0)).numpy()
+    MAFDensity(n_flows=1, hidden_layer_sizes=(8,), learning_rate="adaptive", learning_rate_init=1e-2,
+               tol=1e9, n_iter_no_change=6, random_state=0, verbose=1).fit(X)
+    rates = [float(line.split(" lr ")[1].split()[0])
+             for line in capsys.readouterr().out.splitlines() if " lr " in line]
+    assert rates == pytest.approx([1e-2, 1e-2, 5e-3, 5e-3, 2.5e-3, 2.5e-3])
