@@ -144,6 +144,7 @@ def run_estimator_loop(x_train, x_test, budget, target, params):
     early stopping, its learning-rate schedule), as MAFDensity(n_flows=5,
     activation="relu").fit runs it; test LL measured after every epoch."""
     from skflow import MAFDensity
+    from skflow._base import batch_schedule
     from skflow._training import train_flow
     from skflow.nn import build_maf
 
@@ -155,11 +156,13 @@ def run_estimator_loop(x_train, x_test, budget, target, params):
     perm = torch.from_numpy(rng.permutation(len(x_train)))
     n_val = int(round(est.validation_fraction * len(x_train)))
     x_val, train_index = x_train[perm[:n_val]], perm[n_val:]
+    batch_size, learning_rate = batch_schedule(est.batch_size, est.learning_rate_init, len(train_index))
     name = "MAFDensity " + (" ".join(f"{k}={v}" for k, v in params.items()) or "(defaults)")
+    print(f"  {name}: batch {batch_size}, learning rate {learning_rate:.2g}")
     curve = Curve(name, flow, x_test, budget, target)
     try:
-        train_flow(flow, x_train, x_val, train_index=train_index, learning_rate=est.learning_rate_init,
-                   weight_decay=est.weight_decay, batch_size=est.batch_size, max_epochs=est.max_iter,
+        train_flow(flow, x_train, x_val, train_index=train_index, learning_rate=learning_rate,
+                   weight_decay=est.weight_decay, batch_size=batch_size, max_epochs=est.max_iter,
                    n_iter_no_change=est.n_iter_no_change, tol=est.tol, max_grad_norm=est.max_grad_norm,
                    learning_rate_schedule=est.learning_rate,
                    generator=torch.Generator().manual_seed(0),

@@ -24,19 +24,22 @@ def drift_table(rows):
 
 
 def speed_table(rows):
-    metrics = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
-    lines = ["Speed against nflows and zuko (`benchmarks/speed.py`; rows/s, peak RSS in MB):", "",
-             "| config | library | train b=100 | train b=1024 | score | sample | peak MB |",
-             "|---|---|---:|---:|---:|---:|---:|"]
+    from speed import METRICS, ratios  # same folder
+
+    lines = ["Speed against nflows and zuko (`benchmarks/speed.py`; rows/s, peak RSS in MB; "
+             "nflows has batch norm, zuko none: `skflow` has it, `skflow-nobn` not):", "",
+             "| config | library | batch norm | train b=100 | train b=1024 | score | sample | peak MB |",
+             "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        lines.append(f"| {r['config']} | {r['library']} | " + " | ".join(f"{r[m]:,.0f}" for m in metrics) + " |")
+        bn = "yes" if r.get("batch_norm", r["library"] != "skflow-nobn") else "no"
+        lines.append(f"| {r['config']} | {r['library']} | {bn} | "
+                     + " | ".join(f"{r[m]:,.0f}" for m in METRICS) + " |")
     lines.append("")
+    results = {(r["config"], r["library"]): r for r in rows}
     for config in dict.fromkeys(r["config"] for r in rows):
-        peers = [r for r in rows if r["config"] == config and not r["library"].startswith("skflow")]
-        for ours in (r for r in rows if r["config"] == config and r["library"].startswith("skflow")):
-            if peers:
-                ratios = ", ".join(f"{m} {ours[m] / max(p[m] for p in peers):.2f}x" for m in metrics[:4])
-                lines.append(f"- {config}, {ours['library']} / fastest peer: {ratios}")
+        for lib, rs in ratios(results, config).items():
+            text = ", ".join(f"{m} {v:.2f}x" for m, v in rs.items())
+            lines.append(f"- {config}, {lib} / fastest peer: {text}")
     return lines
 
 

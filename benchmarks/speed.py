@@ -1,16 +1,18 @@
 """Training, scoring and sampling speed of skflow's MAF against nflows and zuko.
 
-Same architecture for all (MAF layers of 2 tanh hidden layers, reversed orders;
-batch norm between layers where the library has it: skflow and nflows; zuko
-has none), same data, same minimal training loop for the peers (tensor slices,
-Adam); skflow is timed through its own training loop.  Each (library, config)
+Same architecture for all (MAF layers of 2 tanh hidden layers, reversed orders),
+same data, same minimal training loop for the peers (tensor slices, Adam);
+skflow is timed through its own training loop.  Batch norm between layers
+where the peer has it: nflows has it, zuko has none, so skflow runs both
+ways ("skflow" with batch norm, "skflow-nobn" without, MAFDensity's default)
+and each peer is compared with the skflow flow of its own architecture.  Each (library, config)
 runs in a fresh subprocess so peak memory (max RSS) is its own.  The
 libraries take turns, round after round (--repeats rounds, one measurement
 each), so a machine whose speed drifts over minutes treats them alike;
 medians over rounds; ratios skflow/fastest peer; a table and JSON.
 
     pip install nflows zuko        # the peers (optional; missing ones are skipped)
-    python benchmarks/speed.py [--quick] [--json results/speed.json]
+    python benchmarks/speed.py [--quick] [--json results/speed.json] [--configs 8-D] [--libs skflow,nflows]
 """
 
 import argparse
@@ -32,11 +34,41 @@ CONFIGS = {
 }
 
 
+LIBRARIES = ("skflow", "skflow-nobn", "skflow+compile", "nflows", "zuko")
+PEER_BATCH_NORM = {"nflows": True, "zuko": False}
+METRICS = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
+
+
+def batch_norm(lib):
+    return PEER_BATCH_NORM[lib] if lib in PEER_BATCH_NORM else lib != "skflow-nobn"
+
+
+def ratios(results, name):
+    """skflow / fastest peer, per metric: against the fastest peer of any
+    architecture, and against each peer's own architecture (the worse ratio
+    over peers, each compared with the skflow flow built like it)."""
+    peers = {lib: r for (n, lib), r in results.items() if n == name and lib in PEER_BATCH_NORM}
+    ours = {lib: r for (n, lib), r in results.items() if n == name and lib.startswith("skflow")}
+    out = {}
+    for lib, r in ours.items():
+        if peers:
+            out[lib] = {m: r[m] / max(p[m] for p in peers.values()) for m in METRICS[:-1]}
+    matched = {}
+    for peer, p in peers.items():
+        twin = "skflow" if PEER_BATCH_NORM[peer] else "skflow-nobn"
+        if twin in ours:
+            for m in METRICS[:-1]:
+                matched[m] = min(matched.get(m, float("inf")), ours[twin][m] / p[m])
+    if len(matched) == len(METRICS) - 1:
+        out["skflow, same architecture as each peer"] = matched
+    return out
+
+
 def build(lib, D, layers, hidden):
-    if lib in ("skflow", "skflow+compile"):
+    if lib.startswith("skflow"):
         from skflow.nn import build_maf
 
-        return build_maf(D, layers, (hidden, hidden), "tanh", True, "reverse",
+        return build_maf(D, layers, (hidden, hidden), "tanh", lib != "skflow-nobn", "reverse",
                          generator=torch.Generator().manual_seed(0))
     if lib == "nflows":
         from nflows.distributions import StandardNormal
@@ -126,6 +158,8 @@ def main():
     parser.add_argument("--quick", action="store_true")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--json", default="results/speed.json")
+    parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated: " + ", ".join(CONFIGS))
+    parser.add_argument("--libs", default=",".join(LIBRARIES), help="comma-separated: " + ", ".join(LIBRARIES))
     parser.add_argument("--one", nargs=2, metavar=("LIB", "CONFIG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.quick:
@@ -137,8 +171,8 @@ def main():
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
     rounds, skipped = {}, set()
     for r in range(args.repeats):
-        for name in CONFIGS:
-            for lib in ("skflow", "skflow+compile", "nflows", "zuko"):
+        for name in args.configs.split(","):
+            for lib in args.libs.split(","):
                 if (name, lib) in skipped:
                     continue
                 cmd = [sys.executable, __file__, "--one", lib, name, "--repeats", "2"]
@@ -158,22 +192,15 @@ def main():
         for key, runs in rounds.items()
     }
 
-    metrics = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
-    print(f"\n{'config':6} {'library':15} " + " ".join(f"{m:>12}" for m in metrics) + "   (rows/s; MB)")
+    print(f"\n{'config':6} {'library':15} " + " ".join(f"{m:>12}" for m in METRICS) + "   (rows/s; MB)")
     table = []
     for (name, lib), r in results.items():
-        print(f"{name:6} {lib:15} " + " ".join(f"{r[m]:12,.0f}" for m in metrics))
-        table.append(dict(config=name, library=lib, **r))
-    print("\nratios skflow / fastest peer (higher is better; memory: lower is better)")
-    for name in CONFIGS:
-        peers = [r for (n, lib), r in results.items() if n == name and not lib.startswith("skflow")]
-        if (name, "skflow") not in results or not peers:
-            continue
-        for lib in ("skflow", "skflow+compile"):
-            if (name, lib) in results:
-                ours = results[(name, lib)]
-                ratios = {m: ours[m] / max(p[m] for p in peers) for m in metrics[:-1]}
-                print(f"{name:6} {lib:15} " + " ".join(f"{m}={v:.2f}x" for m, v in ratios.items()))
+        print(f"{name:6} {lib:15} " + " ".join(f"{r[m]:12,.0f}" for m in METRICS))
+        table.append(dict(config=name, library=lib, batch_norm=batch_norm(lib), **r))
+    print("\nratios skflow / fastest peer (higher is better)")
+    for name in args.configs.split(","):
+        for lib, rs in ratios(results, name).items():
+            print(f"{name:6} {lib:15} " + " ".join(f"{m}={v:.2f}x" for m, v in rs.items()))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(table, indent=2))
 

@@ -8,6 +8,7 @@ samples, and pickles the torch module as CPU tensors.
 from __future__ import annotations
 
 import copy
+import math
 import warnings
 import time
 from numbers import Integral, Real
@@ -70,7 +71,8 @@ FLOW_PARAMETERS_DOC = """
         ``n_iter_no_change`` with it (20: +89 nats).
 
     learning_rate_init : float, default=1e-3
-        Initial Adam learning rate.
+        Initial Adam learning rate (for batches of 256 rows when
+        ``batch_size="auto"``, see there).
 
     weight_decay : float, default=0.0
         L2 penalty on all weights (Adam's ``weight_decay``; the MAF paper's
@@ -80,8 +82,18 @@ FLOW_PARAMETERS_DOC = """
         epochs of a POWER fit by up to 2x (7 s against 4 s per epoch after
         40 epochs of 270,000 rows; none without it).
 
-    batch_size : int, default=256
-        Mini-batch size; clipped to the number of training rows.
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; clipped to the number of training rows.  "auto"
+        uses 256 rows, and on large data sets the largest batch up to 1024
+        that still makes 1024 steps per epoch (``n_train // 1024``, so from
+        262,144 training rows on), with the learning rate scaled by
+        ``sqrt(batch_size_ / 256)`` (the square-root rule for Adam).  Large
+        batches use the hardware better (a step of 1024 rows costs far less
+        than four of 256): on the POWER data (1.66 M training rows) batches
+        of 1024 at twice the rate reached the MAF paper's test
+        log-likelihood in 200 s against 322 s with 256 rows at 1e-3
+        (``benchmarks/power_time_to_quality.py``).  An integer is used as
+        given, with ``learning_rate_init`` unscaled.
 
     max_iter : int, default=200
         Maximum number of epochs (passes over the training rows).
@@ -155,6 +167,9 @@ FLOW_ATTRIBUTES_DOC = """
     n_iter_ : int
         Number of epochs run (in total, over warm starts).
 
+    batch_size_ : int
+        The mini-batch size the last fit used (see ``batch_size="auto"``).
+
     loss_curve_ : list of float
         Mean training negative log-likelihood per epoch (nats).
 
@@ -167,6 +182,24 @@ FLOW_ATTRIBUTES_DOC = """
 
 
 _BATCH_NORM_REFIT_ROWS = 1 << 20
+_AUTO_BATCH = 256  # "auto" batches: at least this many rows,
+_AUTO_MAX_BATCH = 1024  # at most this many,
+_AUTO_STEPS = 1024  # and no fewer steps per epoch than this, where the data allow
+
+
+def batch_schedule(batch_size, learning_rate_init, n_train):
+    """The mini-batch size and Adam learning rate a fit on ``n_train`` rows uses.
+
+    An integer ``batch_size`` is used as given (clipped to ``n_train``) with
+    ``learning_rate_init``.  ``"auto"`` grows the batch from 256 rows up to
+    1024 while an epoch keeps at least 1024 steps, and scales the rate by the
+    square root of the growth (Malladi et al., 2022: the square-root scaling
+    rule for Adam keeps the update noise comparable).
+    """
+    if batch_size != "auto":
+        return min(batch_size, n_train), learning_rate_init
+    grown = min(_AUTO_MAX_BATCH, max(_AUTO_BATCH, n_train // _AUTO_STEPS))
+    return min(grown, n_train), learning_rate_init * math.sqrt(grown / _AUTO_BATCH)
 
 
 class BaseMAF(BaseEstimator):
@@ -181,7 +214,7 @@ class BaseMAF(BaseEstimator):
         "learning_rate": [StrOptions({"adaptive", "constant"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
@@ -208,7 +241,7 @@ class BaseMAF(BaseEstimator):
         learning_rate="constant",
         learning_rate_init=1e-3,
         weight_decay=0.0,
-        batch_size=256,
+        batch_size="auto",
         max_iter=200,
         early_stopping=True,
         validation_fraction=0.1,
@@ -362,15 +395,16 @@ class BaseMAF(BaseEstimator):
             x_val = x_all[torch.from_numpy(val_index).to(device)]
             n_train = n - n_val
 
+        batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init, n_train)
         result = train_flow(
             flow,
             x_all,
             x_val,
             train_index=train_index,
-            learning_rate=self.learning_rate_init,
+            learning_rate=learning_rate,
             learning_rate_schedule=self.learning_rate,
             weight_decay=self.weight_decay,
-            batch_size=min(self.batch_size, n_train),
+            batch_size=batch_size,
             max_epochs=self.max_iter,
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
@@ -391,6 +425,7 @@ class BaseMAF(BaseEstimator):
 
         self.flow_ = flow
         self.device_ = device
+        self.batch_size_ = batch_size
         self._flow_config_ = config
         self.n_iter_ = result.n_epochs + (self.n_iter_ if warm else 0)
         previous = self.loss_curve_ if warm else []

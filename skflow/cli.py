@@ -167,6 +167,18 @@ def _demo(args) -> int:
     return 0
 
 
+def _batch_size(text: str):
+    if text == "auto":
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f'must be a positive integer or "auto", got {text!r}')
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skflow", description="Normalizing-flow density estimation with scikit-learn."
@@ -223,7 +235,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-norm", action="store_true",
                      help="batch-norm bijector after each MAF layer (the MAF paper; off by default)")
     fit.add_argument("--learning-rate", type=float, default=1e-3)
-    fit.add_argument("--batch-size", type=int, default=256)
+    fit.add_argument("--batch-size", type=_batch_size, default="auto",
+                     help='rows per step, or "auto" (256, up to 1024 on large data; default)')
     fit.add_argument("--max-iter", type=int, default=200, help="maximum epochs")
     fit.add_argument("--no-scale", action="store_true", help="no StandardScaler before the flow")
     fit.add_argument("--device", default="auto")

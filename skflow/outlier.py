@@ -79,7 +79,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
         learning_rate="constant",
         learning_rate_init=1e-3,
         weight_decay=0.0,
-        batch_size=256,
+        batch_size="auto",
         max_iter=200,
         early_stopping=True,
         validation_fraction=0.1,

@@ -102,3 +102,14 @@ def test_demo_runs(capsys):
     assert main(["demo", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "MAFDensity(5)" in out and "GaussianMixture(10)" in out
+
+
+def test_batch_size_option():
+    from skflow.cli import build_parser
+
+    parser = build_parser()
+    assert parser.parse_args(["fit", "x.csv"]).batch_size == "auto"
+    assert parser.parse_args(["fit", "x.csv", "--batch-size", "512"]).batch_size == 512
+    for bad in ("0", "many"):
+        with pytest.raises(SystemExit):
+            parser.parse_args(["fit", "x.csv", "--batch-size", bad])

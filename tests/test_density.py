@@ -378,3 +378,36 @@ def test_compile_failure_falls_back_with_a_warning(gaussian_data, monkeypatch):
     with pytest.warns(RuntimeWarning, match="torch.compile failed"):
         est = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=2, random_state=0, compile=True).fit(X)
     assert np.all(np.isfinite(est.score_samples(X)))
+
+
+@pytest.mark.parametrize("batch_size, n_train, expected", [
+    ("auto", 1_000, (256, 1e-3)),
+    ("auto", 100, (100, 1e-3)),
+    ("auto", 2**18, (256, 1e-3)),
+    ("auto", 2**19, (512, 1e-3 * 2**0.5)),
+    ("auto", 1_660_000, (1024, 2e-3)),
+    ("auto", 10**9, (1024, 2e-3)),
+    (64, 1_660_000, (64, 1e-3)),
+    (500, 100, (100, 1e-3)),
+])
+def test_batch_schedule(batch_size, n_train, expected):
+    from skflow._base import batch_schedule
+
+    batch, lr = batch_schedule(batch_size, 1e-3, n_train)
+    assert batch == expected[0]
+    assert lr == pytest.approx(expected[1])
+
+
+def test_auto_batch_size_reaches_the_fit_loop(gaussian_data, monkeypatch, capsys):
+    import skflow._base
+
+    X, _ = gaussian_data
+    monkeypatch.setattr(skflow._base, "_AUTO_STEPS", 4)  # "large" data at test size
+    est = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=2, random_state=0, verbose=1).fit(X)
+    n_train = len(X) - round(0.1 * len(X))
+    assert est.batch_size_ == min(1024, n_train // 4) > 256
+    rates = [float(line.split(" lr ")[1].split()[0]) for line in capsys.readouterr().out.splitlines()
+             if " lr " in line]
+    assert rates == [pytest.approx(1e-3 * (est.batch_size_ / 256) ** 0.5, rel=0.05)] * 2
+    fixed = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=1, batch_size=32, random_state=0).fit(X)
+    assert fixed.batch_size_ == 32
