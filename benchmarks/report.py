@@ -24,7 +24,7 @@ def drift_table(rows):
 
 
 def speed_table(rows):
-    from speed import METRICS, ratios  # same folder
+    from speed import MATCHED, METRICS, ratios  # same folder
 
     lines = ["Speed against nflows and zuko (`benchmarks/speed.py`; rows/s, peak RSS in MB; "
              "nflows has batch norm, zuko none: `skflow` has it, `skflow-nobn` not):", "",
@@ -39,7 +39,11 @@ def speed_table(rows):
     for config in dict.fromkeys(r["config"] for r in rows):
         for lib, rs in ratios(results, config).items():
             text = ", ".join(f"{m} {v:.2f}x" for m, v in rs.items())
-            lines.append(f"- {config}, {lib} / fastest peer: {text}")
+            if lib == MATCHED:
+                lines.append(f"- {config}, skflow / the peer of the same architecture (the worse of "
+                             f"skflow / nflows and skflow-nobn / zuko): {text}")
+            else:
+                lines.append(f"- {config}, {lib} / fastest peer: {text}")
     return lines
 
 

@@ -37,6 +37,7 @@ CONFIGS = {
 LIBRARIES = ("skflow", "skflow-nobn", "skflow+compile", "nflows", "zuko")
 PEER_BATCH_NORM = {"nflows": True, "zuko": False}
 METRICS = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
+MATCHED = "skflow vs same-architecture peer"
 
 
 def batch_norm(lib):
@@ -60,7 +61,7 @@ def ratios(results, name):
             for m in METRICS[:-1]:
                 matched[m] = min(matched.get(m, float("inf")), ours[twin][m] / p[m])
     if len(matched) == len(METRICS) - 1:
-        out["skflow, same architecture as each peer"] = matched
+        out[MATCHED] = matched
     return out
 
 
@@ -197,7 +198,8 @@ def main():
     for (name, lib), r in results.items():
         print(f"{name:6} {lib:15} " + " ".join(f"{r[m]:12,.0f}" for m in METRICS))
         table.append(dict(config=name, library=lib, batch_norm=batch_norm(lib), **r))
-    print("\nratios skflow / fastest peer (higher is better)")
+    print(f"\nratios skflow / fastest peer; {MATCHED}: the worse of skflow / nflows and "
+          "skflow-nobn / zuko (higher is better)")
     for name in args.configs.split(","):
         for lib, rs in ratios(results, name).items():
             print(f"{name:6} {lib:15} " + " ".join(f"{m}={v:.2f}x" for m, v in rs.items()))

@@ -24,7 +24,7 @@ def test_ratios_compare_each_peer_with_the_skflow_flow_of_its_architecture():
     assert out["skflow"]["train_b1024"] == pytest.approx(30 / 40)  # against the fastest peer
     assert out["skflow-nobn"]["score"] == pytest.approx(60 / 40)
     # matched: min(skflow / nflows, skflow-nobn / zuko) = min(3.0, 1.5)
-    assert out["skflow, same architecture as each peer"]["sample"] == pytest.approx(1.5)
+    assert out[speed.MATCHED]["sample"] == pytest.approx(1.5)
     assert "peak_rss_mb" not in out["skflow"]
 
 
