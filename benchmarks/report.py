@@ -24,14 +24,14 @@ def drift_table(rows):
 
 
 def speed_table(rows):
-    from speed import MATCHED, METRICS, ratios  # same folder
+    from speed import MATCHED, METRICS, batch_norm, ratios  # same folder
 
     lines = ["Speed against nflows and zuko (`benchmarks/speed.py`; rows/s, peak RSS in MB; "
              "nflows has batch norm, zuko none: `skflow` has it, `skflow-nobn` not):", "",
              "| config | library | batch norm | train b=100 | train b=1024 | score | sample | peak MB |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
     for r in rows:
-        bn = "yes" if r.get("batch_norm", r["library"] != "skflow-nobn") else "no"
+        bn = "yes" if r.get("batch_norm", batch_norm(r["library"])) else "no"
         lines.append(f"| {r['config']} | {r['library']} | {bn} | "
                      + " | ".join(f"{r[m]:,.0f}" for m in METRICS) + " |")
     lines.append("")

@@ -44,6 +44,11 @@ def batch_norm(lib):
     return PEER_BATCH_NORM[lib] if lib in PEER_BATCH_NORM else lib != "skflow-nobn"
 
 
+def twin(peer):
+    """The skflow flow built like ``peer`` (with batch norm or without)."""
+    return "skflow" if PEER_BATCH_NORM[peer] else "skflow-nobn"
+
+
 def ratios(results, name):
     """skflow / fastest peer, per metric: against the fastest peer of any
     architecture, and against each peer's own architecture (the worse ratio
@@ -56,10 +61,9 @@ def ratios(results, name):
             out[lib] = {m: r[m] / max(p[m] for p in peers.values()) for m in METRICS[:-1]}
     matched = {}
     for peer, p in peers.items():
-        twin = "skflow" if PEER_BATCH_NORM[peer] else "skflow-nobn"
-        if twin in ours:
+        if twin(peer) in ours:
             for m in METRICS[:-1]:
-                matched[m] = min(matched.get(m, float("inf")), ours[twin][m] / p[m])
+                matched[m] = min(matched.get(m, float("inf")), ours[twin(peer)][m] / p[m])
     if len(matched) == len(METRICS) - 1:
         out[MATCHED] = matched
     return out
@@ -69,7 +73,7 @@ def build(lib, D, layers, hidden):
     if lib.startswith("skflow"):
         from skflow.nn import build_maf
 
-        return build_maf(D, layers, (hidden, hidden), "tanh", lib != "skflow-nobn", "reverse",
+        return build_maf(D, layers, (hidden, hidden), "tanh", batch_norm(lib), "reverse",
                          generator=torch.Generator().manual_seed(0))
     if lib == "nflows":
         from nflows.distributions import StandardNormal

@@ -53,11 +53,11 @@ def main():
     for batch in (100, 1024):
         peers = [p for p in libs if p in speed.PEER_BATCH_NORM]
         for peer in peers:
-            twin = "skflow" if speed.PEER_BATCH_NORM[peer] else "skflow-nobn"
-            if twin in libs:
-                per_round = [a / b for a, b in zip(rates[twin, batch], rates[peer, batch])]
-                print(f"  batch {batch:5d}: {twin} / {peer} (same architecture) "
-                      f"{med[twin, batch] / med[peer, batch]:.2f}x; per round median "
+            ours = speed.twin(peer)
+            if ours in libs:
+                per_round = [a / b for a, b in zip(rates[ours, batch], rates[peer, batch])]
+                print(f"  batch {batch:5d}: {ours} / {peer} (same architecture) "
+                      f"{med[ours, batch] / med[peer, batch]:.2f}x; per round median "
                       f"{statistics.median(per_round):.2f}x")
         if peers and "skflow" in libs:
             fastest = max(med[p, batch] for p in peers)

@@ -91,7 +91,7 @@ FLOW_PARAMETERS_DOC = """
         batches use the hardware better (a step of 1024 rows costs far less
         than four of 256): on the POWER data (1.66 M training rows) batches
         of 1024 at twice the rate reached the MAF paper's test
-        log-likelihood in 200 s against 322 s with 256 rows at 1e-3
+        log-likelihood in 196 s against 322 s with 256 rows at 1e-3
         (``benchmarks/power_time_to_quality.py``).  An integer is used as
         given, with ``learning_rate_init`` unscaled.
 

@@ -37,3 +37,5 @@ def test_ratios_without_peers_or_twins():
 def test_batch_norm_flags():
     assert speed.batch_norm("skflow") and speed.batch_norm("nflows")
     assert not speed.batch_norm("skflow-nobn") and not speed.batch_norm("zuko")
+    assert speed.twin("nflows") == "skflow" and speed.twin("zuko") == "skflow-nobn"
+    assert all(speed.batch_norm(speed.twin(p)) == speed.batch_norm(p) for p in speed.PEER_BATCH_NORM)
