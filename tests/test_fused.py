@@ -1,6 +1,7 @@
 """The hand-written flow pass (skflow.nn._fused) against the reference modules."""
 
 import contextlib
+import pickle
 import math
 
 import pytest
@@ -87,13 +88,17 @@ def test_flat_parameters_alias_train_and_release():
     state = {k: v.clone() for k, v in flow.state_dict().items()}
     u, ld = flow(x)
     (u.square().sum() + ld.sum()).backward()
-    expected = torch.cat([p.grad.reshape(-1) for p in flow.fused_parameters()])
+    expected = {name: p.grad.clone() for name, p in flow.named_parameters()}
     flow.load_state_dict(state)
     flow.zero_grad(set_to_none=True)
     with flow.flat_parameters() as flat:
         u, ld = flow(x)
         (u.square().sum() + ld.sum()).backward()
-        assert torch.equal(flat.grad, expected)
+        for name, p in flow.named_parameters():
+            # each parameter's gradient sits where the parameter sits in the flat tensor
+            assert p.untyped_storage().data_ptr() == flat.untyped_storage().data_ptr()
+            grad = flat.grad.as_strided(p.shape, p.stride(), p.storage_offset())
+            assert torch.equal(grad, expected[name]), name
         assert all(p.grad is None for p in flow.parameters())
         with torch.no_grad():
             flat.add_(1.0)  # an optimiser step on the flat tensor moves the module
@@ -205,3 +210,50 @@ def test_estimator_passes_the_learning_rate_schedule(capsys):
     rates = [float(line.split(" lr ")[1].split()[0])
              for line in capsys.readouterr().out.splitlines() if " lr " in line]
     assert rates == pytest.approx([1e-2, 1e-2, 5e-3, 5e-3, 2.5e-3, 2.5e-3])
+
+
+@pytest.mark.parametrize("order", ["reverse", "random"])
+@pytest.mark.parametrize("batch_norm", [True, False])
+def test_block_sparse_scoring_of_wide_layers_equals_reference(order, batch_norm):
+    # wide enough (>= 128 units) for the scoring pass to split every product into row blocks
+    gen = torch.Generator().manual_seed(7)
+    d = 70
+    flow = build_maf(d, 3, (150, 130), "tanh", batch_norm, order, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(0.05 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        for name, b in flow.named_buffers():
+            if name.endswith(("running_mean", "running_var")):
+                b.add_(0.2 * torch.rand(b.shape, generator=gen, dtype=b.dtype))
+    flow.eval()
+    x = torch.randn(300, d, generator=gen, dtype=torch.float64)
+    u, log_det = flow.forward_reference(x)
+    expected = -0.5 * (u.square().sum(1) + d * math.log(2 * math.pi)) + log_det
+    with torch.no_grad():
+        assert torch.allclose(flow.log_prob(x), expected.detach(), rtol=1e-12, atol=1e-9)
+
+
+def test_scoring_plan_cache_follows_parameter_and_statistic_changes():
+    flow = _perturbed_flow().eval()
+    x = torch.randn(50, D, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+
+    def check():
+        u, log_det = flow.forward_reference(x)
+        expected = -0.5 * (u.square().sum(1) + D * math.log(2 * math.pi)) + log_det
+        with torch.no_grad():
+            got = flow.log_prob(x)
+        assert torch.allclose(got, expected.detach(), rtol=1e-12, atol=1e-10)
+        return got
+
+    first = check()
+    assert torch.equal(check(), first)  # served from the cache
+    assert "_scoring_plan" not in pickle.loads(pickle.dumps(flow)).__dict__
+    state = {k: v.clone() for k, v in flow.state_dict().items()}
+    with torch.no_grad():
+        flow.transforms[0].made.layers[1].bias.add_(0.5)  # in place, as an optimiser step
+    assert not torch.allclose(check(), first)
+    flow.load_state_dict(state)
+    assert torch.equal(check(), first)
+    with torch.no_grad():
+        flow.transforms[1].running_var.mul_(2.0)  # batch-norm statistics
+    assert not torch.allclose(check(), first)

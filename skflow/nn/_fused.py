@@ -6,12 +6,20 @@ per-operation overhead, not the arithmetic, dominates a training step: a
 10-layer MAF step at batch 100 spends a few percent of its time in matrix
 products.  :class:`FlowFunction` computes the same mathematics as the module
 code in ``transforms.py`` (which stays as the readable reference the tests
-compare against) as a single autograd node, with about half the operations:
+compare against) as a single autograd node, with far fewer operations:
 
-* the masks of every layer are applied in one ``_foreach_mul`` per step, and
-  the gradients are masked in another;
-* the soft clamp's ``1 / bound`` is folded into those masks (and into the
-  log-scale biases), so the MADE emits ``raw / bound`` directly;
+* rows are columns: activations are stored transposed, ``(features, rows)``,
+  so the shift and log-scale halves of a MADE's output, and every
+  per-feature vector, are contiguous blocks rather than strided columns
+  (elementwise kernels on strided columns run several times slower);
+* biases ride inside the matrix products: each activation carries a row of
+  ones and each weight its bias as an extra column (``[W | b]``), so no
+  bias is broadcast-copied in the forward pass and no bias gradient summed
+  in the backward pass -- the weight gradient's last column is it;
+* the masks and the soft clamp's ``1 / bound`` are one precomputed scale per
+  ``[W | b]``; with :class:`FlatParameters` every ``[W | b]`` of the flow
+  lies in one block of one tensor, so masking all weights (and all their
+  gradients) is a single multiply per step;
 * batch-norm running averages are updated in one ``_foreach_lerp_``;
 * intermediates are overwritten in place wherever the backward pass allows.
 
@@ -21,6 +29,7 @@ are fused; flows with other activations or other transforms use the modules.
 
 from __future__ import annotations
 
+import itertools
 import math
 from dataclasses import dataclass
 
@@ -33,6 +42,10 @@ _MIN_EVAL_ROWS = 256
 
 _tanh_backward = torch.ops.aten.tanh_backward
 _threshold_backward = torch.ops.aten.threshold_backward
+
+
+def _activation_(a, activation):
+    return a.tanh_() if activation == "tanh" else a.relu_()
 
 
 def _activation_backward(grad, out, activation):
@@ -48,8 +61,9 @@ class MAFSpec:
     n_layers: int  # linear layers of the MADE, output layer included
     activation: str
     bound: float | None
-    weight_scales: tuple  # mask * (1/bound on log-scale rows), one per linear layer
-    bias_scale: torch.Tensor  # (2D,): 1 on shift outputs, 1/bound on log-scale outputs
+    # One (in + 1, out) tensor per linear layer, the scale of [W | b]^T:
+    # [mask | 1]^T, times 1/bound on the log-scale output columns.
+    scales: tuple
 
 
 @dataclass(frozen=True)
@@ -64,16 +78,14 @@ class BatchNormSpec:
 
 
 def maf_spec(made, bound):
-    """Build a :class:`MAFSpec` from a MADE's masks (cheap; no copies of weights)."""
-    n_in = made.n_inputs
-    scales = [layer.mask for layer in made.layers[:-1]]
-    out_mask = made.layers[-1].mask
-    bias_scale = torch.ones(out_mask.shape[0], dtype=out_mask.dtype, device=out_mask.device)
+    """Build a :class:`MAFSpec` from a MADE's masks."""
+    scales = []
+    for layer in made.layers:
+        mask = layer.mask
+        scales.append(torch.cat([mask.t(), mask.new_ones(1, mask.shape[0])], 0))
     if bound is not None:
-        bias_scale[n_in:] = 1.0 / bound
-        out_mask = out_mask * bias_scale[:, None]
-    scales.append(out_mask)
-    return MAFSpec(len(made.layers), made.activation, bound, tuple(scales), bias_scale)
+        scales[-1][:, made.n_inputs :] /= bound
+    return MAFSpec(len(made.layers), made.activation, bound, tuple(scales))
 
 
 def _split(specs, params):
@@ -90,77 +102,45 @@ def _split(specs, params):
     return groups
 
 
-def flow_forward(x, specs, params, keep=False):
-    """Data to base space; returns ``(u, log_det, saved)`` (``saved`` only if ``keep``)."""
-    groups = _split(specs, params)
-    maf = [(s, g) for s, g in zip(specs, groups) if isinstance(s, MAFSpec)]
-    bns = [(s, g) for s, g in zip(specs, groups) if not isinstance(s, MAFSpec)]
-    # Effective weights and biases of every MADE in one call each.
-    all_w = [w for _, (ws, _) in maf for w in ws]
-    all_scale = [sc for s, _ in maf for sc in s.weight_scales]
-    eff_w = iter(torch._foreach_mul(all_w, all_scale))
-    out_b = torch._foreach_mul([bs[-1] for _, (_, bs) in maf], [s.bias_scale for s, _ in maf])
-    out_b = iter(out_b)
-    gammas = iter(torch._foreach_exp([g[0] for _, g in bns])) if bns else iter(())
-
-    n = x.shape[0]
-    log_det = x.new_zeros(n)
-    saved = []
-    bn_inv_std, bn_stats = [], []
-    h = x
-    for spec, group in zip(specs, groups):
+def _effective(specs, params):
+    """The scaled ``[W | b]^T`` of every MADE layer, and the batch-norm ``(log_gamma, beta)`` pairs."""
+    weights, batch_norms = [], []
+    for spec, group in zip(specs, _split(specs, params)):
         if isinstance(spec, MAFSpec):
-            _, biases = group
-            ws = [next(eff_w) for _ in range(spec.n_layers)]
-            inputs = [h]
-            a = h
-            for w, b in zip(ws[:-1], biases[:-1]):
-                a = torch.addmm(b, a, w.t())
-                a = a.tanh_() if spec.activation == "tanh" else a.relu_()
-                inputs.append(a)
-            p = torch.addmm(next(out_b), a, ws[-1].t())
-            d = h.shape[1]
-            mu, t = p[:, :d], p[:, d:]
-            if spec.bound is None:
-                bound = 1.0
-            else:
-                t.tanh_()
-                bound = spec.bound
-            inv_scale = t.mul(-bound).exp_()
-            u = (h - mu).mul_(inv_scale)
-            log_det.add_(t.sum(1), alpha=-bound)
-            if keep:
-                saved.append((inputs, ws, t, inv_scale, u))
-            h = u
+            for w, b, scale in zip(*group, spec.scales):
+                weights.append(torch.cat([w.t(), b[None, :]], 0).mul_(scale))
         else:
-            log_gamma, beta = group
-            gamma = next(gammas)
-            if spec.batch_statistics:
-                # Two passes instead of torch.var_mean, whose column-wise
-                # reduction over a few columns is several times slower.
-                mean = h.mean(0)
-                centred = h - mean
-                var = centred.square().mean(0)
-                bn_stats.append((spec, mean, var))
-            else:
-                mean, var = spec.running_mean, spec.running_var
-                centred = h - mean
-            inv_std = (var + spec.eps).rsqrt_()
-            x_hat = centred.mul_(inv_std)
-            h = torch.addcmul(beta, x_hat, gamma)
-            bn_inv_std.append((log_gamma, inv_std))
-            if keep:
-                saved.append((x_hat, inv_std, gamma))
-    if bn_inv_std:
-        # Every batch-norm layer adds the same constant to each row's log-det.
-        terms = [lg + s.log() for lg, s in bn_inv_std]
-        log_det.add_(torch.stack(terms).sum())
-    if bn_stats:
-        torch._foreach_lerp_([s.running_mean for s, _, _ in bn_stats], [m for _, m, _ in bn_stats],
-                             bn_stats[0][0].momentum)
-        torch._foreach_lerp_([s.running_var for s, _, _ in bn_stats], [v for _, _, v in bn_stats],
-                             bn_stats[0][0].momentum)
-    return h, log_det, saved
+            batch_norms.append(group)
+    return weights, batch_norms
+
+
+def _workspace(specs, d, n, like):
+    """Every activation of one forward pass, as views of one tensor.
+
+    Returns ``(full, body)``: per activation, ``full`` is its ``(width + 1,
+    n)`` view ending in the row of ones that carries the biases, ``body`` the
+    ``(width, n)`` view without it.  One allocation and one fill instead of
+    three calls per activation (a training step has dozens, and on a CPU
+    each call costs microseconds).
+    """
+    sizes = [d]  # the input, then each MADE's hidden layers and output, or each batch norm's output
+    for spec in specs:
+        if isinstance(spec, MAFSpec):
+            sizes += [sc.shape[1] for sc in spec.scales[:-1]]
+        sizes.append(d)
+    key = tuple(sizes)
+    ones = _ONES_ROWS.get(key)
+    if ones is None:
+        ones = torch.tensor([r - 1 for r in itertools.accumulate(w + 1 for w in sizes)])
+        _ONES_ROWS[key] = ones
+    buffer = like.new_empty(sum(sizes) + len(sizes), n)
+    buffer.index_fill_(0, ones.to(like.device, non_blocking=True), 1.0)
+    full = buffer.split([w + 1 for w in sizes])
+    body = buffer.split([k for w in sizes for k in (w, 1)])[::2]
+    return full, body
+
+
+_ONES_ROWS: dict = {}
 
 
 class FlatParameters:
@@ -169,37 +149,144 @@ class FlatParameters:
     Every parameter becomes a view into :attr:`tensor`, so an optimiser over
     that single tensor (one Adam kernel, one gradient accumulation per step
     instead of one per parameter) trains the module in place, and
-    ``state_dict`` / ``load_state_dict`` keep working.  :meth:`release` gives
-    every parameter its own storage back.
+    ``state_dict`` / ``load_state_dict`` keep working.  Each MADE layer's
+    weight and bias are laid out together as ``[W | b]`` (the weight a view
+    with a row stride of ``in + 1``, the bias the last column), and all of
+    them come first, so the masked weights of the whole flow are one
+    multiply of that block by :attr:`scale`.  :meth:`release` gives every
+    parameter its own contiguous storage back.
     """
 
-    def __init__(self, params):
+    def __init__(self, specs, params):
         self.params = list(params)
-        self.tensor = torch.cat([p.detach().reshape(-1) for p in self.params]).requires_grad_()
-        self.views = self.split(self.tensor.detach())
-        self.grad_buffer = None
-        self._grad_views = None
+        groups = _split(specs, self.params)
+        shapes, order = [], []  # [W | b] blocks first, batch-norm vectors after
+        scales = []
+        for spec, group in zip(specs, groups):
+            if isinstance(spec, MAFSpec):
+                for w, b, scale in zip(*group, spec.scales):
+                    shapes.append(scale.shape)
+                    order.append((w, b))
+                    scales.append(scale.reshape(-1))
+        self.n_blocks = len(shapes)
+        self.block_size = sum(s.numel() for s in scales)
+        self.block_shapes = shapes
+        self.scale = torch.cat(scales) if scales else self.params[0].new_empty(0)
+        vectors = [p for spec, group in zip(specs, groups) if not isinstance(spec, MAFSpec) for p in group]
+        self.vector_sizes = [v.numel() for v in vectors]
         with torch.no_grad():
-            for p, view in zip(self.params, self.views):
-                p.data = view
+            parts = [torch.cat([w.t(), b[None, :]], 0).reshape(-1) for w, b in order]
+            self.tensor = torch.cat(parts + [v.reshape(-1) for v in vectors]).requires_grad_()
+        blocks, self.vectors = self.split(self.tensor.detach())
+        views = {}
+        for (w, b), block in zip(order, blocks):
+            views[id(w)], views[id(b)] = block[:-1].t(), block[-1]
+        for v, view in zip(vectors, self.vectors):
+            views[id(v)] = view
+        self.grad_buffer = None
+        self._grad_split = None
+        with torch.no_grad():
+            for p in self.params:
+                p.data = views[id(p)]
 
     def split(self, flat):
-        """Views of ``flat`` shaped like the parameters."""
-        return [c.view(p.shape) for c, p in zip(flat.split([p.numel() for p in self.params]), self.params)]
+        """``([W | b] blocks, batch-norm vectors)`` as views of ``flat``."""
+        vectors = list(flat[self.block_size :].split(self.vector_sizes)) if self.vector_sizes else []
+        return self._blocks(flat[: self.block_size]), vectors
 
-    def grad_views(self):
+    def _blocks(self, part):
+        sizes = [s.numel() for s in self.block_shapes]
+        return [c.view(s) for c, s in zip(part.split(sizes), self.block_shapes)]
+
+    def effective(self):
+        """The scaled ``[W | b]`` blocks (one multiply) and the batch-norm ``(log_gamma, beta)`` pairs."""
+        blocks = self._blocks(self.tensor.detach()[: self.block_size] * self.scale)
+        vectors = self.vectors
+        return blocks, [(vectors[i], vectors[i + 1]) for i in range(0, len(vectors), 2)]
+
+    def grad_split(self):
         """Views of a gradient buffer allocated once and reused every step."""
         # A buffer still held as .grad (accumulating backward passes) must not
         # be overwritten.
-        if self._grad_views is None or self.tensor.grad is self.grad_buffer:
+        if self._grad_split is None or self.tensor.grad is self.grad_buffer:
             self.grad_buffer = torch.empty_like(self.tensor, requires_grad=False)
-            self._grad_views = self.split(self.grad_buffer)
-        return self._grad_views
+            self._grad_split = self.split(self.grad_buffer)
+        return self._grad_split
 
     def release(self):
         with torch.no_grad():
             for p in self.params:
-                p.data = p.data.clone()
+                p.data = p.data.clone(memory_format=torch.contiguous_format)
+
+
+def flow_forward(x, specs, weights, batch_norms, keep=False):
+    """Data to base space, transposed: ``x`` is ``(n, d)``; returns
+    ``(u, log_det, saved)`` with ``u`` of shape ``(d + 1, n)`` (a row of ones
+    last), ``saved`` only if ``keep``.  ``weights``/``batch_norms`` as from
+    :func:`_effective` or :meth:`FlatParameters.effective`."""
+    n, d = x.shape
+    weights, batch_norms = iter(weights), iter(batch_norms)
+    bns = [(spec, next(batch_norms)) for spec in specs if not isinstance(spec, MAFSpec)]
+    gammas = iter(torch._foreach_exp([lg for _, (lg, _) in bns])) if bns else iter(())
+    bns = iter(bns)
+
+    log_det = x.new_zeros(n)
+    saved = []
+    bn_log_det, bn_stats = [], []
+    full, body = _workspace(specs, d, n, x)
+    full, body = iter(full), iter(body)
+    h, h_body = next(full), next(body)
+    h_body.copy_(x.t())
+    for spec in specs:
+        if isinstance(spec, MAFSpec):
+            ws = [next(weights) for _ in range(spec.n_layers)]
+            inputs, hidden = [h], []
+            for w in ws[:-1]:
+                a, a_body = next(full), next(body)
+                _activation_(torch.mm(w.t(), inputs[-1], out=a_body), spec.activation)
+                inputs.append(a)
+                hidden.append(a_body)
+            p = torch.mm(ws[-1].t(), inputs[-1])
+            mu, t = p[:d], p[d:]
+            if spec.bound is None:
+                bound = 1.0
+            else:
+                t.tanh_()
+                bound = spec.bound
+            inv_scale = t.mul(-bound).exp_()
+            u, u_body = next(full), next(body)
+            torch.sub(h_body, mu, out=u_body).mul_(inv_scale)
+            log_det.add_(t.sum(0), alpha=-bound)
+            if keep:
+                saved.append((inputs, hidden, ws, t, inv_scale, u_body))
+            h, h_body = u, u_body
+        else:
+            _, (log_gamma, beta) = next(bns)
+            gamma = next(gammas)
+            if spec.batch_statistics:
+                # Two passes instead of torch.var_mean (slower on these shapes).
+                mean = h_body.mean(1)
+                centred = h_body - mean[:, None]
+                var = centred.square().mean(1)
+                bn_stats.append((spec, mean, var))
+            else:
+                mean, var = spec.running_mean, spec.running_var
+                centred = h_body - mean[:, None]
+            inv_std = (var + spec.eps).rsqrt_()
+            x_hat = centred.mul_(inv_std[:, None])
+            h, h_body = next(full), next(body)
+            torch.addcmul(beta[:, None], x_hat, gamma[:, None], out=h_body)
+            bn_log_det.append(log_gamma + inv_std.log())
+            if keep:
+                saved.append((x_hat, inv_std, gamma))
+    if bn_log_det:
+        # Every batch-norm layer adds the same constant to each row's log-det.
+        log_det.add_(torch.stack(bn_log_det).sum())
+    if bn_stats:
+        momentum = bn_stats[0][0].momentum
+        torch._foreach_lerp_([s.running_mean for s, _, _ in bn_stats], [m for _, m, _ in bn_stats], momentum)
+        torch._foreach_lerp_([s.running_var for s, _, _ in bn_stats], [v for _, _, v in bn_stats], momentum)
+    return h_body, log_det, saved
 
 
 class FlowFunction(torch.autograd.Function):
@@ -210,172 +297,264 @@ class FlowFunction(torch.autograd.Function):
     ``log_gamma, beta`` (batch norm).  With a :class:`FlatParameters` as
     ``flat``, ``params`` is its single tensor and its gradient comes back as
     one tensor too.  Batch-norm layers in training mode update their running
-    averages as a side effect, as ``nn.BatchNorm`` does.
+    averages as a side effect, as ``nn.BatchNorm`` does.  ``u`` is a
+    transposed view (rows are its columns in memory).
     """
 
     @staticmethod
     def forward(ctx, x, specs, flat, *params):
+        weights, batch_norms = _effective(specs, params) if flat is None else flat.effective()
         needs_grad = any(ctx.needs_input_grad)
-        u, log_det, saved = flow_forward(x, specs, params if flat is None else flat.views,
-                                         keep=needs_grad)
+        u, log_det, saved = flow_forward(x, specs, weights, batch_norms, keep=needs_grad)
         if needs_grad:
             ctx.specs = specs
             ctx.saved = saved
-            ctx.n_rows = x.shape[0]
             ctx.flat = flat
         ctx.set_materialize_grads(False)
-        return u, log_det
+        return u.t(), log_det
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad_u, grad_log_det):
-        specs, saved = ctx.specs, ctx.saved
-        n = ctx.n_rows
-        g = grad_u
+        specs, saved, flat = ctx.specs, ctx.saved, ctx.flat
+        g = None if grad_u is None else grad_u.t().contiguous()
         total_ld = grad_log_det.sum() if grad_log_det is not None else None
-        grads = []  # per layer, in reverse
-        flat = ctx.flat
         # With flat parameters every gradient is written straight into its
         # slice of one reused buffer.
-        slots = flat.grad_views() if flat is not None else None
-        pos = len(slots) if slots is not None else 0
-
-        def slot(i):
-            return None if slots is None else slots[i]
-
+        if flat is not None:
+            block_slots, vector_slots = flat.grad_split()
+        else:
+            block_slots = [None] * sum(s.n_layers for s in specs if isinstance(s, MAFSpec))
+            vector_slots = [None] * (2 * sum(not isinstance(s, MAFSpec) for s in specs))
+        block_grads, vector_grads = list(block_slots), list(vector_slots)
+        bi, vi = len(block_slots), len(vector_slots)
         for depth, (spec, item) in enumerate(zip(reversed(specs), reversed(saved))):
             first = depth == len(specs) - 1
             if isinstance(spec, MAFSpec):
-                inputs, ws, t, inv_scale, u = item
-                d = u.shape[1]
+                inputs, hidden, ws, t, inv_scale, u = item
+                d, n = t.shape
                 if g is None:
                     g = u.new_zeros(u.shape)
                 grad_x = g * inv_scale  # = -d/dmu; also the direct path to x
-                gp = torch.empty(n, 2 * d, dtype=u.dtype, device=u.device)
-                torch.neg(grad_x, out=gp[:, :d])
+                gp = u.new_empty(2 * d, n)
+                g_mu, g_t = gp.split(d)
+                torch.neg(grad_x, out=g_mu)
                 # dL/dalpha = -(g * u) - dL/dlog_det; alpha = bound * t, t = tanh(pre).
                 ga = g * u
                 if grad_log_det is not None:
-                    ga.add_(grad_log_det[:, None])
+                    ga.add_(grad_log_det)
                 bound = 1.0 if spec.bound is None else spec.bound
                 if spec.bound is not None:
                     ga = _tanh_backward(ga, t)
-                torch.mul(ga, -bound, out=gp[:, d:])
-                grad_w, grad_b = [None] * spec.n_layers, [None] * spec.n_layers
-                pos -= 2 * spec.n_layers
+                torch.mul(ga, -bound, out=g_t)
+                bi -= spec.n_layers
                 grad = gp
                 for k in range(spec.n_layers - 1, -1, -1):
-                    grad_w[k] = torch.mm(grad.t(), inputs[k], out=slot(pos + k))
-                    grad_b[k] = torch.sum(grad, 0, out=slot(pos + spec.n_layers + k))
+                    # [W | b]^T's gradient, bias row included (the inputs' ones row).
+                    block_grads[bi + k] = torch.mm(inputs[k], grad.t(), out=block_slots[bi + k])
                     if k > 0:
-                        grad = _activation_backward(grad @ ws[k], inputs[k], spec.activation)
+                        grad = _activation_backward(torch.mm(ws[k][:-1], grad), hidden[k - 1], spec.activation)
                     elif not first or ctx.needs_input_grad[0]:
-                        grad_x = grad_x.addmm_(grad, ws[0])
-                grads.append(("maf", spec, grad_w, grad_b))
+                        grad_x = grad_x.addmm_(ws[0][:-1], grad)
                 g = grad_x
             else:
                 x_hat, inv_std, gamma = item
                 if g is None:
                     g = x_hat.new_zeros(x_hat.shape)
-                pos -= 2
-                grad_beta = torch.sum(g, 0, out=slot(pos + 1))
-                grad_log_gamma = torch.sum(g * x_hat, 0, out=slot(pos)).mul_(gamma)
+                vi -= 2
+                n = x_hat.shape[1]
+                vector_grads[vi + 1] = torch.sum(g, 1, out=vector_slots[vi + 1])
+                grad_log_gamma = torch.sum(g * x_hat, 1, out=vector_slots[vi]).mul_(gamma)
                 if total_ld is not None:
                     grad_log_gamma.add_(total_ld)
-                gx = g * gamma
+                vector_grads[vi] = grad_log_gamma
+                gx = g * gamma[:, None]
                 if spec.batch_statistics:
                     # Through the batch mean and variance (the log-det's
                     # -0.5 log var term included): with c = dL/dlog_gamma / n,
                     # dx = inv_std * (gx - mean(gx) - x_hat * c).
-                    gx.sub_(gx.mean(0)).addcmul_(x_hat, grad_log_gamma, value=-1.0 / n)
-                g = gx.mul_(inv_std)
-                grads.append(("bn", grad_log_gamma, grad_beta))
-        grads.reverse()
-        # Mask (and scale) the weight gradients of every MADE in one call each.
-        maf_grads = [item for item in grads if item[0] == "maf"]
-        if maf_grads:
-            flat_w = [gw for _, _, gws, _ in maf_grads for gw in gws]
-            torch._foreach_mul_(flat_w, [sc for _, s, _, _ in maf_grads for sc in s.weight_scales])
-            torch._foreach_mul_([gbs[-1] for _, _, _, gbs in maf_grads], [s.bias_scale for _, s, _, _ in maf_grads])
-        grad_input = g if ctx.needs_input_grad[0] else None
+                    gx.sub_(gx.mean(1, keepdim=True)).addcmul_(x_hat, grad_log_gamma[:, None], value=-1.0 / n)
+                g = gx.mul_(inv_std[:, None])
+        grad_input = g.t() if ctx.needs_input_grad[0] else None
         if flat is not None:
+            flat.grad_buffer[: flat.block_size].mul_(flat.scale)
             return grad_input, None, None, flat.grad_buffer
+        # Per-parameter gradients: mask each [W | b] gradient, then split it.
+        scales = [sc for s in specs if isinstance(s, MAFSpec) for sc in s.scales]
+        torch._foreach_mul_(block_grads, scales)
+        blocks, vectors = iter(block_grads), iter(vector_grads)
         out = []
-        for item in grads:
-            if item[0] == "maf":
-                out += [*item[2], *item[3]]
+        for spec in specs:
+            if isinstance(spec, MAFSpec):
+                layer = [next(blocks) for _ in range(spec.n_layers)]
+                out += [gb[:-1].t() for gb in layer] + [gb[-1] for gb in layer]
             else:
-                out += [item[1], item[2]]
+                out += [next(vectors), next(vectors)]
         return (grad_input, None, None, *out)
 
 
+_BLOCK_ROWS = 64
+
+
+def _sorted_by(counts):
+    return torch.sort(counts, stable=True).indices
+
+
+def _block_sparse(w_t, scale, rows, cols, block_rows=_BLOCK_ROWS):
+    """One MADE layer prepared for scoring: ``[b | W]`` with rows and
+    columns permuted so that each row's unmasked inputs are a prefix, and
+    the row blocks ``(start, stop, weight view)`` whose products skip the
+    masked-out columns.  A MADE's masks are half zeros; with units sorted
+    by degree they are a staircase, and the blocks skip most of the zero
+    half (worth it for wide layers; narrow ones stay one block)."""
+    perm = torch.cat([cols.new_tensor([w_t.shape[0] - 1]), cols])  # bias first
+    w = w_t[perm][:, rows].t().contiguous()
+    mask = scale[perm][:, rows].t() != 0
+    last = torch.where(mask, torch.arange(1, mask.shape[1] + 1, device=mask.device), 0).amax(1)
+    step = block_rows if len(rows) >= 2 * block_rows else len(rows)
+    blocks = []
+    for start in range(0, len(rows), step):
+        stop = min(start + step, len(rows))
+        prefix = int(last[start:stop].max())
+        blocks.append((start, stop, prefix, w[start:stop, :prefix]))
+    return blocks
+
+
+def _scoring_plan(specs, weights, batch_norms, d):
+    """Per layer, what :func:`eval_log_prob` runs; features travel in each
+    MAF layer's autoregressive order (``feature_order``), so a layer's
+    input is re-ordered by one gather when the order changes."""
+    weights, batch_norms = iter(weights), iter(batch_norms)
+    plan = []
+    const = -0.5 * d * _LOG_2PI
+    order = torch.arange(d)  # features currently held, by position
+    for spec in specs:
+        if isinstance(spec, MAFSpec):
+            ws = [next(weights) for _ in range(spec.n_layers)]
+            masks = [sc.cpu() for sc in spec.scales]
+            # Features by degree: how many hidden units their outputs see.
+            new_order = _sorted_by((masks[-1][:-1, :d] != 0).sum(0))
+            gather = None
+            if not torch.equal(new_order, order):
+                gather = torch.argsort(order)[new_order].to(ws[0].device)
+            order, cols, layers = new_order, new_order, []
+            for w_t, sc in zip(ws[:-1], masks[:-1]):
+                rows = _sorted_by((sc[:-1] != 0).sum(0))
+                layers.append(_block_sparse(w_t, sc, rows.to(w_t.device), cols.to(w_t.device)))
+                cols = rows
+            # Shift and log-scale of a feature side by side: (mu, t) row pairs.
+            rows = torch.stack([order, order + d], 1).reshape(-1)
+            layers.append(_block_sparse(ws[-1], masks[-1], rows.to(ws[-1].device), cols.to(ws[-1].device)))
+            plan.append((spec, gather, layers))
+        else:
+            log_gamma, beta = next(batch_norms)
+            inv_std = (spec.running_var + spec.eps).rsqrt()
+            scale = log_gamma.exp() * inv_std
+            shift = beta - spec.running_mean * scale
+            idx = order.to(scale.device)
+            plan.append((spec, scale[idx][:, None], shift[idx][:, None]))
+            const += float((log_gamma + inv_std.log()).sum())
+    return plan, const
+
+
+def _plan_key(specs, params):
+    """What a scoring plan depends on: the parameters and batch-norm
+    statistics (storage, shape and in-place version, as autograd tracks
+    changes) and the masks (the cached :class:`MAFSpec` objects)."""
+    tensors = list(params) + [t for s in specs if not isinstance(s, MAFSpec) for t in (s.running_mean, s.running_var)]
+    key = tuple((t.data_ptr(), t.shape, t.stride(), t._version, t.dtype) for t in tensors)
+    key += tuple(id(s) for s in specs if isinstance(s, MAFSpec))
+    # Held with the key, the storages (and specs) cannot be freed and their
+    # addresses reused by other tensors while the plan is cached.
+    return key, ([t.untyped_storage() for t in tensors], [s for s in specs if isinstance(s, MAFSpec)])
+
+
 @torch.no_grad()
-def eval_log_prob(x, specs, params, chunk_bytes=1 << 23):
+def eval_log_prob(x, specs, params, chunk_bytes=1 << 22, cache=None):
     """Log-density of each row of ``x`` with every layer in eval mode.
 
     Scoring has no backward pass, so everything is prepared once per call
-    (masked weights, batch norm reduced to ``x * scale + shift``, its
-    log-det to a constant) and the rows go through in chunks whose
-    activations stay in the CPU cache, written into buffers reused from chunk
-    to chunk: a fresh tens-of-megabytes buffer per layer costs more in page
-    faults than the matrix product that fills it.
+    (block-sparse ``[b | W]`` products, see :func:`_block_sparse`; batch
+    norm reduced to ``x * scale + shift``, its log-det to a constant) and
+    the rows go through, transposed, in chunks whose activations stay in
+    the CPU cache, written into buffers reused from chunk to chunk (with
+    their rows of ones written once): a fresh buffer per layer costs more
+    in page faults than the matrix product that fills it.  ``cache``, a
+    dict owned by the caller, keeps the prepared plan between calls with
+    unchanged parameters (preparing costs milliseconds: many small calls).
     """
     n, d = x.shape
     if 0 < n < _MIN_EVAL_ROWS:
-        # Matrix-product kernels are chosen by the number of rows, and float32
+        # Matrix-product kernels are chosen by the problem size, and float32
         # results differ in the last bits between kernels; a fixed minimum row
         # count makes a row's score the same whether it comes alone or with
         # others (scikit-learn's subset-invariance check).
         padded = x.new_zeros(_MIN_EVAL_ROWS, d)
         padded[:n] = x
-        return eval_log_prob(padded, specs, params, chunk_bytes)[:n]
+        return eval_log_prob(padded, specs, params, chunk_bytes, cache)[:n]
     out = x.new_empty(n)
     if n == 0:
         return out
-    plan = []
-    const = -0.5 * d * _LOG_2PI
-    for spec, group in zip(specs, _split(specs, params)):
-        if isinstance(spec, MAFSpec):
-            weights, biases = group
-            w_t = [(w * sc).t() for w, sc in zip(weights, spec.weight_scales)]
-            b = list(biases[:-1]) + [biases[-1] * spec.bias_scale]
-            plan.append((spec, w_t, b))
-        else:
-            log_gamma, beta = group
-            inv_std = (spec.running_var + spec.eps).rsqrt()
-            scale = log_gamma.exp() * inv_std
-            plan.append((spec, scale, beta - spec.running_mean * scale))
-            const += float((log_gamma + inv_std.log()).sum())
-    # One buffer per (depth in the MADE, width), shared by all MAF layers.
-    shapes = {(k, w.shape[1]) for spec, w_t, _ in plan if isinstance(spec, MAFSpec)
-              for k, w in enumerate(w_t)}
-    widest = max((width for _, width in shapes), default=d)
-    rows = min(n, max(256, chunk_bytes // (widest * x.element_size())))
-    buffers = {key: x.new_empty(rows, key[1]) for key in shapes}
-    # Each layer's output overwrites its input in place (elementwise, row by
-    # row), except for the first, whose input is the caller's x.
-    work = x.new_empty(rows, d)
+    key, held = _plan_key(specs, params) if cache is not None else (None, None)
+    if cache is not None and cache.get("key") == key:
+        plan, const = cache["plan"]
+    else:
+        plan, const = _scoring_plan(specs, *_effective(specs, params), d)
+        if cache is not None:
+            cache.clear()
+            cache.update(key=key, held=held, plan=(plan, const))
+    widths = {(k, layer[-1][1]) for spec, _, layers in plan if isinstance(spec, MAFSpec)
+              for k, layer in enumerate(layers[:-1])}
+    widest = max([width for _, width in widths] + [2 * d])
+    rows = min(n, max(_MIN_EVAL_ROWS, chunk_bytes // ((widest + 1) * x.element_size())))
+    # One buffer per (depth in the MADE, width), shared by all MAF layers,
+    # two for the layers' outputs in turn, one for the MADE's output.
+    storage = {key: x.new_empty((key[1] + 1) * rows) for key in widths}
+    storage["h0"], storage["h1"] = x.new_empty((d + 1) * rows), x.new_empty((d + 1) * rows)
+    p_storage = x.new_empty(2 * d * rows)
+    views = {}
+
+    def view(key, width, m):
+        # (width + 1, m) over the first elements of the storage; ones row set once per m.
+        if (key, m) not in views:
+            v = storage[key][: (width + 1) * m].view(width + 1, m)
+            v[0].fill_(1.0)
+            views[key, m] = v
+        return views[key, m]
+
     for start in range(0, n, rows):
-        h = x[start : start + rows]
-        m = h.shape[0]
+        chunk = x[start : start + rows]
+        m = chunk.shape[0]
         log_det = out[start : start + m]
         log_det.fill_(const)
-        for spec, first, second in plan:
-            dest = work[:m]
+        h, other = view("h0", d, m), view("h1", d, m)
+        h[1:].copy_(chunk.t())
+        p = p_storage[: 2 * d * m].view(2 * d, m)
+        for spec, *step in plan:
             if isinstance(spec, MAFSpec):
+                gather, layers = step
+                if gather is not None:
+                    torch.index_select(h[1:], 0, gather, out=other[1:])
+                    h, other = other, h
                 a = h
-                for k, (w, b) in enumerate(zip(first[:-1], second[:-1])):
-                    a = torch.addmm(b, a, w, out=buffers[k, w.shape[1]][:m])
-                    a = a.tanh_() if spec.activation == "tanh" else a.relu_()
-                p = torch.addmm(second[-1], a, first[-1], out=buffers[len(first) - 1, 2 * d][:m])
-                mu, t = p[:, :d], p[:, d:]
+                for k, blocks in enumerate(layers[:-1]):
+                    width = blocks[-1][1]
+                    dest = view((k, width), width, m)
+                    for r0, r1, prefix, w in blocks:
+                        torch.mm(w, a[:prefix], out=dest[1 + r0 : 1 + r1])
+                    _activation_(dest[1:], spec.activation)
+                    a = dest
+                for r0, r1, prefix, w in layers[-1]:
+                    torch.mm(w, a[:prefix], out=p[r0:r1])
+                mu, t = p[0::2], p[1::2]
                 if spec.bound is not None:
                     t.tanh_()
                 t.mul_(-(1.0 if spec.bound is None else spec.bound))  # -alpha
-                log_det.add_(t.sum(1))
-                torch.sub(h, mu, out=dest).mul_(t.exp_())
+                log_det.add_(t.sum(0))
+                torch.sub(h[1:], mu, out=other[1:]).mul_(t.exp_())
             else:
-                torch.addcmul(second, h, first, out=dest)
-            h = dest
-        log_det.add_(h.square().sum(1), alpha=-0.5)
+                scale, shift = step
+                torch.addcmul(shift, h[1:], scale, out=other[1:])
+            h, other = other, h
+        log_det.add_(h[1:].square().sum(0), alpha=-0.5)
     return out

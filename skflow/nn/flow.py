@@ -77,13 +77,19 @@ class Flow(nn.Module):
         if not self.fusable():
             yield None
             return
-        flat = FlatParameters(self.fused_parameters())
+        flat = FlatParameters(self._fused_specs(2), self.fused_parameters())
         self.__dict__["_flat_parameters"] = flat
         try:
             yield flat.tensor
         finally:
             del self.__dict__["_flat_parameters"]
+            self.__dict__.pop("_scoring_plan", None)
             flat.release()
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_scoring_plan", None)  # prepared weights; rebuilt on demand
+        return state
 
     def _fused_specs(self, n_rows: int):
         specs = []
@@ -123,7 +129,11 @@ class Flow(nn.Module):
         if not self.training and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
             specs = self._fused_specs(x.shape[0])
             if specs is not None:
-                return eval_log_prob(x, specs, self.fused_parameters())
+                # Not while training on flat parameters: optimiser steps on
+                # the flat tensor do not bump the parameters' own versions.
+                flat = "_flat_parameters" in self.__dict__
+                cache = None if flat else self.__dict__.setdefault("_scoring_plan", {})
+                return eval_log_prob(x, specs, self.fused_parameters(), cache=cache)
         u, log_det = self(x)
         base = -0.5 * (u.square().sum(-1) + self.n_features * _LOG_2PI)
         return base + log_det
