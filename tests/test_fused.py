@@ -257,3 +257,36 @@ def test_scoring_plan_cache_follows_parameter_and_statistic_changes():
     with torch.no_grad():
         flow.transforms[1].running_var.mul_(2.0)  # batch-norm statistics
     assert not torch.allclose(check(), first)
+
+
+def test_reused_workspace_keeps_interleaved_passes_apart():
+    flow = _perturbed_flow().train()
+    gen = torch.Generator().manual_seed(9)
+    x1 = torch.randn(40, D, generator=gen, dtype=torch.float64)
+    x2 = torch.randn(40, D, generator=gen, dtype=torch.float64)
+    state = {k: v.clone() for k, v in flow.state_dict().items()}
+
+    def loss(x):
+        u, ld = flow(x)
+        return u.square().sum() + ld.sum(), u
+
+    with flow.flat_parameters() as flat:
+        expected = []
+        for x in (x1, x2, x1):
+            flow.load_state_dict(state)  # same batch-norm statistics for every pass
+            l, u = loss(x)
+            l.backward()
+            expected.append((flat.grad.clone(), u.detach().clone()))
+            flat.grad = None
+        flow.load_state_dict(state)
+        l1, u1 = loss(x1)  # takes the reused buffer
+        l2, u2 = loss(x2)  # while it is out: a fresh one
+        (l1 + l2).backward()
+        assert torch.allclose(flat.grad, expected[0][0] + expected[1][0], rtol=1e-10, atol=1e-10)
+        assert torch.equal(u1.detach(), expected[0][1]) and torch.equal(u2.detach(), expected[1][1])
+        flat.grad = None
+        flow.load_state_dict(state)
+        l3, u3 = loss(x1)  # the buffer is back: reused
+        assert torch.equal(u1.detach(), expected[0][1])  # earlier outputs are copies
+        l3.backward()
+        assert torch.allclose(flat.grad, expected[2][0], rtol=1e-10, atol=1e-10)

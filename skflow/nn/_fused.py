@@ -13,13 +13,15 @@ compare against) as a single autograd node, with far fewer operations:
   per-feature vector, are contiguous blocks rather than strided columns
   (elementwise kernels on strided columns run several times slower);
 * biases ride inside the matrix products: each activation carries a row of
-  ones and each weight its bias as an extra column (``[W | b]``), so no
-  bias is broadcast-copied in the forward pass and no bias gradient summed
-  in the backward pass -- the weight gradient's last column is it;
+  ones and each layer's weight and bias are one ``(in + 1, out)`` block
+  ``[W^T ; b]``, so no bias is broadcast-copied in the forward pass and no
+  bias gradient summed in the backward pass (the block gradient's last row
+  is it).  Activations of one step are views of one workspace whose rows of
+  ones are written by one call;
 * the masks and the soft clamp's ``1 / bound`` are one precomputed scale per
-  ``[W | b]``; with :class:`FlatParameters` every ``[W | b]`` of the flow
-  lies in one block of one tensor, so masking all weights (and all their
-  gradients) is a single multiply per step;
+  block; with :class:`FlatParameters` all blocks of the flow lie in one
+  stretch of one tensor, so masking all weights (and all their gradients)
+  is a single multiply per step;
 * batch-norm running averages are updated in one ``_foreach_lerp_``;
 * intermediates are overwritten in place wherever the backward pass allows.
 
@@ -61,8 +63,8 @@ class MAFSpec:
     n_layers: int  # linear layers of the MADE, output layer included
     activation: str
     bound: float | None
-    # One (in + 1, out) tensor per linear layer, the scale of [W | b]^T:
-    # [mask | 1]^T, times 1/bound on the log-scale output columns.
+    # One (in + 1, out) tensor per linear layer, the scale of its block
+    # [W^T ; b]: [mask^T ; 1], times 1/bound on the log-scale output columns.
     scales: tuple
 
 
@@ -103,7 +105,7 @@ def _split(specs, params):
 
 
 def _effective(specs, params):
-    """The scaled ``[W | b]^T`` of every MADE layer, and the batch-norm ``(log_gamma, beta)`` pairs."""
+    """The scaled ``[W^T ; b]`` block of every MADE layer, and the batch-norm ``(log_gamma, beta)`` pairs."""
     weights, batch_norms = [], []
     for spec, group in zip(specs, _split(specs, params)):
         if isinstance(spec, MAFSpec):
@@ -114,33 +116,69 @@ def _effective(specs, params):
     return weights, batch_norms
 
 
-def _workspace(specs, d, n, like):
-    """Every activation of one forward pass, as views of one tensor.
-
-    Returns ``(full, body)``: per activation, ``full`` is its ``(width + 1,
-    n)`` view ending in the row of ones that carries the biases, ``body`` the
-    ``(width, n)`` view without it.  One allocation and one fill instead of
-    three calls per activation (a training step has dozens, and on a CPU
-    each call costs microseconds).
-    """
-    sizes = [d]  # the input, then each MADE's hidden layers and output, or each batch norm's output
+def _activation_sizes(specs, d):
+    """Rows of every activation of a forward pass: the input, then each
+    MADE's hidden layers and output, or each batch norm's output."""
+    sizes = [d]
     for spec in specs:
         if isinstance(spec, MAFSpec):
             sizes += [sc.shape[1] for sc in spec.scales[:-1]]
         sizes.append(d)
-    key = tuple(sizes)
+    return sizes
+
+
+def _new_workspace(sizes, n, like):
+    """One tensor for all activations of a forward pass, rows of ones set."""
+    key = (tuple(sizes), like.device)
     ones = _ONES_ROWS.get(key)
     if ones is None:
-        ones = torch.tensor([r - 1 for r in itertools.accumulate(w + 1 for w in sizes)])
+        ones = torch.tensor([r - 1 for r in itertools.accumulate(w + 1 for w in sizes)], device=like.device)
         _ONES_ROWS[key] = ones
     buffer = like.new_empty(sum(sizes) + len(sizes), n)
-    buffer.index_fill_(0, ones.to(like.device, non_blocking=True), 1.0)
+    buffer.index_fill_(0, ones, 1.0)
+    return buffer
+
+
+_ONES_ROWS: dict = {}
+
+
+def _views(buffer, sizes):
+    """``(full, body)`` views of a workspace: per activation, ``full`` is its
+    ``(width + 1, n)`` view ending in the row of ones that carries the
+    biases, ``body`` the ``(width, n)`` view without it."""
     full = buffer.split([w + 1 for w in sizes])
     body = buffer.split([k for w in sizes for k in (w, 1)])[::2]
     return full, body
 
 
-_ONES_ROWS: dict = {}
+class Workspace:
+    """The activation buffer of a training step, kept for the next one.
+
+    A fresh multi-megabyte buffer per step comes from the C allocator as
+    fresh pages, and the kernel faults them in on first touch: measured
+    ~1,500 minor page faults and 2-3 ms of system time per 8-D batch-1024
+    step (of ~13 ms).  The buffer is lent to one forward pass at a time and
+    returned by its backward pass; a forward pass while it is out (or of
+    another shape) gets a fresh one.
+    """
+
+    def __init__(self):
+        self.buffer = None
+        self.lent = False
+
+    def take(self, sizes, n, like):
+        shape = (sum(sizes) + len(sizes), n)
+        if self.lent:
+            return _new_workspace(sizes, n, like)
+        if self.buffer is None or self.buffer.shape != shape or self.buffer.dtype != like.dtype \
+                or self.buffer.device != like.device:
+            self.buffer = _new_workspace(sizes, n, like)
+        self.lent = True
+        return self.buffer
+
+    def give_back(self, buffer):
+        if buffer is self.buffer:
+            self.lent = False
 
 
 class FlatParameters:
@@ -150,17 +188,17 @@ class FlatParameters:
     that single tensor (one Adam kernel, one gradient accumulation per step
     instead of one per parameter) trains the module in place, and
     ``state_dict`` / ``load_state_dict`` keep working.  Each MADE layer's
-    weight and bias are laid out together as ``[W | b]`` (the weight a view
-    with a row stride of ``in + 1``, the bias the last column), and all of
-    them come first, so the masked weights of the whole flow are one
-    multiply of that block by :attr:`scale`.  :meth:`release` gives every
-    parameter its own contiguous storage back.
+    weight and bias are laid out together as the block ``[W^T ; b]`` (the
+    weight a transposed view, the bias the last row), and all blocks come
+    first, so the masked weights of the whole flow are one multiply of that
+    stretch by :attr:`scale`.  :meth:`release` gives every parameter its own
+    contiguous storage back.
     """
 
     def __init__(self, specs, params):
         self.params = list(params)
         groups = _split(specs, self.params)
-        shapes, order = [], []  # [W | b] blocks first, batch-norm vectors after
+        shapes, order = [], []  # [W^T ; b] blocks first, batch-norm vectors after
         scales = []
         for spec, group in zip(specs, groups):
             if isinstance(spec, MAFSpec):
@@ -168,7 +206,6 @@ class FlatParameters:
                     shapes.append(scale.shape)
                     order.append((w, b))
                     scales.append(scale.reshape(-1))
-        self.n_blocks = len(shapes)
         self.block_size = sum(s.numel() for s in scales)
         self.block_shapes = shapes
         self.scale = torch.cat(scales) if scales else self.params[0].new_empty(0)
@@ -185,12 +222,14 @@ class FlatParameters:
             views[id(v)] = view
         self.grad_buffer = None
         self._grad_split = None
+        self._grad_lent = False
+        self.workspace = Workspace()
         with torch.no_grad():
             for p in self.params:
                 p.data = views[id(p)]
 
     def split(self, flat):
-        """``([W | b] blocks, batch-norm vectors)`` as views of ``flat``."""
+        """``([W^T ; b] blocks, batch-norm vectors)`` as views of ``flat``."""
         vectors = list(flat[self.block_size :].split(self.vector_sizes)) if self.vector_sizes else []
         return self._blocks(flat[: self.block_size]), vectors
 
@@ -199,19 +238,27 @@ class FlatParameters:
         return [c.view(s) for c, s in zip(part.split(sizes), self.block_shapes)]
 
     def effective(self):
-        """The scaled ``[W | b]`` blocks (one multiply) and the batch-norm ``(log_gamma, beta)`` pairs."""
+        """The scaled blocks (one multiply) and the batch-norm ``(log_gamma, beta)`` pairs."""
         blocks = self._blocks(self.tensor.detach()[: self.block_size] * self.scale)
         vectors = self.vectors
         return blocks, [(vectors[i], vectors[i + 1]) for i in range(0, len(vectors), 2)]
 
     def grad_split(self):
-        """Views of a gradient buffer allocated once and reused every step."""
-        # A buffer still held as .grad (accumulating backward passes) must not
-        # be overwritten.
-        if self._grad_split is None or self.tensor.grad is self.grad_buffer:
+        """Views of a gradient buffer reused from step to step."""
+        # The buffer the last backward pass returned may still be in use: as
+        # .grad (accumulating passes), or inside the autograd engine (two
+        # passes of this flow summed by one backward call).
+        if self._grad_split is None or self._grad_lent or self.tensor.grad is self.grad_buffer:
             self.grad_buffer = torch.empty_like(self.tensor, requires_grad=False)
             self._grad_split = self.split(self.grad_buffer)
+        self._grad_lent = True
         return self._grad_split
+
+    def forward_starts(self):
+        """Called by each forward pass, when no backward pass is running:
+        the last gradient buffer is either ``.grad`` or done with."""
+        if self.tensor.grad is not self.grad_buffer:
+            self._grad_lent = False
 
     def release(self):
         with torch.no_grad():
@@ -219,11 +266,12 @@ class FlatParameters:
                 p.data = p.data.clone(memory_format=torch.contiguous_format)
 
 
-def flow_forward(x, specs, weights, batch_norms, keep=False):
+def flow_forward(x, specs, weights, batch_norms, keep=False, workspace=None):
     """Data to base space, transposed: ``x`` is ``(n, d)``; returns
-    ``(u, log_det, saved)`` with ``u`` of shape ``(d + 1, n)`` (a row of ones
-    last), ``saved`` only if ``keep``.  ``weights``/``batch_norms`` as from
-    :func:`_effective` or :meth:`FlatParameters.effective`."""
+    ``(u, log_det, saved)`` with ``u`` of shape ``(d, n)``, ``saved`` only
+    if ``keep``.  ``weights``/``batch_norms`` as from :func:`_effective` or
+    :meth:`FlatParameters.effective`; activations go into ``workspace``
+    (from :class:`Workspace`) or a fresh buffer."""
     n, d = x.shape
     weights, batch_norms = iter(weights), iter(batch_norms)
     bns = [(spec, next(batch_norms)) for spec in specs if not isinstance(spec, MAFSpec)]
@@ -233,8 +281,10 @@ def flow_forward(x, specs, weights, batch_norms, keep=False):
     log_det = x.new_zeros(n)
     saved = []
     bn_log_det, bn_stats = [], []
-    full, body = _workspace(specs, d, n, x)
-    full, body = iter(full), iter(body)
+    sizes = _activation_sizes(specs, d)
+    if workspace is None:
+        workspace = _new_workspace(sizes, n, x)
+    full, body = map(iter, _views(workspace, sizes))
     h, h_body = next(full), next(body)
     h_body.copy_(x.t())
     for spec in specs:
@@ -305,13 +355,19 @@ class FlowFunction(torch.autograd.Function):
     def forward(ctx, x, specs, flat, *params):
         weights, batch_norms = _effective(specs, params) if flat is None else flat.effective()
         needs_grad = any(ctx.needs_input_grad)
-        u, log_det, saved = flow_forward(x, specs, weights, batch_norms, keep=needs_grad)
+        workspace = None
+        if flat is not None and needs_grad:
+            flat.forward_starts()
+            workspace = flat.workspace.take(_activation_sizes(specs, x.shape[1]), x.shape[0], x)
+        u, log_det, saved = flow_forward(x, specs, weights, batch_norms, keep=needs_grad, workspace=workspace)
         if needs_grad:
             ctx.specs = specs
             ctx.saved = saved
             ctx.flat = flat
+            ctx.workspace = workspace
         ctx.set_materialize_grads(False)
-        return u.t(), log_det
+        # The caller's u must outlive the reused workspace.
+        return (u.t() if workspace is None else u.t().clone()), log_det
 
     @staticmethod
     @once_differentiable
@@ -350,7 +406,7 @@ class FlowFunction(torch.autograd.Function):
                 bi -= spec.n_layers
                 grad = gp
                 for k in range(spec.n_layers - 1, -1, -1):
-                    # [W | b]^T's gradient, bias row included (the inputs' ones row).
+                    # The block's gradient, bias row included (the inputs' ones row).
                     block_grads[bi + k] = torch.mm(inputs[k], grad.t(), out=block_slots[bi + k])
                     if k > 0:
                         grad = _activation_backward(torch.mm(ws[k][:-1], grad), hidden[k - 1], spec.activation)
@@ -377,9 +433,11 @@ class FlowFunction(torch.autograd.Function):
                 g = gx.mul_(inv_std[:, None])
         grad_input = g.t() if ctx.needs_input_grad[0] else None
         if flat is not None:
+            ctx.saved = None
+            flat.workspace.give_back(ctx.workspace)
             flat.grad_buffer[: flat.block_size].mul_(flat.scale)
             return grad_input, None, None, flat.grad_buffer
-        # Per-parameter gradients: mask each [W | b] gradient, then split it.
+        # Per-parameter gradients: mask each block's gradient, then split it.
         scales = [sc for s in specs if isinstance(s, MAFSpec) for sc in s.scales]
         torch._foreach_mul_(block_grads, scales)
         blocks, vectors = iter(block_grads), iter(vector_grads)
@@ -400,17 +458,20 @@ def _sorted_by(counts):
     return torch.sort(counts, stable=True).indices
 
 
-def _block_sparse(w_t, scale, rows, cols, block_rows=_BLOCK_ROWS):
-    """One MADE layer prepared for scoring: ``[b | W]`` with rows and
-    columns permuted so that each row's unmasked inputs are a prefix, and
-    the row blocks ``(start, stop, weight view)`` whose products skip the
-    masked-out columns.  A MADE's masks are half zeros; with units sorted
-    by degree they are a staircase, and the blocks skip most of the zero
-    half (worth it for wide layers; narrow ones stay one block)."""
-    perm = torch.cat([cols.new_tensor([w_t.shape[0] - 1]), cols])  # bias first
-    w = w_t[perm][:, rows].t().contiguous()
-    mask = scale[perm][:, rows].t() != 0
-    last = torch.where(mask, torch.arange(1, mask.shape[1] + 1, device=mask.device), 0).amax(1)
+def _block_sparse(w_t, mask, rows, cols, block_rows=_BLOCK_ROWS):
+    """One MADE layer prepared for scoring, as row blocks ``(start, stop,
+    prefix, weight)``: ``[b | W]`` with its rows and columns permuted (by
+    ``rows`` and ``cols``, bias column first) so that each row's unmasked
+    inputs are a prefix of the columns, and each block's product uses only
+    the ``prefix`` columns its rows need.  A MADE's masks are about half
+    zeros; with units sorted by degree they are a staircase, and the blocks
+    skip most of the zero half (wide layers; narrow ones stay one block).
+    ``w_t`` is the scaled ``[W^T ; b]`` block; ``mask`` (its scale), ``rows``
+    and ``cols`` are on the CPU."""
+    perm = torch.cat([torch.tensor([w_t.shape[0] - 1]), cols])  # bias first
+    w = w_t[perm.to(w_t.device)][:, rows.to(w_t.device)].t().contiguous()
+    used = mask[perm][:, rows].t() != 0
+    last = torch.where(used, torch.arange(1, used.shape[1] + 1), 0).amax(1)
     step = block_rows if len(rows) >= 2 * block_rows else len(rows)
     blocks = []
     for start in range(0, len(rows), step):
@@ -421,30 +482,31 @@ def _block_sparse(w_t, scale, rows, cols, block_rows=_BLOCK_ROWS):
 
 
 def _scoring_plan(specs, weights, batch_norms, d):
-    """Per layer, what :func:`eval_log_prob` runs; features travel in each
-    MAF layer's autoregressive order (``feature_order``), so a layer's
-    input is re-ordered by one gather when the order changes."""
+    """Per layer, what :func:`eval_log_prob` runs.  Inside each MAF layer
+    the features are held in its autoregressive order (by degree), so
+    between layers with different orders the features are re-ordered by
+    one gather (the batch-norm vectors follow the order they meet)."""
     weights, batch_norms = iter(weights), iter(batch_norms)
     plan = []
     const = -0.5 * d * _LOG_2PI
-    order = torch.arange(d)  # features currently held, by position
+    order = torch.arange(d)  # the feature held at each position
     for spec in specs:
         if isinstance(spec, MAFSpec):
             ws = [next(weights) for _ in range(spec.n_layers)]
             masks = [sc.cpu() for sc in spec.scales]
-            # Features by degree: how many hidden units their outputs see.
+            # Features by degree: how many last-layer hidden units their shifts see.
             new_order = _sorted_by((masks[-1][:-1, :d] != 0).sum(0))
             gather = None
             if not torch.equal(new_order, order):
                 gather = torch.argsort(order)[new_order].to(ws[0].device)
             order, cols, layers = new_order, new_order, []
-            for w_t, sc in zip(ws[:-1], masks[:-1]):
-                rows = _sorted_by((sc[:-1] != 0).sum(0))
-                layers.append(_block_sparse(w_t, sc, rows.to(w_t.device), cols.to(w_t.device)))
+            for w_t, mask in zip(ws[:-1], masks[:-1]):
+                rows = _sorted_by((mask[:-1] != 0).sum(0))  # hidden units by degree
+                layers.append(_block_sparse(w_t, mask, rows, cols))
                 cols = rows
             # Shift and log-scale of a feature side by side: (mu, t) row pairs.
             rows = torch.stack([order, order + d], 1).reshape(-1)
-            layers.append(_block_sparse(ws[-1], masks[-1], rows.to(ws[-1].device), cols.to(ws[-1].device)))
+            layers.append(_block_sparse(ws[-1], masks[-1], rows, cols))
             plan.append((spec, gather, layers))
         else:
             log_gamma, beta = next(batch_norms)
