@@ -29,7 +29,6 @@ bench: $(STAMP)  ## benchmarks (minutes): gas drift densities, speed vs nflows/z
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/gas_drift_density.py
 	$(BIN)/python benchmarks/speed.py
-	$(BIN)/python benchmarks/train_interleaved.py
 	$(BIN)/python benchmarks/report.py
 
 clean:

@@ -26,7 +26,8 @@ def drift_table(rows):
 def speed_table(rows):
     from speed import MATCHED, METRICS, batch_norm, ratios  # same folder
 
-    lines = ["Speed against nflows and zuko (`benchmarks/speed.py`; rows/s, peak RSS in MB; "
+    lines = ["Speed against nflows and zuko (`benchmarks/speed.py`; rows/s, medians over rounds in which "
+             "the libraries take turns in one process; peak RSS in MB, each library in its own process; "
              "nflows has batch norm, zuko none: `skflow` has it, `skflow-nobn` not):", "",
              "| config | library | batch norm | train b=100 | train b=1024 | score | sample | peak MB |",
              "|---|---|---|---:|---:|---:|---:|---:|"]

@@ -5,14 +5,17 @@ same data, same minimal training loop for the peers (tensor slices, Adam);
 skflow is timed through its own training loop.  Batch norm between layers
 where the peer has it: nflows has it, zuko has none, so skflow runs both
 ways ("skflow" with batch norm, "skflow-nobn" without, MAFDensity's default)
-and each peer is compared with the skflow flow of its own architecture.  Each (library, config)
-runs in a fresh subprocess so peak memory (max RSS) is its own.  The
-libraries take turns, round after round (--repeats rounds, one measurement
-each), so a machine whose speed drifts over minutes treats them alike;
-medians over rounds; ratios skflow/fastest peer; a table and JSON.
+and each peer is compared with the skflow flow of its own architecture.
+
+This machine's speed drifts by up to 2x within minutes, so the rates are
+measured in ONE process per configuration, the libraries taking turns: each
+round measures every metric once per library, the order rotating from round
+to round, and the table gives medians over rounds.  Peak memory (max RSS)
+comes from a separate process per library running the same work once.
+Ratios skflow / fastest peer; a table and JSON.
 
     pip install nflows zuko        # the peers (optional; missing ones are skipped)
-    python benchmarks/speed.py [--quick] [--json results/speed.json] [--configs 8-D] [--libs skflow,nflows]
+    python benchmarks/speed.py [--quick] [--repeats 5] [--json results/speed.json] [--configs 8-D] [--libs skflow,nflows]
 """
 
 import argparse
@@ -127,41 +130,86 @@ def train_rows_per_s(lib, flow, x, batch):
     return len(x) / (time.perf_counter() - t)
 
 
-def one(lib, name, repeats):
-    cfg = CONFIGS[name]
+def _data(cfg):
     torch.manual_seed(0)
-    flow = build(lib, cfg["D"], cfg["layers"], cfg["hidden"])
-    x = torch.randn(cfg["train_rows"], cfg["D"])
-    out = {}
-    train_rows_per_s(lib, flow, x[:1000], 100)  # warm-up: first-call costs are not throughput
-    for batch in (100, 1024):
-        out[f"train_b{batch}"] = statistics.median(train_rows_per_s(lib, flow, x, batch) for _ in range(repeats))
+    return torch.randn(cfg["train_rows"], cfg["D"]), torch.randn(cfg["score_rows"], cfg["D"])
+
+
+def measure(lib, flow, cfg, metric, x, big):
+    """One measurement of one metric, in rows/s."""
+    if metric.startswith("train_b"):
+        return train_rows_per_s(lib, flow, x, int(metric[len("train_b"):]))
     flow.eval()
-    big = torch.randn(cfg["score_rows"], cfg["D"])
     with torch.no_grad():
-        def score():
-            t = time.perf_counter()
+        t = time.perf_counter()
+        if metric == "score":
             for chunk in big.split(65536):
                 log_prob(lib, flow, chunk)
             return len(big) / (time.perf_counter() - t)
-
-        out["score"] = statistics.median(score() for _ in range(repeats))
         n = cfg["sample_rows"] if lib.startswith("skflow") else cfg["naive_sample_rows"]
+        sample(lib, flow, n)
+        return n / (time.perf_counter() - t)
 
-        def draw():
-            t = time.perf_counter()
-            sample(lib, flow, n)
-            return n / (time.perf_counter() - t)
 
-        out["sample"] = statistics.median(draw() for _ in range(max(1, repeats if n > 100 else 1)))
-    out["peak_rss_mb"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+def rates(name, libs, repeats, log=print):
+    """Median rows/s per (library, metric), the libraries taking turns in this process."""
+    cfg = CONFIGS[name]
+    x, big = _data(cfg)
+    flows = {}
+    for lib in libs:
+        try:
+            flows[lib] = build(lib, cfg["D"], cfg["layers"], cfg["hidden"])
+        except ImportError as exc:
+            log(f"{lib} {name}: skipped ({exc})")
+    for lib, flow in flows.items():  # warm-up: first-call costs are not throughput
+        train_rows_per_s(lib, flow, x[:1000], 100)
+        measure(lib, flow, dict(cfg, sample_rows=10, naive_sample_rows=2), "sample", x, big[:1000])
+    order = list(flows)
+    runs = {(lib, m): [] for lib in order for m in METRICS[:-1]}
+    for r in range(repeats):
+        turn = order[r % len(order):] + order[: r % len(order)]
+        for metric in METRICS[:-1]:
+            for lib in turn:
+                runs[lib, metric].append(measure(lib, flows[lib], cfg, metric, x, big))
+        log(f"round {r + 1} {name}: " + ", ".join(
+            f"{lib} " + "/".join(f"{runs[lib, m][-1]:,.0f}" for m in METRICS[:-1]) for lib in order), flush=True)
+    return {lib: {m: statistics.median(runs[lib, m]) for m in METRICS[:-1]} for lib in order}
+
+
+def one(lib, name):
+    """The whole workload once, for one library (peak memory in its own process)."""
+    cfg = CONFIGS[name]
+    x, big = _data(cfg)
+    flow = build(lib, cfg["D"], cfg["layers"], cfg["hidden"])
+    out = {m: measure(lib, flow, cfg, m, x, big) for m in METRICS[:-1]}
+    out["peak_rss_mb"] = _peak_rss_mb()
     return out
+
+
+def _peak_rss_mb():
+    # VmHWM belongs to this process's memory map; ru_maxrss also counts the
+    # parent's resident size at the fork that started it.
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_rss(lib, name, quick):
+    cmd = [sys.executable, __file__, "--one", lib, name] + (["--quick"] if quick else [])
+    proc = subprocess.run(cmd, capture_output=True, text=True)
+    if proc.returncode != 0:
+        return None
+    return json.loads(proc.stdout.strip().splitlines()[-1])["peak_rss_mb"]
 
 
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--quick", action="store_true")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--repeats", type=int, default=5, help="rounds (each library measured once per round)")
     parser.add_argument("--json", default="results/speed.json")
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated: " + ", ".join(CONFIGS))
     parser.add_argument("--libs", default=",".join(LIBRARIES), help="comma-separated: " + ", ".join(LIBRARIES))
@@ -171,31 +219,15 @@ def main():
         for cfg in CONFIGS.values():
             cfg.update(train_rows=cfg["train_rows"] // 10, score_rows=cfg["score_rows"] // 10)
     if args.one:
-        print(json.dumps(one(*args.one, args.repeats)))
+        print(json.dumps(one(*args.one)))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads")
-    rounds, skipped = {}, set()
-    for r in range(args.repeats):
-        for name in args.configs.split(","):
-            for lib in args.libs.split(","):
-                if (name, lib) in skipped:
-                    continue
-                cmd = [sys.executable, __file__, "--one", lib, name, "--repeats", "2"]
-                if args.quick:
-                    cmd.append("--quick")
-                proc = subprocess.run(cmd, capture_output=True, text=True)
-                if proc.returncode != 0:
-                    last = proc.stderr.strip().splitlines()[-1] if proc.stderr else "failed"
-                    print(f"{lib} {name}: skipped ({last})")
-                    skipped.add((name, lib))
-                    continue
-                rounds.setdefault((name, lib), []).append(json.loads(proc.stdout.strip().splitlines()[-1]))
-                print(f"round {r + 1}", name, lib, rounds[(name, lib)][-1], flush=True)
-    results = {
-        key: {m: (max if m == "peak_rss_mb" else statistics.median)(run[m] for run in runs)
-              for m in runs[0]}
-        for key, runs in rounds.items()
-    }
+    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.repeats} rounds")
+    results = {}
+    for name in args.configs.split(","):
+        for lib, r in rates(name, args.libs.split(","), args.repeats).items():
+            results[name, lib] = r
+    for (name, lib), r in results.items():
+        r["peak_rss_mb"] = peak_rss(lib, name, args.quick) or float("nan")
 
     print(f"\n{'config':6} {'library':15} " + " ".join(f"{m:>12}" for m in METRICS) + "   (rows/s; MB)")
     table = []

@@ -82,8 +82,29 @@ def test_non_fusable_activation_uses_the_reference_path():
         assert flat is None
 
 
+def _masked_weights_zeroed(flow):
+    with torch.no_grad():
+        for t in flow.transforms:
+            if hasattr(t, "made"):
+                for layer in t.made.layers:
+                    layer.weight.mul_(layer.mask)
+    return flow
+
+
+def test_flat_parameters_zero_masked_weights_without_changing_the_flow():
+    flow = _perturbed_flow().eval()  # masked weights away from 0
+    x = torch.randn(32, D, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    with torch.no_grad():
+        before = flow.log_prob(x)
+    with flow.flat_parameters():
+        layers = [layer for t in flow.transforms if hasattr(t, "made") for layer in t.made.layers]
+        assert all(torch.all(layer.weight[layer.mask == 0] == 0) for layer in layers)
+        with torch.no_grad():
+            assert torch.allclose(flow.log_prob(x), before, rtol=1e-12, atol=1e-12)
+
+
 def test_flat_parameters_alias_train_and_release():
-    flow = _perturbed_flow().train()
+    flow = _masked_weights_zeroed(_perturbed_flow()).train()
     x = torch.randn(32, D, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     state = {k: v.clone() for k, v in flow.state_dict().items()}
     u, ld = flow(x)
