@@ -234,3 +234,15 @@ def test_one_pass_sampling_survives_state_dict_round_trip():
     u = torch.randn(8, D, dtype=torch.float64)
     with torch.no_grad():
         assert torch.allclose(b.inverse(u), a.inverse_naive(u), atol=1e-12)
+
+
+def test_inverse_under_autograd_is_differentiable_and_the_same():
+    layer = MaskedAffineAutoregressive(D, (16, 12), None, "tanh", 3.0, generator=_gen()).double()
+    layer.made.reset_parameters(_gen(1), zero_output=False)
+    u = torch.randn(16, D, generator=_gen(2), dtype=torch.float64, requires_grad=True)
+    x = layer.inverse(u)
+    x.square().sum().backward()
+    assert u.grad is not None and torch.isfinite(u.grad).all()
+    assert all(p.grad is not None for p in layer.parameters())
+    with torch.no_grad():
+        assert torch.allclose(layer.inverse(u), x.detach(), atol=1e-12)

@@ -113,9 +113,13 @@ class MaskedAffineAutoregressive(nn.Module):
         produced from the prefix of last-layer units of degree ``< k``, and
         producing it makes the units of degree ``k`` computable, layer by
         layer.  The total work is about one network pass instead of the D
-        passes of :meth:`inverse_naive`, with the same result.  Meant for
-        ``torch.no_grad()`` use (it writes into buffers in place).
+        passes of :meth:`inverse_naive`, with the same result.  It writes
+        into buffers in place, so where autograd records (gradients enabled
+        and ``u`` or a parameter requiring them) the differentiable
+        :meth:`inverse_naive` runs instead.
         """
+        if torch.is_grad_enabled() and (u.requires_grad or any(p.requires_grad for p in self.parameters())):
+            return self.inverse_naive(u)
         made = self.made
         n_in = made.n_inputs
         order = torch.argsort(made.degrees)  # position k-1 holds the input of degree k
@@ -134,24 +138,27 @@ class MaskedAffineAutoregressive(nn.Module):
         rows = torch.stack([order, order + n_in], dim=1)  # (D, 2): shift and log-scale rows
         w_out, b_out = w_out[rows], last.bias[rows]  # (D, 2, H), (D, 2)
 
+        # Rows are columns here (features x rows): each newly computable block
+        # of units, and each generated input, is a contiguous block of rows.
         n = u.shape[0]
-        u_sorted = u[:, order]
-        x_sorted = torch.zeros_like(u)
-        hidden = [u.new_zeros(n, w.shape[0]) for w in weights]
+        u_sorted = u.t()[order]
+        x_sorted = u.new_empty(n_in, n)
+        hidden = [u.new_empty(w.shape[0], n) for w in weights]
         for k in range(1, n_in + 1):
             available = k - 1  # inputs of degree <= k - 1 are known
             for h, (w, b, count) in enumerate(zip(weights, biases, counts)):
                 lo, hi = (count[k - 2] if k >= 2 else 0), count[k - 1]
                 if hi > lo:
                     inp = x_sorted if h == 0 else hidden[h - 1]
-                    pre = inp[:, :available] @ w[lo:hi, :available].T + b[lo:hi]
-                    hidden[h][:, lo:hi] = made._act(pre)
+                    out = hidden[h][lo:hi]
+                    torch.addmm(b[lo:hi, None], w[lo:hi, :available], inp[:available], out=out)
+                    out.copy_(made._act(out))
                 available = hi
-            params = hidden[-1][:, :available] @ w_out[k - 1, :, :available].T + b_out[k - 1]
-            alpha = soft_clamp(params[:, 1], self.log_scale_bound)
-            x_sorted[:, k - 1] = u_sorted[:, k - 1] * torch.exp(alpha) + params[:, 0]
-        x = torch.empty_like(x_sorted)
-        x[:, order] = x_sorted
+            params = torch.addmm(b_out[k - 1][:, None], w_out[k - 1, :, :available], hidden[-1][:available])
+            alpha = soft_clamp(params[1], self.log_scale_bound)
+            torch.addcmul(params[0], u_sorted[k - 1], torch.exp(alpha), out=x_sorted[k - 1])
+        x = torch.empty_like(u)
+        x[:, order] = x_sorted.t()
         return x
 
     def inverse_naive(self, u: torch.Tensor) -> torch.Tensor:
