@@ -145,10 +145,11 @@ FLOW_PARAMETERS_DOC = """
     compile : bool, default=False
         Train through ``torch.compile`` of the reference modules instead of
         skflow's hand-written fused pass.  On a CPU the fused pass measured
-        as fast at batch 100 and faster at batch 1024 (``benchmarks/speed.py``),
-        without the tens of seconds of compilation; kept for experiments and
-        other hardware.  Falls back to plain PyTorch with a warning where
-        compilation is unavailable.
+        as fast or faster for the 8-D GAS model, without the tens of seconds
+        of compilation; for the wide 257-D audio model compilation trained
+        ~1.2x faster at batch 1024 (``benchmarks/speed.py``).  Kept for
+        experiments and other hardware.  Falls back to plain PyTorch with a
+        warning where compilation is unavailable.
 """
 
 FLOW_ATTRIBUTES_DOC = """
