@@ -15,18 +15,29 @@ from skflow.nn.flow import Flow
 D = 5
 
 
+def _perturb(flow, gen, weight_noise):
+    """Move every parameter and batch-norm statistic away from its identity start."""
+    with torch.no_grad():
+        for p in flow.parameters():
+            p.add_(weight_noise * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        for name, b in flow.named_buffers():
+            if name.endswith(("running_mean", "running_var")):
+                b.add_(0.2 * torch.rand(b.shape, generator=gen, dtype=b.dtype))
+    return flow
+
+
 def _perturbed_flow(activation="tanh", bound=5.0, batch_norm=True, seed=1):
     """A float64 flow whose every parameter and statistic is away from its identity start."""
     gen = torch.Generator().manual_seed(seed)
     flow = build_maf(D, 3, (16, 12), activation, batch_norm, log_scale_bound=bound,
                      generator=gen, dtype=torch.float64)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(0.3 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-        for name, b in flow.named_buffers():
-            if name.endswith(("running_mean", "running_var")):
-                b.add_(0.2 * torch.rand(b.shape, generator=gen, dtype=b.dtype))
-    return flow
+    return _perturb(flow, gen, 0.3)
+
+
+def _reference_log_prob(flow, x):
+    """Log-density through the reference modules, one operation at a time."""
+    u, log_det = flow.forward_reference(x)
+    return (-0.5 * (u.square().sum(1) + x.shape[1] * math.log(2 * math.pi)) + log_det).detach()
 
 
 def _run(flow, x, reference):
@@ -61,14 +72,13 @@ def test_fused_pass_equals_reference(activation, bound, batch_norm, training):
 def test_eval_log_prob_equals_reference_across_chunks(n, batch_norm):
     flow = _perturbed_flow(batch_norm=batch_norm).eval()
     x = torch.randn(n, D, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
-    u, log_det = flow.forward_reference(x)
-    expected = -0.5 * (u.square().sum(1) + D * math.log(2 * math.pi)) + log_det
+    expected = _reference_log_prob(flow, x)
     specs = flow._fused_specs(n)
     # a tiny chunk forces many chunks and a ragged last one
     got = eval_log_prob(x, specs, flow.fused_parameters(), chunk_bytes=256 * 16 * 8)
-    assert torch.allclose(got, expected.detach(), rtol=1e-12, atol=1e-10)
+    assert torch.allclose(got, expected, rtol=1e-12, atol=1e-10)
     with torch.no_grad():
-        assert torch.allclose(flow.log_prob(x), expected.detach(), rtol=1e-12, atol=1e-10)
+        assert torch.allclose(flow.log_prob(x), expected, rtol=1e-12, atol=1e-10)
 
 
 def test_non_fusable_activation_uses_the_reference_path():
@@ -240,18 +250,11 @@ def test_block_sparse_scoring_of_wide_layers_equals_reference(order, batch_norm)
     gen = torch.Generator().manual_seed(7)
     d = 70
     flow = build_maf(d, 3, (150, 130), "tanh", batch_norm, order, generator=gen, dtype=torch.float64)
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(0.05 * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-        for name, b in flow.named_buffers():
-            if name.endswith(("running_mean", "running_var")):
-                b.add_(0.2 * torch.rand(b.shape, generator=gen, dtype=b.dtype))
-    flow.eval()
+    flow = _perturb(flow, gen, 0.05).eval()
     x = torch.randn(300, d, generator=gen, dtype=torch.float64)
-    u, log_det = flow.forward_reference(x)
-    expected = -0.5 * (u.square().sum(1) + d * math.log(2 * math.pi)) + log_det
+    expected = _reference_log_prob(flow, x)
     with torch.no_grad():
-        assert torch.allclose(flow.log_prob(x), expected.detach(), rtol=1e-12, atol=1e-9)
+        assert torch.allclose(flow.log_prob(x), expected, rtol=1e-12, atol=1e-9)
 
 
 def test_scoring_plan_cache_follows_parameter_and_statistic_changes():
@@ -259,11 +262,10 @@ def test_scoring_plan_cache_follows_parameter_and_statistic_changes():
     x = torch.randn(50, D, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
 
     def check():
-        u, log_det = flow.forward_reference(x)
-        expected = -0.5 * (u.square().sum(1) + D * math.log(2 * math.pi)) + log_det
+        expected = _reference_log_prob(flow, x)
         with torch.no_grad():
             got = flow.log_prob(x)
-        assert torch.allclose(got, expected.detach(), rtol=1e-12, atol=1e-10)
+        assert torch.allclose(got, expected, rtol=1e-12, atol=1e-10)
         return got
 
     first = check()

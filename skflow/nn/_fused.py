@@ -102,13 +102,18 @@ def _split(specs, params):
     return groups
 
 
+def _block(w, b):
+    """A MADE layer's weight and bias as one ``(in + 1, out)`` block ``[W^T ; b]``."""
+    return torch.cat([w.t(), b[None, :]], 0)
+
+
 def _effective(specs, params):
     """The masked ``[W^T ; b]`` block of every MADE layer, and the batch-norm ``(log_gamma, beta)`` pairs."""
     weights, batch_norms = [], []
     for spec, group in zip(specs, _split(specs, params)):
         if isinstance(spec, MAFSpec):
             for w, b, mask in zip(*group, spec.masks):
-                weights.append(torch.cat([w.t(), b[None, :]], 0).mul_(mask))
+                weights.append(_block(w, b).mul_(mask))
         else:
             batch_norms.append(group)
     return weights, batch_norms
@@ -212,7 +217,7 @@ class FlatParameters:
         vectors = [p for spec, group in zip(specs, groups) if not isinstance(spec, MAFSpec) for p in group]
         self.vector_sizes = [v.numel() for v in vectors]
         with torch.no_grad():
-            parts = [torch.cat([w.t(), b[None, :]], 0).reshape(-1) for w, b in order]
+            parts = [_block(w, b).reshape(-1) for w, b in order]
             self.tensor = torch.cat(parts + [v.reshape(-1) for v in vectors])
             self.tensor[: self.block_size].mul_(self.mask)
             self.tensor.requires_grad_()
