@@ -144,8 +144,8 @@ def run_estimator_loop(x_train, x_test, budget, target, params):
     early stopping, its learning-rate schedule), as MAFDensity(n_flows=5,
     activation="relu").fit runs it; test LL measured after every epoch."""
     from skflow import MAFDensity
-    from skflow._base import batch_schedule
-    from skflow._training import train_flow
+    from skflow.nn.training import batch_schedule
+    from skflow.nn.training import train_flow
     from skflow.nn import build_maf
 
     est = MAFDensity(n_flows=5, hidden_layer_sizes=(100, 100), activation="relu", random_state=0,

@@ -16,14 +16,24 @@ Ratios skflow / fastest peer; a table and JSON.
 
     pip install nflows zuko        # the peers (optional; missing ones are skipped)
     python benchmarks/speed.py [--quick] [--repeats 5] [--json results/speed.json] [--configs 8-D] [--libs skflow,nflows]
+
+A/B against an earlier skflow (a checkout at DIR, e.g. ``git worktree add
+/tmp/prev HEAD~3``): ``--previous DIR`` imports DIR/skflow as
+``skflow_previous`` beside this one and adds the libraries
+"skflow-previous" (batch norm) and "skflow-previous-nobn":
+
+    python benchmarks/speed.py --previous /tmp/prev --libs skflow,skflow-previous,skflow-nobn,skflow-previous-nobn
 """
 
 import argparse
+import importlib
 import json
 import resource
+import shutil
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -43,8 +53,30 @@ METRICS = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
 MATCHED = "skflow vs same-architecture peer"
 
 
+PREVIOUS = "skflow-previous"
+
+
 def batch_norm(lib):
-    return PEER_BATCH_NORM[lib] if lib in PEER_BATCH_NORM else lib != "skflow-nobn"
+    return PEER_BATCH_NORM[lib] if lib in PEER_BATCH_NORM else not lib.endswith("-nobn")
+
+
+def import_previous(checkout):
+    """Make DIR/skflow importable as ``skflow_previous`` (a copy in a temporary folder)."""
+    target = Path(tempfile.mkdtemp()) / "skflow_previous"
+    shutil.copytree(Path(checkout) / "skflow", target)
+    sys.path.insert(0, str(target.parent))
+
+
+def skflow_api(lib):
+    """``(build_maf, train_flow)`` of the skflow that ``lib`` names."""
+    package = "skflow_previous" if lib.startswith(PREVIOUS) else "skflow"
+    build_maf = importlib.import_module(package + ".nn").build_maf
+    for module in (".nn.training", "._training"):  # where train_flow lived over time
+        try:
+            return build_maf, importlib.import_module(package + module).train_flow
+        except ModuleNotFoundError:
+            continue
+    raise ImportError(f"no train_flow in {package}")
 
 
 def twin(peer):
@@ -74,8 +106,7 @@ def ratios(results, name):
 
 def build(lib, D, layers, hidden):
     if lib.startswith("skflow"):
-        from skflow.nn import build_maf
-
+        build_maf, _ = skflow_api(lib)
         return build_maf(D, layers, (hidden, hidden), "tanh", batch_norm(lib), "reverse",
                          generator=torch.Generator().manual_seed(0))
     if lib == "nflows":
@@ -111,8 +142,7 @@ def sample(lib, flow, n):
 
 def train_rows_per_s(lib, flow, x, batch):
     if lib.startswith("skflow"):
-        from skflow._training import train_flow
-
+        _, train_flow = skflow_api(lib)
         t = time.perf_counter()
         train_flow(flow, x, None, batch_size=batch, max_epochs=1, learning_rate=1e-4,
                    max_grad_norm=None, generator=torch.Generator().manual_seed(0),
@@ -198,8 +228,9 @@ def _peak_rss_mb():
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
-def peak_rss(lib, name, quick):
+def peak_rss(lib, name, quick, previous=None):
     cmd = [sys.executable, __file__, "--one", lib, name] + (["--quick"] if quick else [])
+    cmd += ["--previous", previous] if previous else []
     proc = subprocess.run(cmd, capture_output=True, text=True)
     if proc.returncode != 0:
         return None
@@ -213,8 +244,12 @@ def main():
     parser.add_argument("--json", default="results/speed.json")
     parser.add_argument("--configs", default=",".join(CONFIGS), help="comma-separated: " + ", ".join(CONFIGS))
     parser.add_argument("--libs", default=",".join(LIBRARIES), help="comma-separated: " + ", ".join(LIBRARIES))
+    parser.add_argument("--previous", metavar="DIR", help="a checkout of an earlier skflow, for A/B rows")
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
     parser.add_argument("--one", nargs=2, metavar=("LIB", "CONFIG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.previous:
+        import_previous(args.previous)
     if args.quick:
         for cfg in CONFIGS.values():
             cfg.update(train_rows=cfg["train_rows"] // 10, score_rows=cfg["score_rows"] // 10)
@@ -227,7 +262,8 @@ def main():
         for lib, r in rates(name, args.libs.split(","), args.repeats).items():
             results[name, lib] = r
     for (name, lib), r in results.items():
-        r["peak_rss_mb"] = peak_rss(lib, name, args.quick) or float("nan")
+        r["peak_rss_mb"] = float("nan") if args.no_memory else (
+            peak_rss(lib, name, args.quick, args.previous) or float("nan"))
 
     print(f"\n{'config':6} {'library':15} " + " ".join(f"{m:>12}" for m in METRICS) + "   (rows/s; MB)")
     table = []

@@ -1,14 +1,14 @@
 """The part of MAFDensity and MAFOutlierDetector that they share.
 
-It turns scikit-learn parameters into a :func:`skflow.nn.build_maf` flow,
-validates inputs, runs :func:`skflow._training.train_flow`, scores and
-samples, and pickles the torch module as CPU tensors.
+It turns scikit-learn parameters into a flow (the :meth:`BaseMAF._make_flow`
+hook, :func:`skflow.nn.build_maf` here), validates inputs, runs
+:func:`skflow.nn.training.train_flow`, scores and samples, and pickles the
+torch module as CPU tensors.
 """
 
 from __future__ import annotations
 
 import copy
-import math
 import warnings
 import time
 from numbers import Integral, Real
@@ -21,11 +21,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._torch_utils import DTYPES, resolve_device, seed_generator
-from ._training import index_dtype, train_flow
 from ._version import __version__
 from .nn import build_maf, layer_orders
+from .nn.devices import DTYPES, resolve_device, seed_generator
 from .nn.made import ACTIVATIONS
+from .nn.training import TrainingConfig, batch_schedule, index_dtype, train_flow
 
 _SCORE_CHUNK = 65536
 
@@ -183,35 +183,23 @@ FLOW_ATTRIBUTES_DOC = """
 
 
 _BATCH_NORM_REFIT_ROWS = 1 << 20
-_AUTO_BATCH = 256  # "auto" batches: at least this many rows,
-_AUTO_MAX_BATCH = 1024  # at most this many,
-_AUTO_STEPS = 1024  # and no fewer steps per epoch than this, where the data allow
-
-
-def batch_schedule(batch_size, learning_rate_init, n_train):
-    """The mini-batch size and Adam learning rate a fit on ``n_train`` rows uses.
-
-    An integer ``batch_size`` is used as given (clipped to ``n_train``) with
-    ``learning_rate_init``.  ``"auto"`` grows the batch from 256 rows up to
-    1024 while an epoch keeps at least 1024 steps, and scales the rate by the
-    square root of the growth (Malladi et al., 2022: the square-root scaling
-    rule for Adam keeps the update noise comparable).
-    """
-    if batch_size != "auto":
-        return min(batch_size, n_train), learning_rate_init
-    grown = min(_AUTO_MAX_BATCH, max(_AUTO_BATCH, n_train // _AUTO_STEPS))
-    return min(grown, n_train), learning_rate_init * math.sqrt(grown / _AUTO_BATCH)
+# The architecture parameters, declared once.
+_ARCHITECTURE_CONSTRAINTS: dict = {
+    "n_flows": [Interval(Integral, 1, None, closed="left")],
+    "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "batch_norm": ["boolean"],
+    "order": [StrOptions({"reverse", "identity", "random"}), "array-like"],
+    "log_scale_bound": [Interval(Real, 0, None, closed="neither"), None],
+    "dtype": [StrOptions(set(DTYPES))],
+}
 
 
 class BaseMAF(BaseEstimator):
     """Shared fit / score / sample logic; use MAFDensity or MAFOutlierDetector."""
 
     _parameter_constraints: dict = {
-        "n_flows": [Interval(Integral, 1, None, closed="left")],
-        "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-        "activation": [StrOptions(set(ACTIVATIONS))],
-        "batch_norm": ["boolean"],
-        "order": [StrOptions({"reverse", "identity", "random"}), "array-like"],
+        **_ARCHITECTURE_CONSTRAINTS,
         "learning_rate": [StrOptions({"adaptive", "constant"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
@@ -221,10 +209,8 @@ class BaseMAF(BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
         "tol": [Interval(Real, 0, None, closed="left")],
-        "log_scale_bound": [Interval(Real, 0, None, closed="neither"), None],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "device": [str],
-        "dtype": [StrOptions(set(DTYPES))],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
         "warm_start": ["boolean"],
@@ -280,6 +266,10 @@ class BaseMAF(BaseEstimator):
         self.warm_start = warm_start
         self.compile = compile
 
+    #: The parameters that define the flow's architecture (what ``_flow_config``
+    #: records and a warm start must keep).
+    _architecture_parameters = tuple(_ARCHITECTURE_CONSTRAINTS)
+
     # ------------------------------------------------------------------ fit
     def _hidden_sizes(self) -> tuple[int, ...]:
         sizes = np.atleast_1d(np.asarray(self.hidden_layer_sizes))
@@ -312,8 +302,11 @@ class BaseMAF(BaseEstimator):
             dtype=self.dtype,
         )
 
-    @staticmethod
-    def _build(config: dict, generator=None):
+    def _make_flow(self, config: dict, generator: torch.Generator):
+        """Build the (untrained) torch flow that ``config`` (from
+        :meth:`_flow_config`) describes, its weights drawn from ``generator``.
+        Estimators with another kind of flow override this and
+        :meth:`_flow_config`."""
         config = dict(config)
         config["dtype"] = DTYPES[config["dtype"]]
         return build_maf(generator=generator, **config)
@@ -370,16 +363,16 @@ class BaseMAF(BaseEstimator):
             if {k: v for k, v in new.items() if k != "order"} != {
                 k: v for k, v in config.items() if k != "order"
             }:
+                names = ", ".join(n for n in self._architecture_parameters if n != "order")
                 raise ValueError(
-                    "warm_start=True needs the same architecture (n_flows, "
-                    "hidden_layer_sizes, activation, batch_norm, log_scale_bound, dtype) "
-                    "as the fitted model; set warm_start=False to start afresh"
+                    f"warm_start=True needs the same architecture ({names}) as the fitted "
+                    "model; set warm_start=False to start afresh"
                 )
             # Train a copy: an interrupted warm start must not damage the fitted model.
             flow = copy.deepcopy(self.flow_).to(device)
         else:
             config = self._flow_config(X.shape[1], generator)
-            flow = self._build(config, generator).to(device)
+            flow = self._make_flow(config, generator).to(device)
 
         # The data are held once (shared with X when dtypes match); training
         # indexes into them, only the validation rows are copied.
@@ -397,11 +390,7 @@ class BaseMAF(BaseEstimator):
             n_train = n - n_val
 
         batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init, n_train)
-        result = train_flow(
-            flow,
-            x_all,
-            x_val,
-            train_index=train_index,
+        config_training = TrainingConfig(
             learning_rate=learning_rate,
             learning_rate_schedule=self.learning_rate,
             weight_decay=self.weight_decay,
@@ -410,12 +399,14 @@ class BaseMAF(BaseEstimator):
             n_iter_no_change=self.n_iter_no_change,
             tol=self.tol,
             max_grad_norm=self.max_grad_norm,
-            generator=generator,
-            log=print if self.verbose else None,
             compile=self.compile,
         )
+        result = train_flow(flow, x_all, x_val, train_index=train_index, config=config_training,
+                            generator=generator, log=print if self.verbose else None)
         del x_val, train_index
-        if n > _BATCH_NORM_REFIT_ROWS:
+        if not flow.has_statistics():
+            pass  # nothing to refit: no copy of the data
+        elif n > _BATCH_NORM_REFIT_ROWS:
             # A random subset, gathered once and overwritten layer by layer:
             # the statistics of a million rows are the full data's to about
             # 1e-3 standard deviations, for a fraction of the memory.
@@ -538,7 +529,9 @@ class BaseMAF(BaseEstimator):
         super().__setstate__(state)
         if flow_state is None:
             return
-        flow = self._build(self._flow_config_)
+        # The weights are overwritten at once; a private generator keeps the
+        # global torch RNG untouched (unpickling and deepcopy must not move it).
+        flow = self._make_flow(self._flow_config_, torch.Generator())
         flow.load_state_dict(flow_state)
         device = torch.device(state["device_"])
         if device.type == "cuda" and not torch.cuda.is_available():

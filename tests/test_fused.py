@@ -1,4 +1,4 @@
-"""The hand-written flow pass (skflow.nn._fused) against the reference modules."""
+"""The fused driver (skflow.nn.fused) and its kernels against the reference modules."""
 
 import contextlib
 import pickle
@@ -7,9 +7,9 @@ import math
 import pytest
 import torch
 
-from skflow._training import train_flow
+from skflow.nn.training import train_flow
 from skflow.nn import build_maf
-from skflow.nn._fused import eval_log_prob
+from skflow.nn.fused import eval_log_prob
 from skflow.nn.flow import Flow
 
 D = 5
@@ -73,9 +73,9 @@ def test_eval_log_prob_equals_reference_across_chunks(n, batch_norm):
     flow = _perturbed_flow(batch_norm=batch_norm).eval()
     x = torch.randn(n, D, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     expected = _reference_log_prob(flow, x)
-    specs = flow._fused_specs(n)
+    kernels = flow._kernels(n)
     # a tiny chunk forces many chunks and a ragged last one
-    got = eval_log_prob(x, specs, flow.fused_parameters(), chunk_bytes=256 * 16 * 8)
+    got = eval_log_prob(x, kernels, flow.base, chunk_bytes=256 * 16 * 8)
     assert torch.allclose(got, expected, rtol=1e-12, atol=1e-10)
     with torch.no_grad():
         assert torch.allclose(flow.log_prob(x), expected, rtol=1e-12, atol=1e-10)
@@ -88,8 +88,14 @@ def test_non_fusable_activation_uses_the_reference_path():
     with torch.no_grad():
         lp = flow.eval().log_prob(x)
     assert torch.isfinite(lp).all()
-    with flow.flat_parameters() as flat:
-        assert flat is None
+    # only the MAF layers (elu) lose the fused pass; the batch-norm layers keep it
+    assert [kernels is None for _, kernels in flow.segments()] == [True, False, True, False]
+    with flow.flat_parameters() as params:
+        n_flat = 2  # one flat tensor per fused run (each batch norm here)
+        assert len(params) == n_flat + sum(len(list(t.parameters())) for t in flow.transforms[::2])
+    flow = build_maf(3, 2, (8,), activation="elu", batch_norm=False)
+    with flow.flat_parameters() as params:
+        assert params is None
 
 
 def _masked_weights_zeroed(flow):
@@ -122,7 +128,7 @@ def test_flat_parameters_alias_train_and_release():
     expected = {name: p.grad.clone() for name, p in flow.named_parameters()}
     flow.load_state_dict(state)
     flow.zero_grad(set_to_none=True)
-    with flow.flat_parameters() as flat:
+    with flow.flat_parameters() as (flat,):
         u, ld = flow(x)
         (u.square().sum() + ld.sum()).backward()
         for name, p in flow.named_parameters():
@@ -142,7 +148,7 @@ def test_flat_parameters_alias_train_and_release():
 def test_flat_gradient_buffer_is_not_overwritten_while_held():
     flow = _perturbed_flow().train()
     x = torch.randn(16, D, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
-    with flow.flat_parameters() as flat:
+    with flow.flat_parameters() as (flat,):
         flow(x)[0].sum().backward()
         first = flat.grad.clone()
         flow(x)[0].sum().backward()  # accumulates: must equal twice the first
@@ -204,7 +210,7 @@ def test_masked_weights_start_at_zero():
 
 
 def test_flush_denormals_zeroes_parameters_and_adam_state():
-    from skflow._training import flush_denormals
+    from skflow.nn.training import flush_denormals
 
     # Weight decay alone (no data gradient) drives Adam's moments into denormals.
     w = torch.full((10,), 0.1, requires_grad=True)
@@ -293,7 +299,7 @@ def test_reused_workspace_keeps_interleaved_passes_apart():
         u, ld = flow(x)
         return u.square().sum() + ld.sum(), u
 
-    with flow.flat_parameters() as flat:
+    with flow.flat_parameters() as (flat,):
         expected = []
         for x in (x1, x2, x1):
             flow.load_state_dict(state)  # same batch-norm statistics for every pass

@@ -110,7 +110,7 @@ def test_fewer_rows_than_batch_size_or_validation_needs():
 
 
 def test_huge_magnitudes(fitted):
-    from skflow._training import TrainingDivergedError
+    from skflow.nn.training import TrainingDivergedError
 
     with pytest.raises(TrainingDivergedError, match="StandardScaler"):
         MAFDensity(**TINY).fit(X * 1e30)
@@ -302,3 +302,46 @@ def test_property_finite_per_row_and_order_invariant(A):
     assert sample.shape == (5, A.shape[1]) and sample.dtype == np.float64
     again = pickle.loads(pickle.dumps(est))
     np.testing.assert_array_equal(again.score_samples(A), s)
+
+
+def test_unpickling_and_deepcopy_leave_the_global_torch_rng_alone():
+    import copy
+
+    X = np.random.RandomState(0).normal(size=(60, 3))
+    est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X)
+    blob = pickle.dumps(est)
+    state = torch.get_rng_state()
+    loaded = pickle.loads(blob)
+    copied = copy.deepcopy(est)
+    assert torch.equal(state, torch.get_rng_state())
+    np.testing.assert_array_equal(loaded.score_samples(X), est.score_samples(X))
+    np.testing.assert_array_equal(copied.score_samples(X), est.score_samples(X))
+
+
+@pytest.mark.parametrize("batch_norm", [False, True])
+def test_large_fit_gathers_a_batch_norm_subset_only_with_batch_norm(batch_norm, monkeypatch):
+    import skflow._base as base
+    from skflow.nn import Flow
+
+    monkeypatch.setattr(base, "_BATCH_NORM_REFIT_ROWS", 20)  # "more than 2^20 rows" at test size
+    calls = []
+    refit = Flow.refit_batch_norm
+    monkeypatch.setattr(Flow, "refit_batch_norm", lambda self, x, *a, **k: calls.append(len(x)) or refit(self, x, *a, **k))
+    X = np.random.RandomState(0).normal(size=(100, 2))
+    MAFDensity(n_flows=1, hidden_layer_sizes=(4,), max_iter=1, batch_norm=batch_norm, random_state=0).fit(X)
+    assert (20 in calls) == batch_norm  # the subset gathered for the final refit
+
+
+def test_dask_doctest_skips_without_dask(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    fake = tmp_path / "dask"
+    fake.mkdir()
+    (fake / "__init__.py").write_text("raise ImportError('dask is not installed here')\n")
+    root = Path(__file__).resolve().parents[1]
+    env = dict(__import__("os").environ, PYTHONPATH=str(tmp_path))
+    proc = subprocess.run([sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "-p", "no:xdist",
+                           "skflow/dask.py"], cwd=root, env=env, capture_output=True, text=True)
+    assert proc.returncode in (0, 5), proc.stdout[-2000:]  # 5: nothing collected

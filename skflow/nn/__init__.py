@@ -1,5 +1,10 @@
 """Pure-PyTorch normalizing-flow building blocks (no scikit-learn inside).
 
+``layers`` holds one module per layer type (reference module and fused
+kernel), ``bases`` the base distributions, ``made`` the masked networks,
+``flow`` the :class:`Flow` and :func:`build_maf`, ``fused`` the driver that
+runs layers with kernels as one autograd node, ``training`` the fit loop.
+
 >>> import torch
 >>> from skflow.nn import build_maf
 >>> flow = build_maf(3, n_flows=2, hidden_sizes=(16,), generator=torch.Generator().manual_seed(0))
@@ -7,21 +12,39 @@
 torch.Size([1])
 """
 
-from .flow import Flow, build_maf, layer_orders
+from .bases import BaseDistribution, StandardNormal
+from .flow import BASES, Flow, build_maf, layer_orders
+from .layers import (
+    AUTOREGRESSIVE_TRANSFORMS,
+    BatchNormTransform,
+    LayerKernel,
+    MaskedAffineAutoregressive,
+    Permutation,
+    soft_clamp,
+)
 from .made import MADE, MADEWidthWarning, MaskedLinear, hidden_degrees, input_degrees
-from .transforms import BatchNormTransform, MaskedAffineAutoregressive, Permutation, soft_clamp
+from .training import TrainingConfig, TrainingDivergedError, TrainingResult, train_flow
 
 __all__ = [
+    "AUTOREGRESSIVE_TRANSFORMS",
+    "BASES",
+    "BaseDistribution",
     "MADE",
     "BatchNormTransform",
     "Flow",
+    "LayerKernel",
     "MADEWidthWarning",
     "MaskedAffineAutoregressive",
     "MaskedLinear",
     "Permutation",
+    "StandardNormal",
+    "TrainingConfig",
+    "TrainingDivergedError",
+    "TrainingResult",
     "build_maf",
     "hidden_degrees",
     "input_degrees",
     "layer_orders",
     "soft_clamp",
+    "train_flow",
 ]

@@ -1,33 +1,43 @@
-"""A normalizing flow over a standard-normal base, and the MAF builder."""
+"""A normalizing flow: layers over a base distribution, and the MAF builder."""
 
 from __future__ import annotations
 
 import contextlib
-import math
 from collections.abc import Sequence
 
 import torch
 from torch import nn
 
-from ._fused import FlatParameters, FlowFunction, eval_log_prob
-from .transforms import BatchNormTransform, MaskedAffineAutoregressive
+from .bases import StandardNormal
+from .fused import FlatParameters, FlowFunction, ScoringPlan
+from .layers import AUTOREGRESSIVE_TRANSFORMS, BatchNormTransform
+from .made import check_context
 
-__all__ = ["Flow", "build_maf", "layer_orders"]
+__all__ = ["BASES", "Flow", "build_maf", "layer_orders"]
 
-_LOG_2PI = math.log(2 * math.pi)
+#: name -> factory(n_features, context_features, generator) of a base distribution.
+BASES = {"normal": lambda n_features, context_features, generator: StandardNormal(n_features)}
 
 
 class Flow(nn.Module):
-    """A chain of bijective transforms over a standard normal base.
+    """A chain of bijective layers over a base distribution.
 
     ``transforms[0]`` is applied to the data first; the last one's output is
-    the base variable ``u ~ N(0, I)``.
+    the base variable ``u``, whose density is ``base``.
 
     Parameters
     ----------
     transforms : sequence of nn.Module
-        Each has ``forward(x) -> (u, log_abs_det)`` and ``inverse(u) -> x``.
+        Each has ``forward(x[, context]) -> (u, log_abs_det)`` and
+        ``inverse(u[, context]) -> x``; the context argument is passed only
+        when there is one.  Layers with a ``fused_kernel`` method run in the
+        fused pass (:mod:`skflow.nn.fused`).
     n_features : int
+        Dimension of the data.
+    base : nn.Module, optional
+        The base distribution (:mod:`skflow.nn.bases`); a standard normal if None.
+    context_features : int, default=0
+        Width of the context ``c`` of a conditional flow ``p(x | c)``.
 
     Examples
     --------
@@ -40,114 +50,159 @@ class Flow(nn.Module):
     torch.Size([3, 2])
     """
 
-    def __init__(self, transforms: Sequence[nn.Module], n_features: int):
+    def __init__(self, transforms: Sequence[nn.Module], n_features: int, base: nn.Module | None = None,
+                 context_features: int = 0):
         super().__init__()
         self.transforms = nn.ModuleList(transforms)
+        self.base = StandardNormal(n_features) if base is None else base
         self.n_features = n_features
+        self.context_features = context_features
 
-    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Map data to the base space; return ``(u, sum of log-dets)``.
+    # ----------------------------------------------------------- segments
+    def _kernels(self, n_rows: int) -> list:
+        return [t.fused_kernel(n_rows) if hasattr(t, "fused_kernel") else None for t in self.transforms]
 
-        Flows made only of MAF (tanh or relu) and batch-norm layers run as one
-        hand-written autograd node (:mod:`skflow.nn._fused`); others, and
-        ``torch.compile`` tracing (which fuses the reference operations
-        itself), go through :meth:`forward_reference`.
-        """
-        specs = None if torch.compiler.is_compiling() else self._fused_specs(x.shape[0])
-        if specs is None:
-            return self.forward_reference(x)
-        flat = self.__dict__.get("_flat_parameters")
-        if flat is not None:
-            return FlowFunction.apply(x, specs, flat, flat.tensor)
-        return FlowFunction.apply(x, specs, None, *self.fused_parameters())
-
-    def fused_parameters(self) -> list[torch.Tensor]:
-        """Every parameter, in the order the fused pass takes them."""
-        return [p for t in self.transforms for p in t.fused_parameters()]
+    def segments(self, n_rows: int = 2) -> list[tuple[tuple[int, ...], tuple | None]]:
+        """Runs of consecutive layers: ``(layer indices, kernels)`` for a
+        fused run, ``(layer indices, None)`` for layers without a kernel."""
+        out = []
+        for i, kernel in enumerate(self._kernels(n_rows)):
+            if out and (out[-1][1] is None) == (kernel is None):
+                out[-1][0].append(i)
+                if kernel is not None:
+                    out[-1][1].append(kernel)
+            else:
+                out.append(([i], None if kernel is None else [kernel]))
+        return [(tuple(idx), None if ks is None else tuple(ks)) for idx, ks in out]
 
     def fusable(self) -> bool:
-        """Whether :meth:`forward` runs as one hand-written autograd node."""
-        return self._fused_specs(2) is not None
+        """Whether every layer runs in the fused pass (one autograd node)."""
+        kernels = self._kernels(2)
+        return bool(kernels) and all(k is not None for k in kernels)
 
+    def _check_context(self, context, n_rows):
+        if self.context_features == 0:
+            if context is not None:
+                raise ValueError("this flow was built without context_features; got a context")
+            return None
+        return check_context(context, n_rows, self.context_features)
+
+    @staticmethod
+    def _call(layer, x, context):
+        return layer(x) if context is None else layer(x, context)
+
+    # -------------------------------------------------------------- passes
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """Map data to the base space; return ``(u, sum of log-dets)``.
+
+        Each run of layers with kernels is one hand-written autograd node
+        (:class:`~skflow.nn.fused.FlowFunction`); layers without one, and
+        ``torch.compile`` tracing (which fuses the reference operations
+        itself), go through their modules.
+        """
+        context = self._check_context(context, x.shape[0])
+        if torch.compiler.is_compiling():
+            return self.forward_reference(x, context)
+        flats = self.__dict__.get("_flat_parameters") or {}
+        log_det = None
+        for layers, kernels in self.segments(x.shape[0]):
+            if kernels is None:
+                for i in layers:
+                    x, ld = self._call(self.transforms[i], x, context)
+                    log_det = ld if log_det is None else log_det + ld
+                continue
+            flat = flats.get(layers)
+            if flat is not None:
+                x, ld = FlowFunction.apply(x, context, kernels, flat, flat.tensor)
+            else:
+                x, ld = FlowFunction.apply(x, context, kernels, None, *[p for k in kernels for p in k.params])
+            log_det = ld if log_det is None else log_det + ld
+        return x, (x.new_zeros(x.shape[0]) if log_det is None else log_det)
+
+    def forward_reference(self, x: torch.Tensor, context: torch.Tensor | None = None):
+        """:meth:`forward` through autograd, layer by layer (the readable definition)."""
+        context = self._check_context(context, x.shape[0])
+        log_det = x.new_zeros(x.shape[0])
+        for t in self.transforms:
+            x, ld = self._call(t, x, context)
+            log_det = log_det + ld
+        return x, log_det
+
+    def inverse(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Map base samples back to data space."""
+        context = self._check_context(context, u.shape[0])
+        for t in reversed(self.transforms):
+            u = t.inverse(u) if context is None else t.inverse(u, context)
+        return u
+
+    def log_prob(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Log-density of each row of ``x`` (given the rows of ``context``).
+
+        In eval mode without gradients (scoring), flows whose layers all
+        have kernels take a dedicated path that prepares every layer once
+        (kept while parameters and statistics are unchanged) and streams the
+        rows through reused, cache-sized buffers.
+        """
+        context = self._check_context(context, x.shape[0])
+        if not self.training and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
+            kernels = self._kernels(x.shape[0])
+            if kernels and all(k is not None for k in kernels):
+                plan = self.__dict__.get("_scoring_plan")
+                if plan is None or not plan.matches(kernels):
+                    plan = ScoringPlan(kernels, self.n_features)
+                    # One assignment: a concurrent caller sees the old plan or the new one.
+                    self.__dict__["_scoring_plan"] = plan
+                return plan.log_prob(x, self.base, context)
+        u, log_det = self(x, context)
+        return self.base.log_prob(u, context) + log_det
+
+    @torch.no_grad()
+    def sample(self, n: int, generator: torch.Generator | None = None,
+               context: torch.Tensor | None = None) -> torch.Tensor:
+        """Draw ``n`` samples, one per row of ``context`` if given (call ``eval()`` first)."""
+        p = next(self.parameters())
+        context = self._check_context(context, n)
+        # Noise is drawn on the CPU so a seed gives the same samples on any device.
+        u = self.base.sample(n, generator, p.dtype, context)
+        return self.inverse(u.to(p.device), context)
+
+    # ----------------------------------------------------- flat parameters
     @contextlib.contextmanager
     def flat_parameters(self):
-        """Within the block, train the single tensor this yields instead of
-        :meth:`parameters` (see :class:`~skflow.nn._fused.FlatParameters`);
-        yields None if the flow is not :meth:`fusable`."""
-        if not self.fusable():
+        """Within the block, train the tensors this yields instead of
+        :meth:`parameters`: one flat tensor per fused run of layers (see
+        :class:`~skflow.nn.fused.FlatParameters`), then the parameters of
+        layers without kernels and of the base; yields None if no layer has
+        a kernel."""
+        fused = [(layers, kernels) for layers, kernels in self.segments(2) if kernels is not None]
+        if not fused:
             yield None
             return
-        flat = FlatParameters(self._fused_specs(2), self.fused_parameters())
-        self.__dict__["_flat_parameters"] = flat
+        flats = {layers: FlatParameters(kernels) for layers, kernels in fused}
+        self.__dict__["_flat_parameters"] = flats
         try:
-            yield flat.tensor
+            in_flat = {id(p) for flat in flats.values() for p in flat.params}
+            yield [flat.tensor for flat in flats.values()] + [
+                p for p in self.parameters() if id(p) not in in_flat]
         finally:
             del self.__dict__["_flat_parameters"]
             self.__dict__.pop("_scoring_plan", None)
-            flat.release()
+            for flat in flats.values():
+                flat.release()
 
     def __getstate__(self):
         state = self.__dict__.copy()
         state.pop("_scoring_plan", None)  # prepared weights; rebuilt on demand
         return state
 
-    def _fused_specs(self, n_rows: int):
-        specs = []
-        for t in self.transforms:
-            if isinstance(t, MaskedAffineAutoregressive):
-                spec = t.fused_spec()
-            elif isinstance(t, BatchNormTransform):
-                spec = t.fused_spec(n_rows)
-            else:
-                spec = None
-            if spec is None:
-                return None
-            specs.append(spec)
-        return tuple(specs) if specs else None
-
-    def forward_reference(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """:meth:`forward` through autograd, layer by layer (the readable definition)."""
-        log_det = x.new_zeros(x.shape[0])
-        for t in self.transforms:
-            x, ld = t(x)
-            log_det = log_det + ld
-        return x, log_det
-
-    def inverse(self, u: torch.Tensor) -> torch.Tensor:
-        """Map base samples back to data space."""
-        for t in reversed(self.transforms):
-            u = t.inverse(u)
-        return u
-
-    def log_prob(self, x: torch.Tensor) -> torch.Tensor:
-        """Log-density of each row of ``x``.
-
-        In eval mode without gradients (scoring) fusable flows take a
-        dedicated path that prepares every layer once and streams the rows
-        through reused, cache-sized buffers.
-        """
-        if not self.training and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
-            specs = self._fused_specs(x.shape[0])
-            if specs is not None:
-                # Not while training on flat parameters: optimiser steps on
-                # the flat tensor do not bump the parameters' own versions.
-                flat = "_flat_parameters" in self.__dict__
-                cache = None if flat else self.__dict__.setdefault("_scoring_plan", {})
-                return eval_log_prob(x, specs, self.fused_parameters(), cache=cache)
-        u, log_det = self(x)
-        base = -0.5 * (u.square().sum(-1) + self.n_features * _LOG_2PI)
-        return base + log_det
+    # -------------------------------------------------------- statistics
+    def has_statistics(self) -> bool:
+        """Whether any layer keeps data statistics (batch norm) for :meth:`refit_batch_norm`."""
+        return any(hasattr(t, "set_statistics") for t in self.transforms)
 
     @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None) -> torch.Tensor:
-        """Draw ``n`` samples (call ``eval()`` first for a proper bijection)."""
-        p = next(self.parameters())
-        # Noise is drawn on the CPU so a seed gives the same samples on any device.
-        u = torch.randn(n, self.n_features, generator=generator, dtype=p.dtype)
-        return self.inverse(u.to(p.device))
-
-    @torch.no_grad()
-    def refit_batch_norm(self, x: torch.Tensor, chunk_size: int = 16384, overwrite: bool = False) -> None:
+    def refit_batch_norm(self, x: torch.Tensor, chunk_size: int = 16384, overwrite: bool = False,
+                         context: torch.Tensor | None = None) -> None:
         """Set every batch-norm layer's statistics to those of ``x``.
 
         Done after training (as in the MAF paper's code), it makes densities
@@ -157,18 +212,20 @@ class Flow(nn.Module):
         the moments are accumulated in float64.  With ``overwrite`` that
         buffer is ``x`` itself (for a copy the caller no longer needs).
         """
-        if not any(isinstance(t, BatchNormTransform) for t in self.transforms) or not len(x):
+        if not self.has_statistics() or not len(x):
             return
+        context = self._check_context(context, x.shape[0])
         was_training = self.training
         self.eval()
         h = x
         for t in self.transforms:
-            if isinstance(t, BatchNormTransform):
+            if hasattr(t, "set_statistics"):
                 t.set_statistics(*_moments(h, chunk_size))
             # never overwrite the caller's data unless allowed
             out = torch.empty_like(x) if h is x and not overwrite else h
             for start in range(0, len(h), chunk_size):
-                out[start : start + chunk_size] = t(h[start : start + chunk_size])[0]
+                c = None if context is None else context[start : start + chunk_size]
+                out[start : start + chunk_size] = self._call(t, h[start : start + chunk_size], c)[0]
             h = out
         self.train(was_training)
 
@@ -205,6 +262,8 @@ def layer_orders(n_features: int, n_flows: int, order="reverse", generator=None)
         if order == "identity":
             return [natural] * n_flows
         if order == "random":
+            if generator is None:
+                generator = torch.Generator()
             return [torch.randperm(n_features, generator=generator).tolist() for _ in range(n_flows)]
         raise ValueError(f"order must be 'reverse', 'identity', 'random' or a list, got {order!r}")
     orders = [list(o) for o in order]
@@ -225,13 +284,21 @@ def build_maf(
     batch_norm_momentum: float = 0.05,
     generator: torch.Generator | None = None,
     dtype: torch.dtype = torch.float32,
+    *,
+    transform: str = "affine",
+    base: str = "normal",
+    context_features: int = 0,
 ) -> Flow:
     """A Masked Autoregressive Flow (Papamakarios et al. 2017).
 
-    Each of the ``n_flows`` MAF layers is followed by a batch-norm bijector
-    when ``batch_norm`` is true.  Weights are drawn from ``generator``; the
-    global torch RNG is not touched.  Every layer starts as the identity, so
-    an untrained flow is a standard normal.
+    Each of the ``n_flows`` autoregressive layers (``transform``, a name in
+    :data:`skflow.nn.layers.AUTOREGRESSIVE_TRANSFORMS`; ``log_scale_bound``
+    applies to "affine") is followed by a batch-norm bijector when
+    ``batch_norm`` is true, over the ``base`` distribution (a name in
+    :data:`BASES`).  With ``context_features`` the flow is conditional,
+    ``p(x | c)``.  Weights are drawn from ``generator`` (a generator with
+    torch's default seed if None); the global torch RNG is not touched.
+    Every layer starts as the identity, so an untrained flow is its base.
 
     Examples
     --------
@@ -242,14 +309,22 @@ def build_maf(
     """
     if n_features < 1:
         raise ValueError("n_features must be >= 1")
+    if transform not in AUTOREGRESSIVE_TRANSFORMS:
+        raise ValueError(f"transform must be one of {sorted(AUTOREGRESSIVE_TRANSFORMS)}, got {transform!r}")
+    if base not in BASES:
+        raise ValueError(f"base must be one of {sorted(BASES)}, got {base!r}")
+    if generator is None:
+        generator = torch.Generator()
+    options = {"log_scale_bound": log_scale_bound} if transform == "affine" else {}
+    make_layer = AUTOREGRESSIVE_TRANSFORMS[transform]
     transforms = []
     for layer_order in layer_orders(n_features, n_flows, order, generator):
-        maf = MaskedAffineAutoregressive(
-            n_features, hidden_sizes, layer_order, activation, log_scale_bound,
-            degree_mode, generator,
-        )
-        maf.made.reset_parameters(generator)
-        transforms.append(maf)
+        layer = make_layer(n_features, hidden_sizes, layer_order, activation, degree_mode, generator,
+                           context_features, **options)
+        layer.made.reset_parameters(generator)
+        transforms.append(layer)
         if batch_norm:
             transforms.append(BatchNormTransform(n_features, momentum=batch_norm_momentum))
-    return Flow(transforms, n_features).to(dtype)
+    flow = Flow(transforms, n_features, BASES[base](n_features, context_features, generator),
+                context_features)
+    return flow.to(dtype)

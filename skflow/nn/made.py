@@ -22,6 +22,7 @@ __all__ = [
     "MADEWidthWarning",
     "MaskedLinear",
     "hidden_degrees",
+    "check_context",
     "input_degrees",
 ]
 
@@ -93,6 +94,21 @@ def hidden_degrees(
     raise ValueError(f"hidden degree mode must be 'sequential' or 'random', got {mode!r}")
 
 
+def check_context(context: torch.Tensor | None, n_rows: int, width: int) -> torch.Tensor:
+    """``context`` as an ``(n_rows, width)`` tensor (one row is broadcast), or a clear ValueError."""
+    if context is None:
+        raise ValueError(f"this model is conditional: it needs a context of {width} features")
+    if context.dim() == 1:
+        context = context[None]
+    if context.dim() != 2 or context.shape[1] != width:
+        raise ValueError(f"context must have shape (n, {width}), got {tuple(context.shape)}")
+    if context.shape[0] != n_rows:
+        if context.shape[0] != 1:
+            raise ValueError(f"context has {context.shape[0]} rows for {n_rows} inputs")
+        context = context.expand(n_rows, -1)
+    return context
+
+
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 mask.
 
@@ -150,6 +166,12 @@ class MADE(nn.Module):
     degree_mode : {"sequential", "random"}
     generator : torch.Generator, optional
         Source of randomness for random degrees.
+    context_features : int, default=0
+        Width of an optional context (conditioning) input ``c``.  Its columns
+        feed every unit of the first hidden layer, and hidden degrees then
+        start at 0 (units that see the context alone), so every output,
+        the first feature's included, may depend on all of ``c`` while
+        staying autoregressive in ``x``.
 
     Examples
     --------
@@ -168,8 +190,11 @@ class MADE(nn.Module):
         activation: str = "tanh",
         degree_mode: str = "sequential",
         generator: torch.Generator | None = None,
+        context_features: int = 0,
     ):
         super().__init__()
+        if context_features < 0:
+            raise ValueError(f"context_features must be >= 0, got {context_features}")
         if activation not in ACTIVATIONS:
             raise ValueError(
                 f"activation must be one of {sorted(ACTIVATIONS)}, got {activation!r}"
@@ -178,6 +203,7 @@ class MADE(nn.Module):
             raise ValueError("MADE needs at least one hidden layer")
         self.n_inputs = n_inputs
         self.n_outputs_per_input = n_outputs_per_input
+        self.context_features = context_features
         self.activation = activation
         self._act = ACTIVATIONS[activation]
         order = list(range(n_inputs)) if order is None else list(order)
@@ -198,8 +224,15 @@ class MADE(nn.Module):
         layers = []
         prev = in_deg
         for width in hidden_sizes:
-            deg = hidden_degrees(n_inputs, width, int(prev.min()), degree_mode, generator)
-            layer = MaskedLinear((deg[:, None] >= prev[None, :]))
+            # With a context, hidden units of degree 0 see only the context, so
+            # that the first feature's outputs (degree 1) can depend on it too.
+            low = 0 if context_features else int(prev.min())
+            deg = hidden_degrees(n_inputs, width, low, degree_mode, generator)
+            mask = deg[:, None] >= prev[None, :]
+            if not layers and context_features:
+                # Context columns come after the inputs and reach every first-layer unit.
+                mask = torch.cat([mask, mask.new_ones(width, context_features)], 1)
+            layer = MaskedLinear(mask)
             layer.register_buffer("degrees", deg)
             layers.append(layer)
             prev = deg
@@ -207,11 +240,17 @@ class MADE(nn.Module):
         layers.append(MaskedLinear(out_deg[:, None] > prev[None, :]))
         self.layers = nn.ModuleList(layers)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        h = x
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        h = torch.cat([x, self.check_context(context, x.shape[0])], -1) if self.context_features else x
+        if not self.context_features and context is not None:
+            raise ValueError("this MADE was built without context_features; got a context")
         for layer in self.layers[:-1]:
             h = self._act(layer(h))
         return self.layers[-1](h)
+
+    def check_context(self, context: torch.Tensor | None, n_rows: int) -> torch.Tensor:
+        """``context`` as an ``(n_rows, context_features)`` tensor, or a clear error."""
+        return check_context(context, n_rows, self.context_features)
 
     @torch.no_grad()
     def reset_parameters(self, generator: torch.Generator | None = None, zero_output=True):

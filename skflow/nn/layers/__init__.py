@@ -1,0 +1,35 @@
+"""Layer types of a flow, one module each: the reference ``nn.Module`` and
+its fused kernel (:mod:`skflow.nn.layers.kernel`).
+
+``AUTOREGRESSIVE_TRANSFORMS`` is the registry :func:`skflow.nn.build_maf`
+builds from: a new autoregressive layer type is one module here plus one
+entry.
+"""
+
+from .affine import AffineKernel, MaskedAffineAutoregressive, soft_clamp
+from .batch_norm import BatchNormKernel, BatchNormTransform
+from .kernel import LayerKernel
+from .permutation import Permutation
+
+
+def _affine(n_features, hidden_sizes, order, activation, degree_mode, generator, context_features,
+            log_scale_bound=5.0):
+    return MaskedAffineAutoregressive(n_features, hidden_sizes, order, activation, log_scale_bound,
+                                      degree_mode, generator, context_features)
+
+
+#: name -> factory(n_features, hidden_sizes, order, activation, degree_mode,
+#: generator, context_features, **options) of an autoregressive layer whose
+#: untrained state (zero MADE output layer) is the identity.
+AUTOREGRESSIVE_TRANSFORMS = {"affine": _affine}
+
+__all__ = [
+    "AUTOREGRESSIVE_TRANSFORMS",
+    "AffineKernel",
+    "BatchNormKernel",
+    "BatchNormTransform",
+    "LayerKernel",
+    "MaskedAffineAutoregressive",
+    "Permutation",
+    "soft_clamp",
+]

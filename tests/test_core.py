@@ -1,0 +1,310 @@
+"""The pluggable core: layers without kernels, base distributions, the context input."""
+
+import math
+import threading
+
+import pytest
+import torch
+from torch import nn
+from torch.autograd.functional import jacobian
+
+from skflow.nn import MADE, BaseDistribution, Flow, MaskedAffineAutoregressive, build_maf, train_flow
+from skflow.nn import fused
+from skflow.nn.fused import eval_log_prob
+
+D, C = 4, 3
+
+
+def _perturb(module, seed=0, noise=0.3):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in module.parameters():
+            p.add_(noise * torch.randn(p.shape, generator=gen, dtype=p.dtype))
+        for name, b in module.named_buffers():
+            if name.endswith(("running_mean", "running_var")):
+                b.add_(0.2 * torch.rand(b.shape, generator=gen, dtype=b.dtype))
+    return module
+
+
+class ToyScale(nn.Module):
+    """Elementwise ``u = x * exp(s) + t``: a layer type the driver has no kernel for."""
+
+    def __init__(self, d):
+        super().__init__()
+        self.s = nn.Parameter(torch.zeros(d))
+        self.t = nn.Parameter(torch.zeros(d))
+
+    def forward(self, x, context=None):
+        return x * self.s.exp() + self.t, self.s.sum().expand(x.shape[0])
+
+    def inverse(self, u, context=None):
+        return (u - self.t) * (-self.s).exp()
+
+
+def _toy_flow(context_features=0, batch_norm=True):
+    maf = build_maf(D, 4, (12, 10), "tanh", batch_norm, generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64, context_features=context_features)
+    layers = list(maf.transforms)
+    layers.insert(len(layers) // 2, ToyScale(D).double())
+    return _perturb(Flow(layers, D, context_features=context_features))
+
+
+def _grads(flow, x, context, reference):
+    flow.zero_grad(set_to_none=True)
+    x = x.clone().requires_grad_()
+    if context is not None:
+        context = context.clone().requires_grad_()
+    u, log_det = flow.forward_reference(x, context) if reference else flow(x, context)
+    weights = torch.linspace(0, 1, x.shape[0], dtype=x.dtype)
+    (0.3 * u.square().sum() + (log_det * weights).sum()).backward()
+    out = [u.detach(), log_det.detach(), x.grad] + [p.grad for p in flow.parameters()]
+    return out + ([context.grad] if context is not None else []) + [b.clone() for b in flow.buffers()]
+
+
+def _same(flow, x, context=None):
+    state = {k: v.clone() for k, v in flow.state_dict().items()}
+    fused_run = _grads(flow, x, context, reference=False)
+    flow.load_state_dict(state)
+    reference = _grads(flow, x, context, reference=True)
+    for a, b in zip(fused_run, reference, strict=True):
+        assert torch.allclose(a, b, rtol=1e-10, atol=1e-10)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_layer_without_kernel_runs_between_fused_segments(training, monkeypatch):
+    flow = _toy_flow().train(training)
+    segments = flow.segments()
+    assert [kernels is None for _, kernels in segments] == [False, True, False]
+    assert not flow.fusable()
+    calls = []
+    apply = fused.FlowFunction.apply
+    monkeypatch.setattr(fused.FlowFunction, "apply", lambda *a: calls.append(1) or apply(*a))
+    x = torch.randn(40, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    _same(flow, x)
+    assert len(calls) == 2  # the MAF and batch-norm layers on either side stay fused
+
+
+def test_layer_without_kernel_trains_with_flat_segments():
+    flow = _toy_flow(batch_norm=False)
+    x = torch.randn(300, D, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    with flow.flat_parameters() as params:
+        assert len(params) == 2 + 2  # two fused runs, the toy layer's two parameters
+    toy = flow.transforms[len(flow.transforms) // 2]
+    before = toy.s.detach().clone()
+    result = train_flow(flow, x[:250], x[250:], batch_size=50, max_epochs=3, learning_rate=1e-2,
+                        generator=torch.Generator().manual_seed(0))
+    assert not torch.equal(toy.s.detach(), before)
+    assert result.n_epochs == 3 and all(math.isfinite(s) for s in result.validation_scores)
+    flow.eval()
+    with torch.no_grad():
+        expected = flow.base.log_prob(flow.forward_reference(x)[0]) + flow.forward_reference(x)[1]
+        assert torch.allclose(flow.log_prob(x), expected, rtol=1e-12, atol=1e-10)
+
+
+class ShiftedNormal(BaseDistribution):
+    """N(m, I) with a trainable mean: the order of the features matters."""
+
+    def __init__(self, d):
+        super().__init__(d)
+        self.mean = nn.Parameter(torch.linspace(-1, 1, d))
+
+    def log_prob(self, u, context=None):
+        return -0.5 * ((u - self.mean).square().sum(-1) + self.n_features * math.log(2 * math.pi))
+
+    def sample(self, n, generator=None, dtype=torch.float32, context=None):
+        return torch.randn(n, self.n_features, generator=generator, dtype=dtype) + self.mean.detach().cpu()
+
+
+def test_a_base_distribution_object_serves_reference_and_fused_scoring():
+    maf = build_maf(D, 3, (12,), batch_norm=True, order="random", generator=torch.Generator().manual_seed(3),
+                    dtype=torch.float64)
+    flow = _perturb(Flow(list(maf.transforms), D, base=ShiftedNormal(D).double())).eval()
+    assert flow.fusable()
+    x = torch.randn(300, D, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    u, log_det = flow.forward_reference(x)
+    expected = (flow.base.log_prob(u) + log_det).detach()
+    with torch.no_grad():
+        assert torch.allclose(flow.log_prob(x), expected, rtol=1e-12, atol=1e-10)
+    flow.train()
+    lp = flow.log_prob(x)  # training path: gradients reach the base's parameter
+    lp.sum().backward()
+    assert flow.base.mean.grad is not None and flow.base.mean.grad.abs().sum() > 0
+
+
+# ---------------------------------------------------------------- context
+def test_made_with_context_is_autoregressive_in_x_and_free_in_c():
+    made = MADE(D, (16, 16), 2, order=[2, 0, 3, 1], context_features=C,
+                generator=torch.Generator().manual_seed(0)).double()
+    made.reset_parameters(torch.Generator().manual_seed(1), zero_output=False)
+    x = torch.randn(D, dtype=torch.float64)
+    c = torch.randn(C, dtype=torch.float64)
+    jx = jacobian(lambda v: made(v[None], c[None])[0], x)  # (2D, D)
+    jc = jacobian(lambda v: made(x[None], v[None])[0], c)  # (2D, C)
+    degrees = made.degrees
+    for j in range(2):
+        block = jx[j * D:(j + 1) * D]
+        allowed = degrees[None, :] < degrees[:, None]  # output i may see inputs of lower degree
+        assert torch.all(block[~allowed] == 0)
+        assert torch.all(block[allowed] != 0)
+    assert torch.all(jc != 0)  # every output sees every context column
+
+
+def _context_flow(batch_norm=True, wide=False):
+    hidden = (150, 130) if wide else (12, 10)
+    d = 70 if wide else D
+    flow = build_maf(d, 3, hidden, "tanh", batch_norm, "random", generator=torch.Generator().manual_seed(5),
+                     dtype=torch.float64, context_features=C)
+    return _perturb(flow, noise=0.05 if wide else 0.3), d
+
+
+@pytest.mark.parametrize("batch_norm", [True, False])
+@pytest.mark.parametrize("training", [True, False])
+def test_fused_pass_with_context_equals_reference(batch_norm, training):
+    flow, d = _context_flow(batch_norm)
+    flow.train(training)
+    gen = torch.Generator().manual_seed(6)
+    _same(flow, torch.randn(50, d, generator=gen, dtype=torch.float64),
+          torch.randn(50, C, generator=gen, dtype=torch.float64))
+
+
+@pytest.mark.parametrize("wide", [False, True])
+def test_scoring_with_context_equals_reference(wide):
+    flow, d = _context_flow(wide=wide)
+    flow.eval()
+    gen = torch.Generator().manual_seed(7)
+    x = torch.randn(700, d, generator=gen, dtype=torch.float64)
+    c = torch.randn(700, C, generator=gen, dtype=torch.float64)
+    u, log_det = flow.forward_reference(x, c)
+    expected = (flow.base.log_prob(u) + log_det).detach()
+    with torch.no_grad():
+        assert torch.allclose(flow.log_prob(x, c), expected, rtol=1e-12, atol=1e-9)
+        got = eval_log_prob(x, flow._kernels(len(x)), flow.base, c, chunk_bytes=256 * 200 * 8)
+        assert torch.allclose(got, expected, rtol=1e-12, atol=1e-9)
+        # the density depends on the context
+        assert not torch.allclose(flow.log_prob(x, c + 1.0), expected)
+
+
+def test_sampling_with_context_inverts_the_flow():
+    flow, d = _context_flow()
+    flow.eval()
+    gen = torch.Generator().manual_seed(8)
+    c = torch.randn(30, C, generator=gen, dtype=torch.float64)
+    x = flow.sample(30, torch.Generator().manual_seed(0), context=c)
+    u, _ = flow.forward_reference(x, c)
+    noise = flow.base.sample(30, torch.Generator().manual_seed(0), torch.float64)
+    assert torch.allclose(u, noise, atol=1e-9)
+    layer = flow.transforms[0]
+    with torch.no_grad():
+        assert torch.allclose(layer.inverse(noise, c), layer.inverse_naive(noise, c), atol=1e-10)
+    one_row = flow.sample(5, torch.Generator().manual_seed(0), context=c[0])  # broadcast
+    assert one_row.shape == (5, d)
+
+
+def test_context_errors_are_clear():
+    flow, d = _context_flow()
+    x = torch.randn(5, d, dtype=torch.float64)
+    with pytest.raises(ValueError, match="needs a context of 3"):
+        flow.log_prob(x)
+    with pytest.raises(ValueError, match=r"shape \(n, 3\)"):
+        flow.log_prob(x, torch.zeros(5, 2, dtype=torch.float64))
+    with pytest.raises(ValueError, match="rows"):
+        flow.log_prob(x, torch.zeros(4, 3, dtype=torch.float64))
+    plain = build_maf(2, 1, (4,))
+    with pytest.raises(ValueError, match="without context"):
+        plain.log_prob(torch.zeros(1, 2), torch.zeros(1, 1))
+
+
+def test_affine_layer_with_context_trains():
+    gen = torch.Generator().manual_seed(9)
+    c = torch.randn(2000, 1, generator=gen)
+    x = c * 2.0 + 0.1 * torch.randn(2000, 2, generator=gen)  # x depends strongly on c
+    flow = build_maf(2, 2, (16,), batch_norm=False, generator=torch.Generator().manual_seed(0),
+                     context_features=1)
+    with flow.flat_parameters() as params:
+        assert len(params) == 1
+    opt = torch.optim.Adam(flow.parameters(), lr=1e-2)
+    for _ in range(300):
+        loss = -flow.log_prob(x, c).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+    flow.eval()
+    with torch.no_grad():
+        assert flow.log_prob(x, c).mean() > 1.0  # the unconditional spread would give < -2
+
+
+def test_layer_modules_accept_a_context_argument():
+    layer = MaskedAffineAutoregressive(3, (8,), context_features=2)
+    u, ld = layer(torch.randn(4, 3), torch.randn(4, 2))
+    assert u.shape == (4, 3) and ld.shape == (4,)
+
+
+# ---------------------------------------------------------------- defects
+def test_fused_pass_applies_each_batch_norm_layers_own_momentum():
+    flow = build_maf(D, 2, (8,), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    flow.transforms[1].momentum, flow.transforms[3].momentum = 0.05, 0.5
+    flow = _perturb(flow).train()
+    x = 3.0 * torch.randn(64, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    state = {k: v.clone() for k, v in flow.state_dict().items()}
+    flow(x)
+    fused_var = flow.transforms[3].running_var.clone()
+    flow.load_state_dict(state)
+    flow.forward_reference(x)
+    assert torch.allclose(fused_var, flow.transforms[3].running_var, rtol=1e-12)
+
+
+def test_scoring_plan_sees_edits_through_data():
+    flow = _perturb(build_maf(D, 2, (8,), generator=torch.Generator().manual_seed(0),
+                              dtype=torch.float64)).eval()
+    x = torch.randn(20, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with torch.no_grad():
+        first = flow.log_prob(x)
+    flow.transforms[0].made.layers[-1].bias.data += 0.5  # bypasses autograd's version counter
+    flow.transforms[1].running_mean.data += 0.5
+    u, log_det = flow.forward_reference(x)
+    with torch.no_grad():
+        got = flow.log_prob(x)
+    assert not torch.allclose(got, first)
+    assert torch.allclose(got, (flow.base.log_prob(u) + log_det).detach(), rtol=1e-12, atol=1e-10)
+
+
+def test_first_scoring_calls_from_many_threads_agree():
+    flow = _perturb(build_maf(D, 3, (16,), generator=torch.Generator().manual_seed(0),
+                              dtype=torch.float64)).eval()
+    x = torch.randn(500, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    u, log_det = flow.forward_reference(x)
+    expected = (flow.base.log_prob(u) + log_det).detach()
+    for _ in range(5):
+        flow.__dict__.pop("_scoring_plan", None)  # cold cache: every thread may build the plan
+        barrier = threading.Barrier(8)
+        results, errors = [], []
+
+        def score():
+            try:
+                barrier.wait()
+                with torch.no_grad():
+                    results.append(flow.log_prob(x))
+            except Exception as exc:  # pragma: no cover - reported below
+                errors.append(exc)
+
+        threads = [threading.Thread(target=score) for _ in range(8)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        assert not errors
+        assert all(torch.allclose(r, expected, rtol=1e-12, atol=1e-10) for r in results)
+
+
+def test_workspace_index_cache_is_bounded():
+    x = torch.randn(3, 2)
+    for width in range(1, 100):
+        flow = build_maf(2, 1, (width,))
+        flow(x)
+    assert fused._ones_rows.cache_info().currsize <= fused._ones_rows.cache_info().maxsize
+
+
+def test_building_does_not_touch_the_global_torch_rng():
+    state = torch.get_rng_state()
+    build_maf(3, 2, (8,), order="random")
+    assert torch.equal(state, torch.get_rng_state())
