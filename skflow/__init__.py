@@ -1,7 +1,6 @@
 """skflow: normalizing-flow density estimation as scikit-learn estimators."""
 
 from ._version import __version__
-from .density import MAFDensity
-from .outlier import MAFOutlierDetector
+from .estimators import MAFDensity, MAFOutlierDetector
 
 __all__ = ["MAFDensity", "MAFOutlierDetector", "__version__"]

@@ -31,7 +31,7 @@ def _gas(args) -> int:
 
 
 def _audio(args) -> int:
-    from .speech import run_audio_outliers
+    from .audio import run_audio_outliers
 
     run_audio_outliers(args.data, args.target, features=args.features,
                        random_state=args.random_state, plot=args.plot)
@@ -113,7 +113,7 @@ def _fit(args) -> int:
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
-    from .density import MAFDensity
+    from .estimators import MAFDensity
 
     X = _read_table(args.data)
     params = dict(n_flows=args.n_flows, hidden_layer_sizes=tuple(args.hidden), activation=args.activation,
@@ -152,7 +152,7 @@ def _demo(args) -> int:
     from sklearn.datasets import make_moons
     from sklearn.mixture import GaussianMixture
 
-    from .density import MAFDensity
+    from .estimators import MAFDensity
 
     X, _ = make_moons(4000, noise=0.05, random_state=0)
     X_test, _ = make_moons(2000, noise=0.05, random_state=1)

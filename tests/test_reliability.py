@@ -151,7 +151,7 @@ def test_failed_fit_leaves_model_unchanged(fitted, monkeypatch):
     state = pickle.dumps(est)
     expected = est.score_samples(X)
 
-    import skflow._base as base
+    import skflow.estimators._base as base
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
@@ -320,7 +320,7 @@ def test_unpickling_and_deepcopy_leave_the_global_torch_rng_alone():
 
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_large_fit_gathers_a_batch_norm_subset_only_with_batch_norm(batch_norm, monkeypatch):
-    import skflow._base as base
+    import skflow.estimators._base as base
     from skflow.nn import Flow
 
     monkeypatch.setattr(base, "_BATCH_NORM_REFIT_ROWS", 20)  # "more than 2^20 rows" at test size

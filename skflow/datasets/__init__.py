@@ -2,12 +2,22 @@
 
 from ._base import find_shared_data, get_data_home
 from ._drift import load_gas_drift
-from ._gas import ETHYLENE_CO_COLUMNS, fetch_gas, gas_paper_split, load_gas, read_ethylene_co
+from ._gas import (
+    ETHYLENE_CO_COLUMNS,
+    GAS_DISCRETE_COLUMNS,
+    fetch_gas,
+    gas_cache_path,
+    gas_paper_split,
+    load_gas,
+    read_ethylene_co,
+)
 from ._speech import load_speech_commands, speaker_split
 
 __all__ = [
     "ETHYLENE_CO_COLUMNS",
+    "GAS_DISCRETE_COLUMNS",
     "fetch_gas",
+    "gas_cache_path",
     "find_shared_data",
     "gas_paper_split",
     "get_data_home",

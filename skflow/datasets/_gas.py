@@ -150,7 +150,8 @@ def _bunch(data: np.ndarray, source: str, as_frame: bool) -> Bunch:
     return bunch
 
 
-def _cache_file(data_home) -> Path:
+def gas_cache_path(data_home=None) -> Path:
+    """Where :func:`fetch_gas` caches ethylene_CO (a ``.npy`` file; it may not exist yet)."""
     return get_data_home(data_home) / "gas" / "ethylene_CO.npy"
 
 
@@ -187,7 +188,7 @@ def load_gas(path=None, *, data_home=None, as_frame=False) -> Bunch:
     ['time_s', 'co_ppm', 'ethylene_ppm']
     """
     if path is None:
-        cache = _cache_file(data_home)
+        cache = gas_cache_path(data_home)
         if not cache.exists():
             raise FileNotFoundError(
                 f"no cached GAS data in {cache.parent}; run skflow.datasets.fetch_gas() "
@@ -282,7 +283,7 @@ def fetch_gas(data_home=None, download_if_missing=True, *, as_frame=False) -> Bu
     >>> gas.data.shape  # doctest: +SKIP
     (4208261, 19)
     """
-    cache = _cache_file(data_home)
+    cache = gas_cache_path(data_home)
     if not cache.exists():
         if not download_if_missing:
             raise OSError(f"GAS data not found in {cache.parent} and download_if_missing is False")

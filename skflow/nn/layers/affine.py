@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import torch
 from torch import nn
@@ -190,6 +191,13 @@ class MaskedAffineAutoregressive(nn.Module):
         return x
 
 
+class _AffineSaved(NamedTuple):
+    made: tuple  # what MADEKernel.made_backward needs
+    alpha_unit: torch.Tensor  # alpha / bound = tanh(pre-activation / bound), (d, n)
+    inv_scale: torch.Tensor  # exp(-alpha)
+    u: torch.Tensor  # the layer's output body
+
+
 class AffineKernel(MADEKernel):
     """The fused pass of :class:`MaskedAffineAutoregressive`.
 
@@ -210,22 +218,22 @@ class AffineKernel(MADEKernel):
     def forward(self, state, h, blocks, keep):
         d = self.d
         p, made_saved = self.made_forward(state, h, blocks)
-        mu, t = p[:d], p[d:]
+        mu, alpha_unit = p[:d], p[d:]
         if self.bound is None:
             bound = 1.0
         else:
             bound = self.bound
-            t.mul_(1.0 / bound).tanh_()
-        inv_scale = t.mul(-bound).exp_()
+            alpha_unit.mul_(1.0 / bound).tanh_()
+        inv_scale = alpha_unit.mul(-bound).exp_()
         u = state.take()
         torch.sub(h[1], mu, out=u[1]).mul_(inv_scale)
-        state.log_det.add_(t.sum(0), alpha=-bound)
-        return u, ((made_saved, t, inv_scale, u[1]) if keep else None)
+        state.log_det.add_(alpha_unit.sum(0), alpha=-bound)
+        return u, (_AffineSaved(made_saved, alpha_unit, inv_scale, u[1]) if keep else None)
 
     def backward(self, state, saved, g, blocks, grad_blocks):
-        made_saved, t, inv_scale, u = saved
-        d, n = t.shape
-        grad_x = g * inv_scale  # = -d/dmu; also the direct path to x
+        d, n = saved.alpha_unit.shape
+        u = saved.u
+        grad_x = g * saved.inv_scale  # = -d/dmu; also the direct path to x
         grad_p = u.new_empty(2 * d, n)
         g_mu, g_t = grad_p.split(d)
         torch.neg(grad_x, out=g_mu)
@@ -236,8 +244,8 @@ class AffineKernel(MADEKernel):
         if self.bound is None:
             torch.neg(g_alpha, out=g_t)
         else:
-            _tanh_backward_out(g_alpha, t, grad_input=g_t).neg_()
-        return self.made_backward(state, made_saved, blocks, grad_p, grad_blocks, grad_x)
+            _tanh_backward_out(g_alpha, saved.alpha_unit, grad_input=g_t).neg_()
+        return self.made_backward(state, saved.made, blocks, grad_p, grad_blocks, grad_x)
 
     def eval_prepare(self, blocks, order):
         d = self.d
@@ -266,10 +274,10 @@ class AffineKernel(MADEKernel):
             h, other = other, h
         p = view("made output", 2 * d, m)[1:]
         self.made_eval(layers, ctx_w, h, view, m, context, p)
-        mu, t = p[0::2], p[1::2]
+        mu, neg_alpha = p[0::2], p[1::2]
         if self.bound is not None:
-            t.tanh_()
-        t.mul_(-(1.0 if self.bound is None else self.bound))  # -alpha
-        log_det.add_(t.sum(0))
-        torch.sub(h[1:], mu, out=other[1:]).mul_(t.exp_())
+            neg_alpha.tanh_()
+        neg_alpha.mul_(-(1.0 if self.bound is None else self.bound))
+        log_det.add_(neg_alpha.sum(0))
+        torch.sub(h[1:], mu, out=other[1:]).mul_(neg_alpha.exp_())
         return other, h

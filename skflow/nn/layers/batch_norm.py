@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import torch
 from torch import nn
 
@@ -75,6 +77,12 @@ class BatchNormTransform(nn.Module):
         self.running_var.copy_(var)
 
 
+class _BatchNormSaved(NamedTuple):
+    x_hat: torch.Tensor  # the normalised input, (d, n)
+    inv_std: torch.Tensor
+    gamma: torch.Tensor  # exp(log_gamma)
+
+
 class BatchNormKernel(LayerKernel):
     """The fused pass of :class:`BatchNormTransform`: its log-det is one
     constant per layer, its running averages are updated by the driver in
@@ -127,7 +135,7 @@ class BatchNormKernel(LayerKernel):
         out = state.take()
         torch.addcmul(beta[:, None], x_hat, gamma[:, None], out=out[1])
         state.add_constant_log_det(log_gamma + inv_std.log())
-        return out, ((x_hat, inv_std, gamma) if keep else None)
+        return out, (_BatchNormSaved(x_hat, inv_std, gamma) if keep else None)
 
     def backward(self, state, saved, g, blocks, grad_blocks):
         x_hat, inv_std, gamma = saved

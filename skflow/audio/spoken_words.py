@@ -14,9 +14,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import OneClassSVM
 
-from .audio import MelFeatures, SpectrumFeatures
-from .datasets import load_speech_commands, speaker_split
-from .outlier import MAFOutlierDetector
+from .features import MelFeatures, SpectrumFeatures
+from ..datasets import load_speech_commands, speaker_split
+from ..estimators import MAFOutlierDetector
 
 __all__ = ["FEATURES", "make_detectors", "run_audio_outliers"]
 
@@ -31,7 +31,7 @@ def make_detectors(random_state=0, n_components=0.99) -> dict:
 
     Examples
     --------
-    >>> from skflow.speech import make_detectors
+    >>> from skflow.audio import make_detectors
     >>> sorted(make_detectors())
     ['GaussianMixture', 'IsolationForest', 'LOF', 'MAF', 'OneClassSVM']
     """
@@ -99,7 +99,7 @@ def run_audio_outliers(
 
     Examples
     --------
-    >>> from skflow.speech import run_audio_outliers
+    >>> from skflow.audio import run_audio_outliers
     >>> res = run_audio_outliers("speech_commands_v0.02_test_subset", "yes")  # doctest: +SKIP
     >>> res["target_rank"]  # doctest: +SKIP
     1

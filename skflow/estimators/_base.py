@@ -21,11 +21,11 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ._version import __version__
-from .nn import build_maf, layer_orders
-from .nn.devices import DTYPES, resolve_device, seed_generator
-from .nn.made import ACTIVATIONS
-from .nn.training import TrainingConfig, batch_schedule, index_dtype, train_flow
+from .._version import __version__
+from ..nn import build_maf, layer_orders
+from ..nn.devices import DTYPES, resolve_device, seed_generator
+from ..nn.made import ACTIVATIONS
+from ..nn.training import TrainingConfig, batch_schedule, index_dtype, train_flow
 
 _SCORE_CHUNK = 65536
 
@@ -44,15 +44,10 @@ FLOW_PARAMETERS_DOC = """
 
     batch_norm : bool, default=False
         Follow each MAF layer by a batch-normalisation bijector, as the MAF
-        paper did.  Off by default: on the POWER data it slowed learning
-        (test log-likelihood 0.05 against 0.15 nats after ten minutes) and on
-        the heavy-tailed gas drift data it cost over 100 nats
-        (``benchmarks/``); batch statistics of heavy-tailed data vary widely
-        from one mini-batch to the next.  When on, its
-        statistics are recomputed on the whole training set after fitting
-        (on a random 1,048,576 of its rows when it has more, which keeps the
-        memory of that pass bounded), so scores do not depend on the last
-        mini-batches.
+        paper did.  Its statistics are recomputed on the training set after
+        fitting (on a random 1,048,576 of its rows when it has more), so
+        scores do not depend on the last mini-batches.  See the user guide
+        on hyper-parameters for when it helps.
 
     order : {"reverse", "identity", "random"} or list of permutations, default="reverse"
         Autoregressive order of each layer: "reverse" alternates the column
@@ -64,11 +59,8 @@ FLOW_PARAMETERS_DOC = """
         "constant" keeps ``learning_rate_init``.  "adaptive" halves the rate
         each time the validation log-likelihood (the training one without
         ``early_stopping``) has not improved by ``tol`` for
-        ``max(1, n_iter_no_change // 3)`` epochs in a row.  Not the default:
-        on data whose validation score is noisy early (the gas drift data) it
-        lowered the rate too soon and early stopping ended the fit at 11
-        epochs (-56 nats against +86 with "constant"); raise
-        ``n_iter_no_change`` with it (20: +89 nats).
+        ``max(1, n_iter_no_change // 3)`` epochs in a row; use it with a
+        larger ``n_iter_no_change`` where the validation score is noisy.
 
     learning_rate_init : float, default=1e-3
         Initial Adam learning rate (for batches of 256 rows when
@@ -76,24 +68,15 @@ FLOW_PARAMETERS_DOC = """
 
     weight_decay : float, default=0.0
         L2 penalty on all weights (Adam's ``weight_decay``; the MAF paper's
-        GAS settings use 1e-6).  Off by default: with relu, the penalty is
-        the only gradient that reaches a dead unit's weights, and Adam drives
-        them and its moments towards float32 denormals, which slowed late
-        epochs of a POWER fit by up to 2x (7 s against 4 s per epoch after
-        40 epochs of 270,000 rows; none without it).
+        GAS settings use 1e-6).
 
     batch_size : int or "auto", default="auto"
         Mini-batch size; clipped to the number of training rows.  "auto"
         uses 256 rows, and on large data sets the largest batch up to 1024
         that still makes 1024 steps per epoch (``n_train // 1024``, so from
         262,144 training rows on), with the learning rate scaled by
-        ``sqrt(batch_size_ / 256)`` (the square-root rule for Adam).  Large
-        batches use the hardware better (a step of 1024 rows costs far less
-        than four of 256): on the POWER data (1.66 M training rows) batches
-        of 1024 at twice the rate reached the MAF paper's test
-        log-likelihood in 196 s against 322 s with 256 rows at 1e-3
-        (``benchmarks/power_time_to_quality.py``).  An integer is used as
-        given, with ``learning_rate_init`` unscaled.
+        ``sqrt(batch_size_ / 256)`` (the square-root rule for Adam).  An
+        integer is used as given, with ``learning_rate_init`` unscaled.
 
     max_iter : int, default=200
         Maximum number of epochs (passes over the training rows).
@@ -144,12 +127,9 @@ FLOW_PARAMETERS_DOC = """
 
     compile : bool, default=False
         Train through ``torch.compile`` of the reference modules instead of
-        skflow's hand-written fused pass.  On a CPU the fused pass measured
-        as fast or faster for the 8-D GAS model, without the tens of seconds
-        of compilation; for the wide 257-D audio model compilation trained
-        ~1.2x faster at batch 1024 (``benchmarks/speed.py``).  Kept for
-        experiments and other hardware.  Falls back to plain PyTorch with a
-        warning where compilation is unavailable.
+        skflow's hand-written fused pass (compiling takes tens of seconds).
+        Falls back to plain PyTorch with a warning where compilation is
+        unavailable.
 """
 
 FLOW_ATTRIBUTES_DOC = """

@@ -11,10 +11,10 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from .datasets import fetch_gas, gas_paper_split, load_gas, load_gas_drift
-from .datasets._gas import GAS_DISCRETE_COLUMNS, _cache_file
-from .density import MAFDensity
-from .preprocessing import CorrelationFilter, DropColumns
+from ..datasets import fetch_gas, gas_paper_split, load_gas, load_gas_drift
+from ..datasets import GAS_DISCRETE_COLUMNS, gas_cache_path
+from ..estimators import MAFDensity
+from ..preprocessing import CorrelationFilter, DropColumns
 
 __all__ = ["GAS_MAF_PARAMS", "load_experiment_data", "make_gas_pipeline", "run_gas_experiment"]
 
@@ -99,7 +99,7 @@ def load_experiment_data(path=None, data_home=None):
     >>> X, drop, description, fraction = load_experiment_data()  # doctest: +SKIP
     >>> print(description)  # doctest: +SKIP
     """
-    if path is not None or _cache_file(data_home).exists():
+    if path is not None or gas_cache_path(data_home).exists():
         bunch = load_gas(path, data_home=data_home)
         desc = f"UCI ethylene_CO.txt ({len(bunch.data):,} rows) from {bunch.source}"
         drop = [bunch.feature_names.index(c) for c in bunch.discrete_columns]
