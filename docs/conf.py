@@ -15,7 +15,9 @@ extensions = [
     "sphinx.ext.autodoc",
     "sphinx.ext.autosummary",
     "sphinx.ext.intersphinx",
-    "sphinx.ext.mathjax",
+    # MathJax from a local copy (sphinx-mathjax-offline), not a CDN: maths
+    # renders without internet.
+    "sphinx-mathjax-offline",
     "sphinx.ext.viewcode",
     "numpydoc",
     "sphinx_gallery.gen_gallery",
@@ -39,6 +41,9 @@ sphinx_gallery_conf = {
     "ignore_pattern": r"(gas_experiment|audio_outliers)\.py",
     "download_all_examples": False,
     "remove_config_comments": True,
+    # The timing pages are written into docs/ on every build; off, so that a
+    # build leaves the checkout clean.
+    "write_computation_times": False,
 }
 
 plot_include_source = True
@@ -48,6 +53,8 @@ plot_formats = [("png", 100)]
 templates_path = []
 exclude_patterns = ["_build", "auto_examples/*.ipynb", "auto_examples/*.py", "auto_examples/*.zip"]
 html_theme = "alabaster"
-html_theme_options = {"description": "Normalizing flows as scikit-learn estimators", "fixed_sidebar": True}
-html_static_path = []
+html_theme_options = {"description": "Normalizing flows as scikit-learn estimators", "fixed_sidebar": True,
+                      "page_width": "1100px"}
+html_static_path = ["_static"]
+html_css_files = ["skflow.css"]
 suppress_warnings = ["config.cache"]

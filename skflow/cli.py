@@ -8,6 +8,9 @@ from pathlib import Path
 
 import numpy as np
 
+from ._version import __version__
+from .io import load_model, read_table, save_model, write_table
+
 
 def _gas(args) -> int:
     from .gas import run_gas_experiment
@@ -38,58 +41,26 @@ def _audio(args) -> int:
     return 0
 
 
-def _read_table(path) -> np.ndarray:
-    """CSV (header optional), NPY or Parquet -> 2-D float array."""
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such file")
-    suffix = path.suffix.lower()
-    if suffix == ".npy":
-        data = np.load(path, allow_pickle=False)
-    elif suffix in (".parquet", ".pq"):
-        try:
-            import pandas as pd
-        except ImportError as exc:
-            raise ValueError("reading Parquet needs pandas and pyarrow") from exc
-        data = pd.read_parquet(path).to_numpy()
-    else:
-        with open(path) as f:
-            first = f.readline()
-        delimiter = "," if "," in first else None
-        try:
-            np.asarray(first.replace(",", " ").split(), dtype=float)
-            skip = 0
-        except ValueError:
-            skip = 1  # a header line
-        try:
-            data = np.loadtxt(path, delimiter=delimiter, skiprows=skip, ndmin=2)
-        except ValueError as exc:
-            raise ValueError(f"{path}: not a numeric table ({exc})") from None
-    data = np.asarray(data, dtype=float)
-    if data.ndim == 1:
-        data = data[:, None]
-    return data
-
-
-def _write_table(path, data, header) -> None:
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, data, delimiter=",", header=",".join(header), comments="", fmt="%.10g")
-
-
-def _load_model(path):
-    import joblib
-
-    path = Path(path)
-    if not path.exists():
-        raise FileNotFoundError(f"{path}: no such model file")
+def _as_input(data, names):
+    """Named columns as a DataFrame where pandas is installed, so the fitted
+    model keeps the names (``feature_names_in_``) and checks them when scoring."""
+    if names is None:
+        return data
     try:
-        model = joblib.load(path)
-    except Exception as exc:  # joblib raises many kinds on a foreign file
-        raise ValueError(f"{path}: not a model saved with joblib ({type(exc).__name__}: {exc})") from None
-    if not hasattr(model, "score_samples"):
-        raise ValueError(f"{path}: holds a {type(model).__name__}, not a density model")
-    return model
+        import pandas as pd
+    except ImportError:
+        return data
+    return pd.DataFrame(data, columns=names)
+
+
+def _check_output(path, force):
+    if path not in (None, "-") and Path(path).exists() and not force:
+        raise ValueError(f"{path} exists; use --force to overwrite it")
+
+
+def _status(message):
+    # Results may go to standard output; what skflow says about them goes to standard error.
+    print(message, file=sys.stderr)
 
 
 def sample_from(model, n_samples, random_state=None) -> np.ndarray:
@@ -109,13 +80,15 @@ def sample_from(model, n_samples, random_state=None) -> np.ndarray:
 
 
 def _fit(args) -> int:
-    import joblib
     from sklearn.pipeline import make_pipeline
     from sklearn.preprocessing import StandardScaler
 
     from .estimators import MAFDensity
+    from .estimators._base import describe_stopping
 
-    X = _read_table(args.data)
+    _check_output(args.output, args.force)
+    data, names = read_table(args.data)
+    X = _as_input(data, names)
     params = dict(n_flows=args.n_flows, hidden_layer_sizes=tuple(args.hidden), activation=args.activation,
                   batch_norm=args.batch_norm, learning_rate_init=args.learning_rate,
                   batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
@@ -125,26 +98,36 @@ def _fit(args) -> int:
     model = maf if args.no_scale else make_pipeline(StandardScaler(), maf)
     model.fit(X)
     est = model if args.no_scale else model[-1]
-    Path(args.output).parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(model, args.output)
-    print(f"fitted on {X.shape[0]} rows x {X.shape[1]} columns in {est.n_iter_} epochs; "
+    save_model(model, args.output)
+    print(f"fitted on {data.shape[0]} rows x {data.shape[1]} columns: {describe_stopping(est)}; "
           f"training mean log-likelihood {model.score(X):.4f}; saved to {args.output}")
     return 0
 
 
+def _feature_names(model, n):
+    names = getattr(model, "feature_names_in_", None)
+    return [str(v) for v in names] if names is not None and len(names) == n else [f"x{i}" for i in range(n)]
+
+
 def _score(args) -> int:
-    model = _load_model(args.model)
-    scores = model.score_samples(_read_table(args.data))
-    _write_table(args.output, scores[:, None], ["log_density"])
-    print(f"scored {len(scores)} rows (mean log-likelihood {scores.mean():.4f}); wrote {args.output}")
+    _check_output(args.output, args.force)
+    model = load_model(args.model)
+    data, names = read_table(args.data)
+    if getattr(model, "feature_names_in_", None) is None:
+        names = None  # fitted without names: score the columns by position
+    scores = model.score_samples(_as_input(data, names))
+    write_table(args.output, scores[:, None], ["log_density"])
+    _status(f"scored {len(scores)} rows (mean log-likelihood {scores.mean():.4f})"
+            + ("" if args.output in (None, "-") else f"; wrote {args.output}"))
     return 0
 
 
 def _sample(args) -> int:
-    model = _load_model(args.model)
+    _check_output(args.output, args.force)
+    model = load_model(args.model)
     draws = sample_from(model, args.n_samples, args.random_state)
-    _write_table(args.output, draws, [f"x{i}" for i in range(draws.shape[1])])
-    print(f"drew {len(draws)} samples; wrote {args.output}")
+    write_table(args.output, draws, _feature_names(model, draws.shape[1]))
+    _status(f"drew {len(draws)} samples" + ("" if args.output in (None, "-") else f"; wrote {args.output}"))
     return 0
 
 
@@ -183,6 +166,7 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="skflow", description="Normalizing-flow density estimation with scikit-learn."
     )
+    parser.add_argument("--version", action="version", version=f"skflow {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     gas = sub.add_parser(
@@ -226,9 +210,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit StandardScaler + MAFDensity to a table and save it",
                          description="Fit a density model to a CSV (header optional), NPY or "
-                         "Parquet table of numbers and save it with joblib.")
+                         "Parquet table of numbers and save it: with skops for a .skops path "
+                         "(safe to load: nothing in the file runs), else with joblib.")
     fit.add_argument("data", help="training table (.csv, .npy, .parquet)")
-    fit.add_argument("--output", "-o", default="model.joblib")
+    fit.add_argument("--output", "-o", default="model.skops",
+                     help="where to save the model (default model.skops; .joblib for a pickle)")
+    fit.add_argument("--force", action="store_true", help="overwrite an existing output file")
     fit.add_argument("--n-flows", type=int, default=5)
     fit.add_argument("--hidden", type=int, nargs="+", default=[100, 100], help="hidden layer sizes")
     fit.add_argument("--activation", default="tanh", choices=["tanh", "relu", "elu", "gelu", "silu"])
@@ -246,20 +233,29 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true")
     fit.set_defaults(func=_fit)
 
-    score = sub.add_parser("score", help="per-row log-densities of a table under a saved model")
-    score.add_argument("model", help="a .joblib file written by `skflow fit` or joblib.dump")
+    model_help = ("a model written by `skflow fit`, skops.io.dump (.skops: safe to load) or "
+                  "joblib.dump (.joblib: loading it runs any code it holds; only load such files "
+                  "from people you trust)")
+    score = sub.add_parser("score", help="per-row log-densities of a table under a saved model",
+                           description="Write one log-density per row as CSV (column log_density) "
+                           "to standard output, or to --output.")
+    score.add_argument("model", help=model_help)
     score.add_argument("data", help="table to score (.csv, .npy, .parquet)")
-    score.add_argument("--output", "-o", default="scores.csv")
+    score.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
+    score.add_argument("--force", action="store_true", help="overwrite an existing output file")
     score.set_defaults(func=_score)
 
-    sample = sub.add_parser("sample", help="draw samples from a saved model (in the data's units)")
-    sample.add_argument("model")
+    sample = sub.add_parser("sample", help="draw samples from a saved model (in the data's units)",
+                            description="Write draws as CSV, with the training table's column "
+                            "names, to standard output or to --output.")
+    sample.add_argument("model", help=model_help)
     sample.add_argument("n_samples", type=int)
-    sample.add_argument("--output", "-o", default="samples.csv")
+    sample.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
+    sample.add_argument("--force", action="store_true", help="overwrite an existing output file")
     sample.add_argument("--random-state", type=int)
     sample.set_defaults(func=_sample)
 
-    demo = sub.add_parser("demo", help="a one-minute demo on two moons vs GaussianMixture")
+    demo = sub.add_parser("demo", help="a short demo on two moons vs GaussianMixture")
     demo.add_argument("--quiet", action="store_true")
     demo.set_defaults(func=_demo)
     return parser

@@ -250,7 +250,7 @@ class CorrelationFilter(_DropSelector):
         whose *signed* correlation with another column exceeds ``threshold``
         (use 0.98).  ``"caret"``: R caret's ``findCorrelation`` on absolute
         correlations, dropping the member of each pair with the larger mean
-        absolute correlation (SEED.md used 0.985); see
+        absolute correlation (the blog article this project grew from used 0.985); see
         :func:`caret_find_correlation`.
     exact : bool or None, default=None
         Only for ``"caret"``: its exact (iterative) or fast (one-shot) variant;

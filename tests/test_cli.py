@@ -3,7 +3,12 @@
 import numpy as np
 import pytest
 
-from skflow.cli import _read_table, main
+from skflow.cli import main
+from skflow.io import read_table
+
+
+def _read_table(path):
+    return read_table(path)[0]
 
 
 @pytest.fixture
@@ -49,7 +54,7 @@ def test_read_table_formats(tmp_path, table):
 
 @pytest.mark.parametrize("argv, message", [
     (["score", "{tmp}/missing.joblib", "{data}"], "no such model file"),
-    (["score", "{data}", "{data}"], "not a model saved with joblib"),
+    (["score", "{data}", "{data}"], "not a model saved with joblib (or a damaged file)"),
     (["fit", "{tmp}/missing.csv"], "no such file"),
 ])
 def test_errors_exit_2_with_message(tmp_path, table, capsys, argv, message):
@@ -62,8 +67,8 @@ def test_errors_exit_2_with_message(tmp_path, table, capsys, argv, message):
 def test_non_numeric_table_is_an_error(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,x\n")
-    assert main(["fit", str(bad)]) == 2
-    assert "not a numeric table" in capsys.readouterr().err
+    assert main(["fit", str(bad), "-o", str(tmp_path / "m.skops")]) == 2
+    assert "row 1, column 2: 'x' is not a number (1-based, rows counted after the header)" in capsys.readouterr().err
 
 
 def test_wrong_model_type(tmp_path, capsys, table):
@@ -113,3 +118,72 @@ def test_batch_size_option():
     for bad in ("0", "many"):
         with pytest.raises(SystemExit):
             parser.parse_args(["fit", "x.csv", "--batch-size", bad])
+
+
+def _fit(tmp_path, table, name="m.skops", *extra):
+    path, _ = table
+    model = tmp_path / name
+    assert main(["fit", str(path), "-o", str(model), "--max-iter", "3", "--n-flows", "1",
+                 "--hidden", "8", "--quiet", *extra]) == 0
+    return model
+
+
+def test_score_and_sample_write_to_stdout_without_output(tmp_path, table, capsys):
+    model = _fit(tmp_path, table)
+    capsys.readouterr()
+    path, _ = table
+    assert main(["score", str(model), str(path)]) == 0
+    captured = capsys.readouterr()
+    lines = captured.out.splitlines()
+    assert lines[0] == "log_density" and len(lines) == 601
+    assert "scored 600 rows" in captured.err
+    assert main(["sample", str(model), "5", "--random-state", "0"]) == 0
+    out = capsys.readouterr().out.splitlines()
+    assert out[0] == "a,b" and len(out) == 6  # the training table's column names
+    assert not (tmp_path / "scores.csv").exists() and not (tmp_path / "samples.csv").exists()
+
+
+def test_outputs_are_not_overwritten_silently(tmp_path, table, capsys):
+    model = _fit(tmp_path, table)
+    path, _ = table
+    out = tmp_path / "s.csv"
+    out.write_text("keep me")
+    assert main(["score", str(model), str(path), "-o", str(out)]) == 2
+    assert "exists; use --force" in capsys.readouterr().err and out.read_text() == "keep me"
+    assert main(["score", str(model), str(path), "-o", str(out), "--force"]) == 0
+    assert out.read_text().startswith("log_density")
+    assert main(["fit", str(path), "-o", str(model)]) == 2  # the model too
+
+
+def test_version(capsys):
+    from skflow import __version__
+
+    with pytest.raises(SystemExit) as exc:
+        main(["--version"])
+    assert exc.value.code == 0 and capsys.readouterr().out.strip() == f"skflow {__version__}"
+
+
+def test_empty_cell_message(tmp_path, capsys):
+    bad = tmp_path / "gap.csv"
+    bad.write_text("a,b,c\n1,2,3\n4,5,6\n7,8,\n")
+    assert main(["fit", str(bad), "-o", str(tmp_path / "m.skops")]) == 2
+    err = capsys.readouterr().err
+    assert "row 3, column 3: an empty cell (missing value)" in err and "could not convert" not in err
+
+
+def test_fit_reports_where_it_stopped(tmp_path, table, capsys):
+    path, _ = table
+    assert main(["fit", str(path), "-o", str(tmp_path / "m.skops"), "--n-flows", "1", "--hidden", "8",
+                 "--max-iter", "2", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert "reached max_iter=2 epochs" in out
+
+
+def test_skops_model_is_the_default_and_safe(tmp_path, table, monkeypatch):
+    skops_io = pytest.importorskip("skops.io")
+    monkeypatch.chdir(tmp_path)
+    path, _ = table
+    assert main(["fit", str(path), "--max-iter", "2", "--n-flows", "1", "--hidden", "8", "--quiet"]) == 0
+    model = tmp_path / "model.skops"
+    assert model.exists()
+    assert skops_io.get_untrusted_types(file=model) == ["skflow.estimators.density.MAFDensity"]

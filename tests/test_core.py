@@ -12,18 +12,13 @@ from skflow.nn import MADE, BaseDistribution, Flow, MaskedAffineAutoregressive, 
 from skflow.nn import fused
 from skflow.nn.fused import eval_log_prob
 
+from ._helpers import perturb
+
 D, C = 4, 3
 
 
 def _perturb(module, seed=0, noise=0.3):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for p in module.parameters():
-            p.add_(noise * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-        for name, b in module.named_buffers():
-            if name.endswith(("running_mean", "running_var")):
-                b.add_(0.2 * torch.rand(b.shape, generator=gen, dtype=b.dtype))
-    return module
+    return perturb(module, torch.Generator().manual_seed(seed), noise)
 
 
 class ToyScale(nn.Module):

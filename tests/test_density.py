@@ -280,11 +280,12 @@ def test_joblib_and_pickle_round_trip_bit_identical(tmp_path, wine, dtype):
     np.testing.assert_array_equal(again[-1].sample(5, random_state=0), pipe[-1].sample(5, random_state=0))
 
 
-def test_pickle_holds_cpu_tensors_only(gaussian_data):
+def test_pickle_holds_plain_arrays_only(gaussian_data):
     X, _ = gaussian_data
     est = MAFDensity(**FAST).fit(X)
     state = est.__getstate__()
-    assert all(t.device.type == "cpu" for t in state["flow_"].values())
+    # numpy arrays: no device, no torch objects (skops can store them)
+    assert all(type(t) is np.ndarray for t in state["flow_"].values())
     assert state["device_"] == "cpu"
     assert "_skflow_version" in state
 

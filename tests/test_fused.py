@@ -12,18 +12,9 @@ from skflow.nn import build_maf
 from skflow.nn.fused import eval_log_prob
 from skflow.nn.flow import Flow
 
+from ._helpers import perturb as _perturb
+
 D = 5
-
-
-def _perturb(flow, gen, weight_noise):
-    """Move every parameter and batch-norm statistic away from its identity start."""
-    with torch.no_grad():
-        for p in flow.parameters():
-            p.add_(weight_noise * torch.randn(p.shape, generator=gen, dtype=p.dtype))
-        for name, b in flow.named_buffers():
-            if name.endswith(("running_mean", "running_var")):
-                b.add_(0.2 * torch.rand(b.shape, generator=gen, dtype=b.dtype))
-    return flow
 
 
 def _perturbed_flow(activation="tanh", bound=5.0, batch_norm=True, seed=1):

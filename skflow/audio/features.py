@@ -4,8 +4,9 @@ Transformers take a list of wav paths, a list of 1-D waveforms, or a 2-D array
 of waveforms (one clip per row), all at ``sample_rate``.  Files at other rates
 are resampled; clips are padded with zeros or trimmed to ``clip_samples``.
 
-``SpectrumFeatures`` is the seed article's representation (257 magnitude
-bins over the whole clip); ``MelFeatures`` (MFCCs of the voiced part of the
+``SpectrumFeatures`` is the representation of the blog article this project
+grew from ("Experimenting with autoregressive flows in TensorFlow
+Probability", 2025): 257 magnitude bins over the whole clip; ``MelFeatures`` (MFCCs of the voiced part of the
 clip, pooled into a fixed number of time segments) captures *which* word was
 said far better, because it keeps the order of the sounds.
 """
@@ -210,12 +211,12 @@ class _ClipTransformer(TransformerMixin, BaseEstimator):
 
 
 class SpectrumFeatures(_ClipTransformer):
-    """The seed's features: a 257-bin magnitude spectrum over the whole clip.
+    """The blog article's features: a 257-bin magnitude spectrum over the whole clip.
 
     Each clip is padded/trimmed to ``clip_samples`` and cut into Hann-windowed
     frames of ``n_fft`` samples (hop ``n_fft // 2``); the magnitudes of their
     FFTs are averaged, which gives ``n_fft // 2 + 1`` bins describing the
-    whole clip.  (The seed's TensorFlow call ``stft(x, 16000, 1, 512)`` in
+    whole clip.  (The article's TensorFlow call ``stft(x, 16000, 1, 512)`` in
     fact looked at the first 512 samples only: the FFT length truncates the
     16000-sample frame.)
 

@@ -148,6 +148,11 @@ FLOW_ATTRIBUTES_DOC = """
     n_iter_ : int
         Number of epochs run (in total, over warm starts).
 
+    best_epoch_ : int
+        The epoch (counted as ``n_iter_`` is) whose weights the model kept:
+        the best validation epoch with early stopping (the initial weights
+        when none improved on them), else the last one.
+
     batch_size_ : int
         The mini-batch size the last fit used (see ``batch_size="auto"``).
 
@@ -173,6 +178,31 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
     "log_scale_bound": [Interval(Real, 0, None, closed="neither"), None],
     "dtype": [StrOptions(set(DTYPES))],
 }
+
+
+def check_numeric_columns(X) -> None:
+    """A clear error naming the first non-numeric column of a DataFrame."""
+    columns, dtypes = getattr(X, "columns", None), getattr(X, "dtypes", None)
+    if columns is None or dtypes is None or not hasattr(dtypes, "__iter__"):
+        return
+    for name, dtype in zip(columns, dtypes):
+        if getattr(dtype, "kind", "O") not in "biuf":
+            raise ValueError(f"column {name!r} is not numeric ({dtype}); encode it first, e.g. with "
+                             "OneHotEncoder or OrdinalEncoder in a Pipeline")
+
+
+def describe_stopping(est) -> str:
+    """Where a fit stopped, in words (printed with ``verbose`` and by ``skflow fit``)."""
+    run = est.n_iter_
+    if not est.early_stopping:
+        return f"trained {run} epochs (kept the last weights)"
+    if est._fit_epochs < est.max_iter:
+        head = f"stopped early at epoch {run}"
+    else:
+        head = f"reached max_iter={est.max_iter} epochs"
+    if est.best_epoch_ == run:
+        return f"{head}; the last epoch was the best on validation"
+    return f"{head}, best validation at epoch {est.best_epoch_} (restored)"
 
 
 class BaseMAF(BaseEstimator):
@@ -329,6 +359,7 @@ class BaseMAF(BaseEstimator):
     def _fit(self, X):
         """Fit; return the validated ``X`` and the held-out row positions (or None)."""
         warm = self._warm()
+        check_numeric_columns(X)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not warm
         )
@@ -399,7 +430,9 @@ class BaseMAF(BaseEstimator):
         self.device_ = device
         self.batch_size_ = batch_size
         self._flow_config_ = config
-        self.n_iter_ = result.n_epochs + (self.n_iter_ if warm else 0)
+        previous_epochs = self.n_iter_ if warm else 0
+        self.n_iter_ = result.n_epochs + previous_epochs
+        self.best_epoch_ = (result.best_epoch if self.early_stopping else result.n_epochs) + previous_epochs
         previous = self.loss_curve_ if warm else []
         self.loss_curve_ = previous + result.loss_curve
         if self.early_stopping:
@@ -409,11 +442,15 @@ class BaseMAF(BaseEstimator):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
+        self._fit_epochs = result.n_epochs
+        if self.verbose:
+            print(describe_stopping(self))
         return X, val_index
 
     # -------------------------------------------------------------- scoring
     def _validated(self, X) -> np.ndarray:
         check_is_fitted(self)
+        check_numeric_columns(X)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
 
     def _progress(self, what: str, done: int, total: int, start: float) -> None:
@@ -488,8 +525,9 @@ class BaseMAF(BaseEstimator):
         state = super().__getstate__()
         if "flow_" in state:
             state = dict(state)
-            # CPU tensors only: a model fitted on CUDA must load on a CPU-only machine.
-            state["flow_"] = {k: v.detach().cpu() for k, v in self.flow_.state_dict().items()}
+            # Plain numpy arrays: a model fitted on CUDA loads on a CPU-only
+            # machine, and skops.io can store the state without trusting torch.
+            state["flow_"] = {k: v.detach().cpu().numpy() for k, v in self.flow_.state_dict().items()}
             state["device_"] = str(self.device_)
         state["_skflow_version"] = __version__
         return state
@@ -512,7 +550,8 @@ class BaseMAF(BaseEstimator):
         # The weights are overwritten at once; a private generator keeps the
         # global torch RNG untouched (unpickling and deepcopy must not move it).
         flow = self._make_flow(self._flow_config_, torch.Generator())
-        flow.load_state_dict(flow_state)
+        # Older pickles hold CPU tensors, newer ones numpy arrays.
+        flow.load_state_dict({k: torch.as_tensor(v) for k, v in flow_state.items()})
         device = torch.device(state["device_"])
         if device.type == "cuda" and not torch.cuda.is_available():
             if self.device != "auto":

@@ -57,6 +57,8 @@ class MADEKernel(LayerKernel):
         self.params = [layer.weight for layer in layers] + [layer.bias for layer in layers]
         self.masks = tuple(torch.cat([layer.mask.t(), layer.mask.new_ones(1, layer.mask.shape[0])], 0)
                            for layer in layers)
+        # Masks are fixed at construction; version-keyed (not copied) in the plan's key.
+        self._mask_key = tuple((layer.mask.data_ptr(), layer.mask._version) for layer in layers)
         self.d = made.n_inputs
         self.n_context = made.context_features
         self.activation = made.activation
@@ -77,10 +79,7 @@ class MADEKernel(LayerKernel):
 
     def signature(self):
         return (type(self).__name__, self.activation, self.d, self.n_context,
-                tuple(m.shape for m in self.masks))
-
-    def plan_tensors(self):
-        return self.params + list(self.masks)
+                tuple(m.shape for m in self.masks), self._mask_key)
 
     # -- training pass ---------------------------------------------------
     def hidden_sizes(self) -> list[int]:
