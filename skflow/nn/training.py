@@ -229,9 +229,12 @@ class _FitLoop:
         lr_patience = max(1, config.n_iter_no_change // 3)
         stale = lr_stale = 0
         start = time.perf_counter()
-        self.loss_fn = torch.compile(self.eager_loss, dynamic=False) if config.compile else self.eager_loss
+        # A local, not an attribute: a bound method stored on self is a reference
+        # cycle that kept the optimiser state and gradients alive after the fit
+        # until the garbage collector ran (~100 MB for the 257-D model).
+        loss_fn = [torch.compile(self.eager_loss, dynamic=False) if config.compile else self.eager_loss]
         for epoch in range(config.max_epochs):
-            train_loss = self.epoch()
+            train_loss = self.epoch(loss_fn)
             if not math.isfinite(train_loss):
                 result.diverged = True
                 break
@@ -272,8 +275,9 @@ class _FitLoop:
     def eager_loss(self, batch):
         return -self.flow.log_prob(batch).mean()
 
-    def epoch(self) -> float:
-        """One pass over the training rows; the mean training loss."""
+    def epoch(self, loss_fn: list) -> float:
+        """One pass over the training rows; the mean training loss.  ``loss_fn``
+        is a one-element list, replaced by the eager loss if compilation fails."""
         x_train, train_index, optimizer = self.x_train, self.train_index, self.optimizer
         n_batches = max(1, self.n // self.config.batch_size)
         perm = torch.randperm(self.n, generator=self.generator, dtype=self.rows_dtype).to(x_train.device)
@@ -282,14 +286,14 @@ class _FitLoop:
             if train_index is not None:
                 idx = train_index[idx]  # per batch: no second epoch-sized index array
             try:
-                loss = self.loss_fn(x_train[idx])
+                loss = loss_fn[0](x_train[idx])
             except Exception as exc:  # torch.compile failures come in many types
-                if self.loss_fn == self.eager_loss:
+                if loss_fn[0] == self.eager_loss:
                     raise
                 warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); "
                               "training without compilation", RuntimeWarning, stacklevel=4)
-                self.loss_fn = self.eager_loss
-                loss = self.loss_fn(x_train[idx])
+                loss_fn[0] = self.eager_loss
+                loss = loss_fn[0](x_train[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.max_grad_norm is not None:
