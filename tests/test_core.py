@@ -113,7 +113,11 @@ class ShiftedNormal(BaseDistribution):
 def test_a_base_distribution_object_serves_reference_and_fused_scoring():
     maf = build_maf(D, 3, (12,), batch_norm=True, order="random", generator=torch.Generator().manual_seed(3),
                     dtype=torch.float64)
-    flow = _perturb(Flow(list(maf.transforms), D, base=ShiftedNormal(D).double())).eval()
+    from skflow.nn import Permutation
+
+    # a last permutation moves no rows in scoring: the base must follow the recorded order
+    layers = list(maf.transforms) + [Permutation([3, 1, 0, 2]).double()]
+    flow = _perturb(Flow(layers, D, base=ShiftedNormal(D).double())).eval()
     assert flow.fusable()
     x = torch.randn(300, D, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     u, log_det = flow.forward_reference(x)
@@ -325,3 +329,37 @@ def test_a_fit_leaves_no_reference_cycle_holding_the_optimiser():
         gc.set_debug(0)
         gc.garbage.clear()
         gc.enable()
+
+
+def test_train_flow_fits_a_conditional_flow_with_early_stopping():
+    gen = torch.Generator().manual_seed(10)
+    c = torch.randn(3000, 1, generator=gen)
+    x = torch.cat([c, -c], 1) * 2.0 + 0.1 * torch.randn(3000, 2, generator=gen)
+    flow = build_maf(2, 2, (16,), batch_norm=True, generator=torch.Generator().manual_seed(0),
+                     context_features=1)
+    result = train_flow(flow, x[:2500], x[2500:], context=c[:2500], context_val=c[2500:],
+                        batch_size=100, max_epochs=15, learning_rate=3e-3,
+                        generator=torch.Generator().manual_seed(0))
+    assert result.best_validation_score > 1.0  # far above the unconditional spread (< -2)
+    with torch.no_grad():
+        assert flow.log_prob(x[2500:], c[2500:]).mean() > flow.log_prob(x[2500:], -c[2500:]).mean() + 5
+    with pytest.raises(ValueError, match="context_val"):
+        train_flow(flow, x[:2500], x[2500:], context=c[:2500], max_epochs=1)
+
+
+@pytest.mark.parametrize("training", [True, False])
+def test_permutation_layers_run_in_the_fused_pass(training):
+    from skflow.nn import Permutation
+
+    maf = build_maf(D, 2, (12,), batch_norm=True, order="identity", generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64)
+    layers = list(maf.transforms)
+    layers.insert(2, Permutation([2, 0, 3, 1]).double())
+    flow = _perturb(Flow(layers, D)).train(training)
+    assert flow.fusable() and len(flow.segments()) == 1
+    x = torch.randn(40, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    _same(flow, x)
+    flow.eval()
+    u, log_det = flow.forward_reference(x)
+    with torch.no_grad():
+        assert torch.allclose(flow.log_prob(x), (flow.base.log_prob(u) + log_det).detach(), rtol=1e-12, atol=1e-10)

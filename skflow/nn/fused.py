@@ -208,10 +208,12 @@ class FlatParameters:
         self._shapes = [slots[ki][si][0] for ki, si in entries]
         self._layout = [[None] * len(ks) for ks in slots]
         masks = [slots[ki][si][1].reshape(-1) for ki, si in entries[: self._n_masked(slots)]]
-        self.mask = torch.cat(masks) if masks else self.params[0].new_empty(0)
+        like = self.params[0] if self.params else torch.empty(0)
+        self.mask = torch.cat(masks) if masks else like.new_empty(0)
         with torch.no_grad():
             packed = [k.pack(k.params) for k in self.kernels]
-            self.tensor = torch.cat([packed[ki][si].reshape(-1) for ki, si in entries])
+            parts = [packed[ki][si].reshape(-1) for ki, si in entries]
+            self.tensor = torch.cat(parts) if parts else like.new_empty(0)
             self.tensor[: self.masked_size].mul_(self.mask)
             self.tensor.requires_grad_()
         self.blocks = self.split(self.tensor.detach())

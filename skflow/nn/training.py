@@ -38,11 +38,12 @@ _BATCH_NORM_STAT_ROWS = 50_000
 
 
 @torch.no_grad()
-def mean_log_prob(flow, x: torch.Tensor, chunk_size: int = 65536) -> float:
-    """Mean log-density of ``x`` under ``flow`` in eval mode, in float64."""
+def mean_log_prob(flow, x: torch.Tensor, chunk_size: int = 65536, context: torch.Tensor | None = None) -> float:
+    """Mean log-density of ``x`` (given the rows of ``context``) under ``flow`` in eval mode, in float64."""
     was_training = flow.training
     flow.eval()
-    total = sum(flow.log_prob(c).double().sum().item() for c in x.split(chunk_size))
+    contexts = [None] * len(x.split(chunk_size)) if context is None else context.split(chunk_size)
+    total = sum(flow.log_prob(c, ctx).double().sum().item() for c, ctx in zip(x.split(chunk_size), contexts))
     flow.train(was_training)
     return total / x.shape[0]
 
@@ -137,6 +138,8 @@ def train_flow(
     x_val: torch.Tensor | None = None,
     *,
     train_index: torch.Tensor | None = None,
+    context: torch.Tensor | None = None,
+    context_val: torch.Tensor | None = None,
     config: TrainingConfig | None = None,
     generator: torch.Generator | None = None,
     log: Callable[[str], None] | None = None,
@@ -156,6 +159,10 @@ def train_flow(
 
     ``train_index`` restricts training to those rows of ``x_train`` without
     copying them (the estimators hold the data once and index into it).
+
+    A conditional flow (``context_features > 0``) takes ``context``, one
+    row per row of ``x_train`` (batched with them), and ``context_val`` for
+    ``x_val``.
 
     ``learning_rate_schedule="adaptive"`` halves the learning rate each time
     the monitored score (validation, else training log-likelihood) has not
@@ -178,16 +185,23 @@ def train_flow(
                 and all(p.requires_grad for p in flow.parameters()))
     with flow.flat_parameters() if use_flat else contextlib.nullcontext() as flat:
         params = flat if flat is not None else [p for p in flow.parameters() if p.requires_grad]
-        loop = _FitLoop(flow, params, x_train, x_val, train_index, config, generator, log)
+        loop = _FitLoop(flow, params, x_train, x_val, train_index, config, generator, log,
+                        context, context_val)
         return loop.run()
 
 
 class _FitLoop:
     """One call of :func:`train_flow`: epochs, validation, early stopping."""
 
-    def __init__(self, flow, params, x_train, x_val, train_index, config, generator, log):
+    def __init__(self, flow, params, x_train, x_val, train_index, config, generator, log,
+                 context=None, context_val=None):
         self.flow, self.params, self.config = flow, params, config
         self.x_train, self.x_val, self.train_index = x_train, x_val, train_index
+        if (context is None) != (context_val is None) and x_val is not None:
+            raise ValueError("give context_val with context (and the other way round)")
+        if context is not None and context.shape[0] != x_train.shape[0]:
+            raise ValueError(f"context has {context.shape[0]} rows, x_train {x_train.shape[0]}")
+        self.context, self.context_val = context, context_val
         self.generator, self.log = generator, log
         self.n = x_train.shape[0] if train_index is None else train_index.numel()
         self.rows_dtype = index_dtype(self.n)
@@ -206,12 +220,15 @@ class _FitLoop:
             pick = torch.randperm(self.n, generator=self.generator, dtype=self.rows_dtype)
             pick = pick[:_BATCH_NORM_STAT_ROWS].to(self.x_train.device)
             rows = pick if rows is None else rows[pick]
-        return self.x_train if rows is None else self.x_train[rows]
+        if rows is None:
+            return self.x_train, self.context
+        return self.x_train[rows], (None if self.context is None else self.context[rows])
 
     def validate(self) -> float:
         if self.stat_rows is not None:
-            self.flow.refit_batch_norm(self.stat_rows)
-        return mean_log_prob(self.flow, self.x_val)
+            x, context = self.stat_rows
+            self.flow.refit_batch_norm(x, context=context)
+        return mean_log_prob(self.flow, self.x_val, context=self.context_val)
 
     def run(self) -> TrainingResult:
         flow, config, result = self.flow, self.config, self.result
@@ -272,8 +289,8 @@ class _FitLoop:
         self._finish(best_state, best)
         return result
 
-    def eager_loss(self, batch):
-        return -self.flow.log_prob(batch).mean()
+    def eager_loss(self, batch, context=None):
+        return -self.flow.log_prob(batch, context).mean()
 
     def epoch(self, loss_fn: list) -> float:
         """One pass over the training rows; the mean training loss.  ``loss_fn``
@@ -286,14 +303,14 @@ class _FitLoop:
             if train_index is not None:
                 idx = train_index[idx]  # per batch: no second epoch-sized index array
             try:
-                loss = loss_fn[0](x_train[idx])
+                loss = loss_fn[0](x_train[idx], None if self.context is None else self.context[idx])
             except Exception as exc:  # torch.compile failures come in many types
                 if loss_fn[0] == self.eager_loss:
                     raise
                 warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); "
                               "training without compilation", RuntimeWarning, stacklevel=4)
                 loss_fn[0] = self.eager_loss
-                loss = loss_fn[0](x_train[idx])
+                loss = loss_fn[0](x_train[idx], None if self.context is None else self.context[idx])
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.max_grad_norm is not None:

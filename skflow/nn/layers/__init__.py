@@ -9,7 +9,7 @@ entry.
 from .affine import AffineKernel, MaskedAffineAutoregressive, soft_clamp
 from .batch_norm import BatchNormKernel, BatchNormTransform
 from .kernel import LayerKernel
-from .permutation import Permutation
+from .permutation import Permutation, PermutationKernel
 
 
 def _affine(n_features, hidden_sizes, order, activation, degree_mode, generator, context_features,
@@ -31,5 +31,6 @@ __all__ = [
     "LayerKernel",
     "MaskedAffineAutoregressive",
     "Permutation",
+    "PermutationKernel",
     "soft_clamp",
 ]
