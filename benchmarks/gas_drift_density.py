@@ -42,6 +42,8 @@ def main():
             make_gas_pipeline([0], random_state=0, max_iter=max_iter),
         "MAFDensity, skflow defaults (MAF(5) 2x100 tanh, no batch norm, lr 1e-3, batch 256)":
             make_gas_pipeline([0], estimator=MAFDensity(random_state=0, max_iter=max_iter)),
+        "MAFDensity, skflow defaults with init='gaussian'":
+            make_gas_pipeline([0], estimator=MAFDensity(init="gaussian", random_state=0, max_iter=max_iter)),
         "MAFDensity, skflow defaults with batch norm":
             make_gas_pipeline([0], estimator=MAFDensity(batch_norm=True, random_state=0,
                                                         max_iter=max_iter)),

@@ -93,7 +93,7 @@ def _fit(args) -> int:
                   batch_norm=args.batch_norm, learning_rate_init=args.learning_rate,
                   batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
                   random_state=args.random_state, verbose=0 if args.quiet else 1,
-                  compile=args.compile)
+                  compile=args.compile, init=args.init)
     maf = MAFDensity(**params)
     model = maf if args.no_scale else make_pipeline(StandardScaler(), maf)
     model.fit(X)
@@ -225,6 +225,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=_batch_size, default="auto",
                      help='rows per step, or "auto" (256, up to 1024 on large data; default)')
     fit.add_argument("--max-iter", type=int, default=200, help="maximum epochs")
+    fit.add_argument("--init", choices=["identity", "gaussian"], default="identity",
+                     help="start at the identity (default) or at the data's full-covariance Gaussian")
     fit.add_argument("--no-scale", action="store_true", help="no StandardScaler before the flow")
     fit.add_argument("--device", default="auto")
     fit.add_argument("--compile", action="store_true",

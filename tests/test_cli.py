@@ -177,6 +177,8 @@ def test_fit_reports_where_it_stopped(tmp_path, table, capsys):
                  "--max-iter", "2", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "reached max_iter=2 epochs" in out
+    assert main(["fit", str(path), "-o", str(tmp_path / "g.skops"), "--n-flows", "1", "--hidden", "8",
+                 "--max-iter", "1", "--quiet", "--init", "gaussian"]) == 0
 
 
 def test_skops_model_is_the_default_and_safe(tmp_path, table, monkeypatch):

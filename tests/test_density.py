@@ -144,13 +144,20 @@ def test_narrow_hidden_layers_warn(gaussian_data):
         MAFDensity(n_flows=1, hidden_layer_sizes=(3,), max_iter=1).fit(X)
 
 
-def test_warm_start_continues_training(gaussian_data):
+def test_warm_start_continues_training(gaussian_data, monkeypatch):
+    from skflow.nn import LowerTriangularAffine
+
+    calls = []
+    set_gaussian = LowerTriangularAffine.set_gaussian
+    monkeypatch.setattr(LowerTriangularAffine, "set_gaussian", lambda *a: calls.append(1) or set_gaussian(*a))
     X, _ = gaussian_data
-    est = MAFDensity(**{**FAST, "max_iter": 3, "warm_start": True, "n_iter_no_change": 100}).fit(X)
-    before = est.flow_.transforms[0].made.layers[0].weight.clone()
+    est = MAFDensity(**{**FAST, "max_iter": 3, "warm_start": True, "n_iter_no_change": 100,
+                        "init": "gaussian"}).fit(X)
+    before = est.flow_.transforms[1].made.layers[0].weight.clone()
     est.fit(X)
     assert est.n_iter_ == 6 and len(est.loss_curve_) == 6
-    assert not torch.equal(before, est.flow_.transforms[0].made.layers[0].weight)
+    assert not torch.equal(before, est.flow_.transforms[1].made.layers[0].weight)
+    assert len(calls) == 1  # a warm start continues; it does not reset to the data's Gaussian
     est.set_params(n_flows=3)
     with pytest.raises(ValueError, match="warm_start"):
         est.fit(X)
@@ -182,7 +189,23 @@ def test_divergence_restores_finite_weights_and_warns():
 def test_data_too_large_for_float32_is_a_clear_error():
     X = np.random.RandomState(0).normal(size=(100, 2)) * 1e30
     with pytest.raises(TrainingDivergedError, match="StandardScaler|float64"):
-        MAFDensity(**FAST).fit(X)
+        MAFDensity(**FAST, init="identity").fit(X)
+    # The Gaussian start whitens the data in float64 before the first step: it copes.
+    assert np.all(np.isfinite(MAFDensity(**FAST, init="gaussian").fit(X).score_samples(X)))
+
+
+def test_gaussian_start_is_the_gaussian_before_training():
+    from scipy.stats import multivariate_normal
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 3)) + [1.0, -2.0, 5.0]
+    # one epoch at a negligible rate, no validation split: the fitted Gaussian of all rows
+    est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12,
+                     early_stopping=False, dtype="float64", random_state=0, init="gaussian").fit(X)
+    cov = np.cov(X.T, bias=True)
+    cov += (1e-6 * cov.diagonal().mean() + 1e-12) * np.eye(3)  # the documented ridge
+    expected = multivariate_normal(X.mean(0), cov).logpdf(X)
+    np.testing.assert_allclose(est.score_samples(X), expected, rtol=0, atol=1e-8)
 
 
 def test_invalid_parameters_are_named():

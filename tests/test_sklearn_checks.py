@@ -15,7 +15,7 @@ EXPECTED_FAILED_CHECKS: dict = {}
 
 
 @parametrize_with_checks(
-    [MAFDensity(**FAST)],
+    [MAFDensity(**FAST), MAFDensity(**FAST, init="gaussian")],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_estimator(estimator, check):

@@ -125,6 +125,17 @@ FLOW_PARAMETERS_DOC = """
         Continue training the fitted flow on the next call to ``fit``
         (the architecture parameters must be unchanged).
 
+    init : {"identity", "gaussian"}, default="identity"
+        Where training starts.  "identity" starts every layer at the identity
+        (a standard normal; the MAF paper's start).  "gaussian" puts a dense
+        lower-triangular affine layer first, set in closed form to whiten the
+        maximum-likelihood full-covariance Gaussian of the training rows (a
+        ridge of 1e-6 of the mean variance keeps the covariance invertible),
+        with every MAF layer at the identity: before the first step the model
+        *is* that Gaussian, and with early stopping the restored best is never
+        worse than it on the validation rows.  See the hyper-parameter guide
+        for when it helps.
+
     compile : bool, default=False
         Train through ``torch.compile`` of the reference modules instead of
         skflow's hand-written fused pass (compiling takes tens of seconds).
@@ -177,7 +188,27 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
     "order": [StrOptions({"reverse", "identity", "random"}), "array-like"],
     "log_scale_bound": [Interval(Real, 0, None, closed="neither"), None],
     "dtype": [StrOptions(set(DTYPES))],
+    "init": [StrOptions({"gaussian", "identity"})],
 }
+
+
+def _gaussian_of(x, rows=None, chunk_size=65536):
+    """Mean and covariance (float64, a ridge of 1e-6 of the mean variance) of ``x[rows]``."""
+    n = x.shape[0] if rows is None else rows.numel()
+    total = torch.zeros(x.shape[1], dtype=torch.float64)
+    outer = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64)
+    for start in range(0, n, chunk_size):
+        idx = slice(start, start + chunk_size) if rows is None else rows[start : start + chunk_size]
+        c = x[idx].double().cpu()
+        total += c.sum(0)
+    mean = total / n
+    for start in range(0, n, chunk_size):
+        idx = slice(start, start + chunk_size) if rows is None else rows[start : start + chunk_size]
+        c = x[idx].double().cpu() - mean
+        outer += c.t() @ c
+    cov = outer / n
+    ridge = 1e-6 * float(cov.diagonal().mean()) + 1e-12
+    return mean, cov + ridge * torch.eye(x.shape[1], dtype=torch.float64)
 
 
 def check_numeric_columns(X) -> None:
@@ -252,6 +283,7 @@ class BaseMAF(BaseEstimator):
         verbose=0,
         warm_start=False,
         compile=False,
+        init="identity",
     ):
         self.n_flows = n_flows
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -275,6 +307,7 @@ class BaseMAF(BaseEstimator):
         self.verbose = verbose
         self.warm_start = warm_start
         self.compile = compile
+        self.init = init
 
     #: The parameters that define the flow's architecture (what ``_flow_config``
     #: records and a warm start must keep).
@@ -310,6 +343,7 @@ class BaseMAF(BaseEstimator):
             order=orders,
             log_scale_bound=None if self.log_scale_bound is None else float(self.log_scale_bound),
             dtype=self.dtype,
+            gaussian_start=self.init == "gaussian",
         )
 
     def _make_flow(self, config: dict, generator: torch.Generator):
@@ -400,6 +434,8 @@ class BaseMAF(BaseEstimator):
             x_val = x_all[torch.from_numpy(val_index).to(device)]
             n_train = n - n_val
 
+        if not warm and config.get("gaussian_start"):
+            flow.transforms[0].set_gaussian(*_gaussian_of(x_all, train_index))
         batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init, n_train)
         config_training = TrainingConfig(
             learning_rate=learning_rate,
@@ -543,6 +579,8 @@ class BaseMAF(BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
+        # Models saved before the init parameter existed started at the identity.
+        state.setdefault("init", "identity")
         flow_state = state.get("flow_")
         super().__setstate__(state)
         if flow_state is None:

@@ -93,6 +93,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
         verbose=0,
         warm_start=False,
         compile=False,
+        init="identity",
     ):
         super().__init__(
             n_flows=n_flows,
@@ -117,6 +118,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
             verbose=verbose,
             warm_start=warm_start,
             compile=compile,
+            init=init,
         )
         self.contamination = contamination
 

@@ -33,6 +33,7 @@ GAS_MAF_PARAMS = dict(
     max_iter=1000,
     early_stopping=True,
     n_iter_no_change=30,
+    init="identity",  # the paper's start (every layer the identity)
 )
 
 

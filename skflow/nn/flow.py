@@ -10,7 +10,7 @@ from torch import nn
 
 from .bases import StandardNormal
 from .fused import FlatParameters, FlowFunction, ScoringPlan
-from .layers import AUTOREGRESSIVE_TRANSFORMS, BatchNormTransform
+from .layers import AUTOREGRESSIVE_TRANSFORMS, BatchNormTransform, LowerTriangularAffine
 from .made import check_context
 
 __all__ = ["BASES", "Flow", "build_maf", "layer_orders"]
@@ -288,6 +288,7 @@ def build_maf(
     transform: str = "affine",
     base: str = "normal",
     context_features: int = 0,
+    gaussian_start: bool = False,
 ) -> Flow:
     """A Masked Autoregressive Flow (Papamakarios et al. 2017).
 
@@ -299,6 +300,9 @@ def build_maf(
     ``p(x | c)``.  Weights are drawn from ``generator`` (a generator with
     torch's default seed if None); the global torch RNG is not touched.
     Every layer starts as the identity, so an untrained flow is its base.
+    With ``gaussian_start`` a :class:`~skflow.nn.LowerTriangularAffine`
+    comes first (``flow.transforms[0]``); its ``set_gaussian(mean, cov)``
+    makes the untrained flow exactly that Gaussian.
 
     Examples
     --------
@@ -317,7 +321,7 @@ def build_maf(
         generator = torch.Generator()
     options = {"log_scale_bound": log_scale_bound} if transform == "affine" else {}
     make_layer = AUTOREGRESSIVE_TRANSFORMS[transform]
-    transforms = []
+    transforms = [LowerTriangularAffine(n_features)] if gaussian_start else []
     for layer_order in layer_orders(n_features, n_flows, order, generator):
         layer = make_layer(n_features, hidden_sizes, layer_order, activation, degree_mode, generator,
                            context_features, **options)

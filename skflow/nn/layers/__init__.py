@@ -9,6 +9,7 @@ entry.
 from .affine import AffineKernel, MaskedAffineAutoregressive, soft_clamp
 from .batch_norm import BatchNormKernel, BatchNormTransform
 from .kernel import LayerKernel
+from .linear import LowerTriangularAffine, LowerTriangularKernel
 from .permutation import Permutation, PermutationKernel
 
 
@@ -29,6 +30,8 @@ __all__ = [
     "BatchNormKernel",
     "BatchNormTransform",
     "LayerKernel",
+    "LowerTriangularAffine",
+    "LowerTriangularKernel",
     "MaskedAffineAutoregressive",
     "Permutation",
     "PermutationKernel",
