@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from ._version import __version__
-from .io import load_model, read_table, save_model, write_table
+from .io import load_model, read_table, save_model, to_stdout, write_table
 
 
 def _gas(args) -> int:
@@ -54,7 +54,7 @@ def _as_input(data, names):
 
 
 def _check_output(path, force):
-    if path not in (None, "-") and Path(path).exists() and not force:
+    if not to_stdout(path) and Path(path).exists() and not force:
         raise ValueError(f"{path} exists; use --force to overwrite it")
 
 
@@ -118,7 +118,7 @@ def _score(args) -> int:
     scores = model.score_samples(_as_input(data, names))
     write_table(args.output, scores[:, None], ["log_density"])
     _status(f"scored {len(scores)} rows (mean log-likelihood {scores.mean():.4f})"
-            + ("" if args.output in (None, "-") else f"; wrote {args.output}"))
+            + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
     return 0
 
 
@@ -127,7 +127,7 @@ def _sample(args) -> int:
     model = load_model(args.model)
     draws = sample_from(model, args.n_samples, args.random_state)
     write_table(args.output, draws, _feature_names(model, draws.shape[1]))
-    _status(f"drew {len(draws)} samples" + ("" if args.output in (None, "-") else f"; wrote {args.output}"))
+    _status(f"drew {len(draws)} samples" + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
     return 0
 
 

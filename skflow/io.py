@@ -9,11 +9,12 @@ those from people you trust).
 from __future__ import annotations
 
 import csv
+import sys
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TRUSTED_TYPES", "load_model", "read_table", "save_model", "write_table"]
+__all__ = ["TRUSTED_TYPES", "load_model", "read_table", "save_model", "to_stdout", "write_table"]
 
 #: skflow's own types that a ``.skops`` file may hold (scikit-learn's own
 #: estimators, a Pipeline or a StandardScaler, are trusted by skops itself).
@@ -106,14 +107,16 @@ def _bad_cell(path, delimiter, has_header):
 
 def write_table(path, data, header) -> None:
     """Write a 2-D array as CSV with a header line to ``path``, or to standard output for ``None`` or "-"."""
-    import sys
+    target = sys.stdout
+    if not to_stdout(path):
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+    np.savetxt(target, data, delimiter=",", header=",".join(header), comments="", fmt="%.10g")
 
-    if path in (None, "-"):
-        np.savetxt(sys.stdout, data, delimiter=",", header=",".join(header), comments="", fmt="%.10g")
-        return
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(path, data, delimiter=",", header=",".join(header), comments="", fmt="%.10g")
+
+def to_stdout(path) -> bool:
+    """Whether an output path means standard output (None or "-")."""
+    return path in (None, "-")
 
 
 def save_model(model, path) -> None:

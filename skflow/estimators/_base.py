@@ -3,7 +3,7 @@
 It turns scikit-learn parameters into a flow (the :meth:`BaseMAF._make_flow`
 hook, :func:`skflow.nn.build_maf` here), validates inputs, runs
 :func:`skflow.nn.training.train_flow`, scores and samples, and pickles the
-torch module as CPU tensors.
+torch module's state as plain numpy arrays (which skops can store too).
 """
 
 from __future__ import annotations
@@ -195,18 +195,15 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
 def _gaussian_of(x, rows=None, chunk_size=65536):
     """Mean and covariance (float64, a ridge of 1e-6 of the mean variance) of ``x[rows]``."""
     n = x.shape[0] if rows is None else rows.numel()
-    total = torch.zeros(x.shape[1], dtype=torch.float64)
-    outer = torch.zeros(x.shape[1], x.shape[1], dtype=torch.float64)
-    for start in range(0, n, chunk_size):
-        idx = slice(start, start + chunk_size) if rows is None else rows[start : start + chunk_size]
-        c = x[idx].double().cpu()
-        total += c.sum(0)
-    mean = total / n
-    for start in range(0, n, chunk_size):
-        idx = slice(start, start + chunk_size) if rows is None else rows[start : start + chunk_size]
-        c = x[idx].double().cpu() - mean
-        outer += c.t() @ c
-    cov = outer / n
+
+    def chunks():  # float64 on the CPU, a chunk at a time: no copy of all rows
+        for start in range(0, n, chunk_size):
+            idx = slice(start, start + chunk_size) if rows is None else rows[start : start + chunk_size]
+            yield x[idx].double().cpu()
+
+    # Two passes (mean, then centred products), as the batch-norm refit does.
+    mean = sum(c.sum(0) for c in chunks()) / n
+    cov = sum(d.t() @ d for d in (c - mean for c in chunks())) / n
     ridge = 1e-6 * float(cov.diagonal().mean()) + 1e-12
     return mean, cov + ridge * torch.eye(x.shape[1], dtype=torch.float64)
 
@@ -451,16 +448,15 @@ class BaseMAF(BaseEstimator):
         result = train_flow(flow, x_all, x_val, train_index=train_index, config=config_training,
                             generator=generator, log=print if self.verbose else None)
         del x_val, train_index
-        if not flow.has_statistics():
-            pass  # nothing to refit: no copy of the data
-        elif n > _BATCH_NORM_REFIT_ROWS:
-            # A random subset, gathered once and overwritten layer by layer:
-            # the statistics of a million rows are the full data's to about
-            # 1e-3 standard deviations, for a fraction of the memory.
-            rows = torch.randperm(n, generator=generator, dtype=index_dtype(n))[:_BATCH_NORM_REFIT_ROWS]
-            flow.refit_batch_norm(x_all[rows.sort().values.to(device)], overwrite=True)
-        else:
-            flow.refit_batch_norm(x_all)
+        if flow.has_statistics():  # without batch norm, no copy of the data either
+            if n > _BATCH_NORM_REFIT_ROWS:
+                # A random subset, gathered once and overwritten layer by layer:
+                # the statistics of a million rows are the full data's to about
+                # 1e-3 standard deviations, for a fraction of the memory.
+                rows = torch.randperm(n, generator=generator, dtype=index_dtype(n))[:_BATCH_NORM_REFIT_ROWS]
+                flow.refit_batch_norm(x_all[rows.sort().values.to(device)], overwrite=True)
+            else:
+                flow.refit_batch_norm(x_all)
 
         self.flow_ = flow
         self.device_ = device

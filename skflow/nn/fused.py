@@ -156,8 +156,9 @@ def _transposed_context(context, n, like):
 
 def flow_forward(x, context, kernels, blocks, keep=False, workspace=None):
     """Data to the end of the run, transposed: ``x`` is ``(n, d)``; returns
-    ``(u, log_det, saved)`` with ``u`` of shape ``(d, n)`` (a view of the
-    workspace), ``saved`` per kernel only if ``keep``."""
+    ``(u, log_det, saved, context)`` with ``u`` of shape ``(d, n)`` (a view of
+    the workspace), ``saved`` per kernel (None entries unless ``keep``) and the
+    context as the kernels saw it (``(c + 1, n)`` with a row of ones, or None)."""
     n, d = x.shape
     sizes = activation_sizes(kernels, d)
     if workspace is None:
@@ -201,18 +202,18 @@ class FlatParameters:
         self.kernels = tuple(kernels)
         self.params = [p for k in self.kernels for p in k.params]
         slots = [k.slots() for k in self.kernels]
-        entries = [(ki, si) for ki, ks in enumerate(slots) for si, (_, m) in enumerate(ks) if m is not None]
-        self.masked_size = sum(slots[ki][si][1].numel() for ki, si in entries)
-        entries += [(ki, si) for ki, ks in enumerate(slots) for si, (_, m) in enumerate(ks) if m is None]
-        self._entries = entries
-        self._shapes = [slots[ki][si][0] for ki, si in entries]
-        self._layout = [[None] * len(ks) for ks in slots]
-        masks = [slots[ki][si][1].reshape(-1) for ki, si in entries[: self._n_masked(slots)]]
+        self._counts = [len(ks) for ks in slots]
+        entries = [(ki, si, shape, mask) for ki, ks in enumerate(slots) for si, (shape, mask) in enumerate(ks)]
+        masked = [e for e in entries if e[3] is not None]
+        masks = [mask.reshape(-1) for *_, mask in masked]
+        self.masked_size = sum(m.numel() for m in masks)
+        self._entries = [(ki, si) for ki, si, *_ in masked] + [(ki, si) for ki, si, _, m in entries if m is None]
+        self._shapes = [slots[ki][si][0] for ki, si in self._entries]
         like = self.params[0] if self.params else torch.empty(0)
         self.mask = torch.cat(masks) if masks else like.new_empty(0)
         with torch.no_grad():
             packed = [k.pack(k.params) for k in self.kernels]
-            parts = [packed[ki][si].reshape(-1) for ki, si in entries]
+            parts = [packed[ki][si].reshape(-1) for ki, si in self._entries]
             self.tensor = torch.cat(parts) if parts else like.new_empty(0)
             self.tensor[: self.masked_size].mul_(self.mask)
             self.tensor.requires_grad_()
@@ -225,13 +226,9 @@ class FlatParameters:
                 for p, view in zip(k.params, k.param_views(blocks)):
                     p.data = view
 
-    @staticmethod
-    def _n_masked(slots):
-        return sum(m is not None for ks in slots for _, m in ks)
-
     def split(self, flat):
         """Per kernel, its blocks as views of ``flat``."""
-        out = [list(row) for row in self._layout]
+        out = [[None] * count for count in self._counts]
         parts = flat.split([s.numel() for s in self._shapes])
         for (ki, si), part, shape in zip(self._entries, parts, self._shapes):
             out[ki][si] = part.view(shape)

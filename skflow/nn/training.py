@@ -9,6 +9,7 @@ weights restored, and a guard that never lets a diverged model escape.
 from __future__ import annotations
 
 import contextlib
+import itertools
 import math
 import time
 import warnings
@@ -26,6 +27,11 @@ class TrainingDivergedError(FloatingPointError, ValueError):
 
 @dataclass
 class TrainingResult:
+    """What :func:`train_flow` reports: per-epoch training losses and
+    validation scores (nats), the best validation score and the epoch that
+    reached it (0: the initial weights), the epochs run, and whether
+    training stopped on a non-finite loss."""
+
     loss_curve: list[float] = field(default_factory=list)
     validation_scores: list[float] = field(default_factory=list)
     best_validation_score: float | None = None
@@ -42,7 +48,7 @@ def mean_log_prob(flow, x: torch.Tensor, chunk_size: int = 65536, context: torch
     """Mean log-density of ``x`` (given the rows of ``context``) under ``flow`` in eval mode, in float64."""
     was_training = flow.training
     flow.eval()
-    contexts = [None] * len(x.split(chunk_size)) if context is None else context.split(chunk_size)
+    contexts = itertools.repeat(None) if context is None else context.split(chunk_size)
     total = sum(flow.log_prob(c, ctx).double().sum().item() for c, ctx in zip(x.split(chunk_size), contexts))
     flow.train(was_training)
     return total / x.shape[0]
@@ -190,6 +196,10 @@ def train_flow(
         return loop.run()
 
 
+def _negative_log_likelihood(flow, batch, context=None):
+    return -flow.log_prob(batch, context).mean()
+
+
 class _FitLoop:
     """One call of :func:`train_flow`: epochs, validation, early stopping."""
 
@@ -246,12 +256,13 @@ class _FitLoop:
         lr_patience = max(1, config.n_iter_no_change // 3)
         stale = lr_stale = 0
         start = time.perf_counter()
-        # A local, not an attribute: a bound method stored on self is a reference
-        # cycle that kept the optimiser state and gradients alive after the fit
-        # until the garbage collector ran (~100 MB for the 257-D model).
-        loss_fn = [torch.compile(self.eager_loss, dynamic=False) if config.compile else self.eager_loss]
+        # A module-level function, not a bound method: one stored on self is a
+        # reference cycle that kept the optimiser state and gradients alive after
+        # the fit until the garbage collector ran (~100 MB for the 257-D model).
+        self.loss_fn = torch.compile(_negative_log_likelihood, dynamic=False) if config.compile \
+            else _negative_log_likelihood
         for epoch in range(config.max_epochs):
-            train_loss = self.epoch(loss_fn)
+            train_loss = self.epoch()
             if not math.isfinite(train_loss):
                 result.diverged = True
                 break
@@ -289,12 +300,8 @@ class _FitLoop:
         self._finish(best_state, best)
         return result
 
-    def eager_loss(self, batch, context=None):
-        return -self.flow.log_prob(batch, context).mean()
-
-    def epoch(self, loss_fn: list) -> float:
-        """One pass over the training rows; the mean training loss.  ``loss_fn``
-        is a one-element list, replaced by the eager loss if compilation fails."""
+    def epoch(self) -> float:
+        """One pass over the training rows; the mean training loss."""
         x_train, train_index, optimizer = self.x_train, self.train_index, self.optimizer
         n_batches = max(1, self.n // self.config.batch_size)
         perm = torch.randperm(self.n, generator=self.generator, dtype=self.rows_dtype).to(x_train.device)
@@ -302,15 +309,16 @@ class _FitLoop:
         for idx in torch.tensor_split(perm, n_batches):
             if train_index is not None:
                 idx = train_index[idx]  # per batch: no second epoch-sized index array
+            batch_context = None if self.context is None else self.context[idx]
             try:
-                loss = loss_fn[0](x_train[idx], None if self.context is None else self.context[idx])
+                loss = self.loss_fn(self.flow, x_train[idx], batch_context)
             except Exception as exc:  # torch.compile failures come in many types
-                if loss_fn[0] == self.eager_loss:
+                if self.loss_fn is _negative_log_likelihood:
                     raise
                 warnings.warn(f"torch.compile failed ({type(exc).__name__}: {exc}); "
                               "training without compilation", RuntimeWarning, stacklevel=4)
-                loss_fn[0] = self.eager_loss
-                loss = loss_fn[0](x_train[idx], None if self.context is None else self.context[idx])
+                self.loss_fn = _negative_log_likelihood
+                loss = self.loss_fn(self.flow, x_train[idx], batch_context)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             if self.config.max_grad_norm is not None:

@@ -136,22 +136,20 @@ class MaskedAffineAutoregressive(nn.Module):
         weights, biases, counts = [], [], []
         prev_perm = order
         grid = torch.arange(n_in + 1, device=u.device)
-        context_pre = None
         for i, layer in enumerate(made.layers[:-1]):
             perm = torch.argsort(layer.degrees, stable=True)
             w = layer.masked_weight()[perm]
+            bias = layer.bias[perm][:, None]
             if i == 0 and made.context_features:
-                # The context's share of the first layer, for all units at once.
+                # The context's share of the first layer joins its bias, for all units at once.
                 c = made.check_context(context, u.shape[0])
-                context_pre = torch.addmm(layer.bias[perm][:, None], w[:, n_in:], c.t())
+                bias = torch.addmm(bias, w[:, n_in:], c.t())
                 w = w[:, :n_in]
             weights.append(w[:, prev_perm])
-            biases.append(layer.bias[perm][:, None])
+            biases.append(bias)
             # counts[l][m]: how many units of layer l have degree <= m
             counts.append(torch.searchsorted(layer.degrees[perm], grid, right=True).tolist())
             prev_perm = perm
-        if context_pre is not None:
-            biases[0] = context_pre
         last = made.layers[-1]
         w_out = last.masked_weight()[:, prev_perm]
         rows = torch.stack([order, order + n_in], dim=1)  # (D, 2): shift and log-scale rows
