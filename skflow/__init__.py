@@ -1,6 +1,6 @@
 """skflow: normalizing-flow density estimation as scikit-learn estimators."""
 
 from ._version import __version__
-from .estimators import MAFDensity, MAFOutlierDetector
+from .estimators import MAFClassifier, MAFDensity, MAFOutlierDetector, MAFRegressor
 
-__all__ = ["MAFDensity", "MAFOutlierDetector", "__version__"]
+__all__ = ["MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor", "__version__"]

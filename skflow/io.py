@@ -19,8 +19,10 @@ __all__ = ["TRUSTED_TYPES", "load_model", "read_table", "save_model", "to_stdout
 #: skflow's own types that a ``.skops`` file may hold (scikit-learn's own
 #: estimators, a Pipeline or a StandardScaler, are trusted by skops itself).
 TRUSTED_TYPES = [
+    "skflow.estimators.classifier.MAFClassifier",
     "skflow.estimators.density.MAFDensity",
     "skflow.estimators.outlier.MAFOutlierDetector",
+    "skflow.estimators.regressor.MAFRegressor",
     "skflow.preprocessing.CorrelationFilter",
     "skflow.preprocessing.DropColumns",
 ]

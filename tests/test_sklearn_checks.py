@@ -6,7 +6,7 @@ contract, not the quality of the fit.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skflow import MAFDensity
+from skflow import MAFClassifier, MAFDensity, MAFRegressor
 
 FAST = dict(n_flows=2, hidden_layer_sizes=(8,), max_iter=3, batch_size=64, random_state=0)
 
@@ -15,7 +15,15 @@ EXPECTED_FAILED_CHECKS: dict = {}
 
 
 @parametrize_with_checks(
-    [MAFDensity(**FAST), MAFDensity(**FAST, init="gaussian")],
+    [
+        MAFDensity(**FAST),
+        MAFDensity(**FAST, init="gaussian"),
+        MAFClassifier(**FAST),
+        MAFClassifier(**FAST, init="identity"),
+        MAFRegressor(**FAST),
+        # From the identity, R² > 0.5 (check_regressors_train) needs some training.
+        MAFRegressor(**{**FAST, "max_iter": 30}, learning_rate_init=1e-2, init="identity"),
+    ],
     expected_failed_checks=lambda est: EXPECTED_FAILED_CHECKS,
 )
 def test_sklearn_compatible_estimator(estimator, check):

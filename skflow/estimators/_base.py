@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import ArrayLike
 import torch
 from sklearn.base import BaseEstimator, _fit_context
+from sklearn.model_selection import train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -125,6 +126,16 @@ FLOW_PARAMETERS_DOC = """
         Continue training the fitted flow on the next call to ``fit``
         (the architecture parameters must be unchanged).
 
+{init}
+
+    compile : bool, default=False
+        Train through ``torch.compile`` of the reference modules instead of
+        skflow's hand-written fused pass (compiling takes tens of seconds).
+        Falls back to plain PyTorch with a warning where compilation is
+        unavailable.
+"""
+
+INIT_DOC = """
     init : {"identity", "gaussian"}, default="identity"
         Where training starts.  "identity" starts every layer at the identity
         (a standard normal; the MAF paper's start).  "gaussian" puts a dense
@@ -134,14 +145,13 @@ FLOW_PARAMETERS_DOC = """
         with every MAF layer at the identity: before the first step the model
         *is* that Gaussian, and with early stopping the restored best is never
         worse than it on the validation rows.  See the hyper-parameter guide
-        for when it helps.
+        for when it helps."""
 
-    compile : bool, default=False
-        Train through ``torch.compile`` of the reference modules instead of
-        skflow's hand-written fused pass (compiling takes tens of seconds).
-        Falls back to plain PyTorch with a warning where compilation is
-        unavailable.
-"""
+
+def flow_parameters_doc(init_doc: str = INIT_DOC) -> str:
+    """The shared parameter section of the docstrings, with an estimator's own ``init`` entry."""
+    return FLOW_PARAMETERS_DOC.replace("{init}", init_doc.strip("\n")).strip()
+
 
 FLOW_ATTRIBUTES_DOC = """
     flow_ : skflow.nn.Flow
@@ -219,6 +229,14 @@ def check_numeric_columns(X) -> None:
                              "OneHotEncoder or OrdinalEncoder in a Pipeline")
 
 
+def check_n_samples(n_samples) -> None:
+    """A clear error for a number of draws that is not a non-negative int."""
+    if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, Integral):
+        raise TypeError(f"n_samples must be an int, got {n_samples!r}")
+    if n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+
+
 def describe_stopping(est) -> str:
     """Where a fit stopped, in words (printed with ``verbose`` and by ``skflow fit``)."""
     run = est.n_iter_
@@ -234,7 +252,7 @@ def describe_stopping(est) -> str:
 
 
 class BaseMAF(BaseEstimator):
-    """Shared fit / score / sample logic; use MAFDensity or MAFOutlierDetector."""
+    """What every skflow estimator shares: parameters, the fit loop, scoring, sampling, pickling."""
 
     _parameter_constraints: dict = {
         **_ARCHITECTURE_CONSTRAINTS,
@@ -322,7 +340,10 @@ class BaseMAF(BaseEstimator):
             )
         return tuple(int(s) for s in sizes)
 
-    def _flow_config(self, n_features: int, generator) -> dict:
+    #: What ``init="gaussian"`` puts first (see :func:`skflow.nn.build_maf`).
+    _gaussian_start = True
+
+    def _flow_config(self, n_features: int, generator, context_features: int = 0) -> dict:
         order = self.order if isinstance(self.order, str) else [list(map(int, o)) for o in self.order]
         try:
             orders = layer_orders(n_features, self.n_flows, order, generator)
@@ -331,7 +352,7 @@ class BaseMAF(BaseEstimator):
                     raise ValueError(f"{o} is not a permutation of range({n_features})")
         except ValueError as exc:
             raise ValueError(f"invalid order parameter: {exc}") from None
-        return dict(
+        config = dict(
             n_features=n_features,
             n_flows=self.n_flows,
             hidden_sizes=self._hidden_sizes(),
@@ -340,8 +361,11 @@ class BaseMAF(BaseEstimator):
             order=orders,
             log_scale_bound=None if self.log_scale_bound is None else float(self.log_scale_bound),
             dtype=self.dtype,
-            gaussian_start=self.init == "gaussian",
+            gaussian_start=self._gaussian_start if self.init == "gaussian" else False,
         )
+        if context_features:
+            config["context_features"] = context_features
+        return config
 
     def _make_flow(self, config: dict, generator: torch.Generator):
         """Build the (untrained) torch flow that ``config`` (from
@@ -361,25 +385,11 @@ class BaseMAF(BaseEstimator):
     def _warm(self) -> bool:
         return self.warm_start and hasattr(self, "flow_")
 
-    @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: ArrayLike, y: None = None):
-        """Fit the flow to ``X`` by maximum likelihood.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-            Training rows; at least 2.
-        y : None
-            Ignored, present for API consistency.
-
-        Returns
-        -------
-        self : object
-            The fitted estimator.
-        """
+    def _fit_keeping_state(self, fit, *args):
+        """``fit(*args)``; on any failure, restore the estimator as it was."""
         saved = dict(self.__dict__)
         try:
-            self._fit(X)
+            fit(*args)
         except BaseException:
             # A failed fit must leave a previously fitted estimator as it was.
             self.__dict__.clear()
@@ -387,13 +397,34 @@ class BaseMAF(BaseEstimator):
             raise
         return self
 
-    def _fit(self, X):
-        """Fit; return the validated ``X`` and the held-out row positions (or None)."""
+    def _validation_split(self, n: int, rng, stratify):
+        """Held-out and training row positions for early stopping."""
+        n_val = min(n - 1, max(1, int(round(self.validation_fraction * n))))
+        if stratify is not None:
+            try:  # every class in both parts where the counts allow it
+                train, val = train_test_split(np.arange(n), test_size=n_val, stratify=stratify,
+                                              random_state=rng)
+                return val, train
+            except ValueError:
+                pass
+        perm = rng.permutation(n)
+        return perm[:n_val].copy(), perm[n_val:]
+
+    def _start_at_gaussian(self, flow, x_all, context, train_index) -> None:
+        """Set the Gaussian start layer (``init="gaussian"``) from the training rows."""
+        flow.transforms[0].set_gaussian(*_gaussian_of(x_all, train_index))
+
+    def _train(self, data: np.ndarray, context: np.ndarray | None = None, stratify=None):
+        """Train the flow on the validated rows ``data`` (given ``context``, a
+        float array with one row per row of ``data``, for a conditional flow);
+        set the fitted attributes; return the held-out row positions (or None).
+
+        ``stratify`` (labels) keeps every class in both parts of the
+        early-stopping split where the counts allow it.
+        """
         warm = self._warm()
-        check_numeric_columns(X)
-        X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not warm
-        )
+        X = data
+        context_features = 0 if context is None else context.shape[1]
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)
         generator = seed_generator(rng)
@@ -401,7 +432,7 @@ class BaseMAF(BaseEstimator):
 
         if warm:
             config = self._flow_config_
-            new = self._flow_config(X.shape[1], generator)
+            new = self._flow_config(X.shape[1], generator, context_features)
             if {k: v for k, v in new.items() if k != "order"} != {
                 k: v for k, v in config.items() if k != "order"
             }:
@@ -413,26 +444,27 @@ class BaseMAF(BaseEstimator):
             # Train a copy: an interrupted warm start must not damage the fitted model.
             flow = copy.deepcopy(self.flow_).to(device)
         else:
-            config = self._flow_config(X.shape[1], generator)
+            config = self._flow_config(X.shape[1], generator, context_features)
             flow = self._make_flow(config, generator).to(device)
 
         # The data are held once (shared with X when dtypes match); training
         # indexes into them, only the validation rows are copied.
         x_all = self._to_tensor(X, device)
-        x_val = None
+        c_all = None if context is None else self._to_tensor(context, device)
+        x_val = c_val = None
         val_index = train_index = None
         n_train = n
         if self.early_stopping:
-            n_val = min(n - 1, max(1, int(round(self.validation_fraction * n))))
-            perm = rng.permutation(n)
-            val_index = perm[:n_val].copy()
-            train_index = torch.from_numpy(perm[n_val:]).to(device=device, dtype=index_dtype(n))
-            del perm
-            x_val = x_all[torch.from_numpy(val_index).to(device)]
-            n_train = n - n_val
+            val_index, train_rows = self._validation_split(n, rng, stratify)
+            train_index = torch.from_numpy(train_rows).to(device=device, dtype=index_dtype(n))
+            del train_rows
+            held_out = torch.from_numpy(val_index).to(device)
+            x_val = x_all[held_out]
+            c_val = None if c_all is None else c_all[held_out]
+            n_train = n - len(val_index)
 
         if not warm and config.get("gaussian_start"):
-            flow.transforms[0].set_gaussian(*_gaussian_of(x_all, train_index))
+            self._start_at_gaussian(flow, x_all, c_all, train_index)
         batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init, n_train)
         config_training = TrainingConfig(
             learning_rate=learning_rate,
@@ -445,18 +477,20 @@ class BaseMAF(BaseEstimator):
             max_grad_norm=self.max_grad_norm,
             compile=self.compile,
         )
-        result = train_flow(flow, x_all, x_val, train_index=train_index, config=config_training,
-                            generator=generator, log=print if self.verbose else None)
-        del x_val, train_index
+        result = train_flow(flow, x_all, x_val, train_index=train_index, context=c_all, context_val=c_val,
+                            config=config_training, generator=generator, log=print if self.verbose else None)
+        del x_val, c_val, train_index
         if flow.has_statistics():  # without batch norm, no copy of the data either
             if n > _BATCH_NORM_REFIT_ROWS:
                 # A random subset, gathered once and overwritten layer by layer:
                 # the statistics of a million rows are the full data's to about
                 # 1e-3 standard deviations, for a fraction of the memory.
                 rows = torch.randperm(n, generator=generator, dtype=index_dtype(n))[:_BATCH_NORM_REFIT_ROWS]
-                flow.refit_batch_norm(x_all[rows.sort().values.to(device)], overwrite=True)
+                rows = rows.sort().values.to(device)
+                flow.refit_batch_norm(x_all[rows], overwrite=True,
+                                      context=None if c_all is None else c_all[rows])
             else:
-                flow.refit_batch_norm(x_all)
+                flow.refit_batch_norm(x_all, context=c_all)
 
         self.flow_ = flow
         self.device_ = device
@@ -477,7 +511,7 @@ class BaseMAF(BaseEstimator):
         self._fit_epochs = result.n_epochs
         if self.verbose:
             print(describe_stopping(self))
-        return X, val_index
+        return val_index
 
     # -------------------------------------------------------------- scoring
     def _validated(self, X) -> np.ndarray:
@@ -491,12 +525,14 @@ class BaseMAF(BaseEstimator):
             print(f"{what} {done:,} / {total:,} rows  {time.perf_counter() - start:6.1f}s")
 
     @torch.no_grad()
-    def _log_density(self, X: np.ndarray) -> np.ndarray:
+    def _log_density(self, X: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        """Log-density of each row of ``X`` (given the rows of ``context``), float64."""
         out = np.empty(X.shape[0], dtype=np.float64)
         began = time.perf_counter()
         for start in range(0, X.shape[0], _SCORE_CHUNK):
             chunk = self._to_tensor(X[start : start + _SCORE_CHUNK])
-            out[start : start + chunk.shape[0]] = self.flow_.log_prob(chunk).double().cpu().numpy()
+            c = None if context is None else self._to_tensor(context[start : start + _SCORE_CHUNK])
+            out[start : start + chunk.shape[0]] = self.flow_.log_prob(chunk, c).double().cpu().numpy()
             self._progress("scored", start + chunk.shape[0], X.shape[0], began)
         if np.isnan(out).any():
             raise FloatingPointError(
@@ -505,51 +541,16 @@ class BaseMAF(BaseEstimator):
             )
         return out
 
-    def score_samples(self, X: ArrayLike) -> np.ndarray:
-        """Log-density of each row of ``X`` under the fitted flow.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        log_density : ndarray of shape (n_samples,), dtype float64
-            Natural-log densities.  Rows far outside the float range of the
-            model's dtype get ``-inf``.
-        """
-        return self._log_density(self._validated(X))
-
     @torch.no_grad()
-    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
-        """Draw samples from the fitted flow.
-
-        Sampling inverts every MAF layer one dimension at a time, computing
-        each hidden unit once: about one network pass per layer.
-
-        Parameters
-        ----------
-        n_samples : int, default=1
-            Number of rows to draw; 0 gives an empty array.
-        random_state : int, RandomState instance or None, default=None
-            Seeds the base noise; the same seed gives the same samples.
-
-        Returns
-        -------
-        X : ndarray of shape (n_samples, n_features), dtype float64
-        """
-        check_is_fitted(self)
-        if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, Integral):
-            raise TypeError(f"n_samples must be an int, got {n_samples!r}")
-        if n_samples < 0:
-            raise ValueError(f"n_samples must be >= 0, got {n_samples}")
-        generator = seed_generator(check_random_state(random_state))
-        out = np.empty((int(n_samples), self.n_features_in_), dtype=np.float64)
+    def _draw(self, n: int, generator, context: np.ndarray | None = None) -> np.ndarray:
+        """``n`` draws of the flow (one per row of ``context``), float64."""
+        out = np.empty((n, self.flow_.n_features), dtype=np.float64)
         began = time.perf_counter()
-        for start in range(0, int(n_samples), _SCORE_CHUNK):
-            n = min(_SCORE_CHUNK, int(n_samples) - start)
-            out[start : start + n] = self.flow_.sample(n, generator).double().cpu().numpy()
-            self._progress("sampled", start + n, int(n_samples), began)
+        for start in range(0, n, _SCORE_CHUNK):
+            m = min(_SCORE_CHUNK, n - start)
+            c = None if context is None else self._to_tensor(context[start : start + m])
+            out[start : start + m] = self.flow_.sample(m, generator, c).double().cpu().numpy()
+            self._progress("sampled", start + m, n, began)
         return out
 
     # ---------------------------------------------------------- persistence
@@ -598,3 +599,70 @@ class BaseMAF(BaseEstimator):
             device = torch.device("cpu")
         self.flow_ = flow.to(device).eval()
         self.device_ = device
+
+
+class UnconditionalMAF(BaseMAF):
+    """A flow of ``X`` alone: fit(X), score_samples, sample (MAFDensity, MAFOutlierDetector)."""
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: ArrayLike, y: None = None):
+        """Fit the flow to ``X`` by maximum likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows; at least 2.
+        y : None
+            Ignored, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit_keeping_state(self._fit, X)
+
+    def _fit(self, X):
+        """Fit; return the validated ``X`` and the held-out row positions (or None)."""
+        check_numeric_columns(X)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not self._warm()
+        )
+        return X, self._train(X)
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log-density of each row of ``X`` under the fitted flow.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,), dtype float64
+            Natural-log densities.  Rows far outside the float range of the
+            model's dtype get ``-inf``.
+        """
+        return self._log_density(self._validated(X))
+
+    @torch.no_grad()
+    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
+        """Draw samples from the fitted flow.
+
+        Sampling inverts every MAF layer one dimension at a time, computing
+        each hidden unit once: about one network pass per layer.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw; 0 gives an empty array.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the base noise; the same seed gives the same samples.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features), dtype float64
+        """
+        check_is_fitted(self)
+        check_n_samples(n_samples)
+        return self._draw(int(n_samples), seed_generator(check_random_state(random_state)))

@@ -5,10 +5,10 @@ from __future__ import annotations
 from numpy.typing import ArrayLike
 from sklearn.base import DensityMixin
 
-from ._base import FLOW_ATTRIBUTES_DOC, FLOW_PARAMETERS_DOC, BaseMAF
+from ._base import FLOW_ATTRIBUTES_DOC, UnconditionalMAF, flow_parameters_doc
 
 
-class MAFDensity(DensityMixin, BaseMAF):
+class MAFDensity(DensityMixin, UnconditionalMAF):
     __doc__ = f"""Masked Autoregressive Flow density estimator.
 
     A stack of MADE-based affine autoregressive layers (Papamakarios et al.
@@ -19,7 +19,7 @@ class MAFDensity(DensityMixin, BaseMAF):
 
     Parameters
     ----------
-    {FLOW_PARAMETERS_DOC.strip()}
+    {flow_parameters_doc()}
 
     Attributes
     ----------

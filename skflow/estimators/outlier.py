@@ -10,13 +10,13 @@ from sklearn.base import OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import FLOW_ATTRIBUTES_DOC, FLOW_PARAMETERS_DOC, BaseMAF
+from ._base import FLOW_ATTRIBUTES_DOC, UnconditionalMAF, flow_parameters_doc
 
 #: Share of new normal rows that ``contamination="auto"`` flags.
 AUTO_FALSE_ALARM_RATE = 0.01
 
 
-class MAFOutlierDetector(OutlierMixin, BaseMAF):
+class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
     __doc__ = f"""Outlier detection by the log-density of a Masked Autoregressive Flow.
 
     The flow is fitted to (mostly) normal rows; rows with a low log-density
@@ -36,7 +36,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
         the 1st percentile of the scores of the rows held out for early
         stopping, which the flow did not train on (training scores are
         optimistic).  Without early stopping, "auto" uses the training rows.
-    {FLOW_PARAMETERS_DOC.strip()}
+    {flow_parameters_doc()}
 
     Attributes
     ----------
@@ -63,7 +63,7 @@ class MAFOutlierDetector(OutlierMixin, BaseMAF):
     """
 
     _parameter_constraints: dict = {
-        **BaseMAF._parameter_constraints,
+        **UnconditionalMAF._parameter_constraints,
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
     }
 

@@ -17,6 +17,7 @@ from .flow import BASES, Flow, build_maf, layer_orders
 from .layers import (
     AUTOREGRESSIVE_TRANSFORMS,
     BatchNormTransform,
+    ConditionalGaussianAffine,
     LayerKernel,
     LowerTriangularAffine,
     MaskedAffineAutoregressive,
@@ -32,6 +33,7 @@ __all__ = [
     "BaseDistribution",
     "MADE",
     "BatchNormTransform",
+    "ConditionalGaussianAffine",
     "Flow",
     "LayerKernel",
     "LowerTriangularAffine",

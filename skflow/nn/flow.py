@@ -10,7 +10,8 @@ from torch import nn
 
 from .bases import StandardNormal
 from .fused import FlatParameters, FlowFunction, ScoringPlan
-from .layers import AUTOREGRESSIVE_TRANSFORMS, BatchNormTransform, LowerTriangularAffine
+from .layers import (AUTOREGRESSIVE_TRANSFORMS, BatchNormTransform, ConditionalGaussianAffine,
+                     LowerTriangularAffine)
 from .made import check_context
 
 __all__ = ["BASES", "Flow", "build_maf", "layer_orders"]
@@ -146,13 +147,21 @@ class Flow(nn.Module):
         context = self._check_context(context, x.shape[0])
         if not self.training and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
             kernels = self._kernels(x.shape[0])
+            # Layers without kernels at the front (a conditional Gaussian start)
+            # run as modules; the rest through the plan.
+            first = next((i for i, k in enumerate(kernels) if k is not None), len(kernels))
+            kernels = kernels[first:]
             if kernels and all(k is not None for k in kernels):
+                log_det = 0.0
+                for t in self.transforms[:first]:
+                    x, ld = self._call(t, x, context)
+                    log_det = log_det + ld
                 plan = self.__dict__.get("_scoring_plan")
                 if plan is None or not plan.matches(kernels):
                     plan = ScoringPlan(kernels, self.n_features)
                     # One assignment: a concurrent caller sees the old plan or the new one.
                     self.__dict__["_scoring_plan"] = plan
-                return plan.log_prob(x, self.base, context)
+                return plan.log_prob(x, self.base, context) + log_det
         u, log_det = self(x, context)
         return self.base.log_prob(u, context) + log_det
 
@@ -242,6 +251,19 @@ def _moments(x: torch.Tensor, chunk_size: int) -> tuple[torch.Tensor, torch.Tens
     return mean, sq / len(x)
 
 
+def _gaussian_start_layers(gaussian_start, n_features: int, context_features: int) -> list:
+    if gaussian_start in (False, None):
+        return []
+    if gaussian_start is True:
+        return [LowerTriangularAffine(n_features)]
+    if gaussian_start not in ("linear", "grouped"):
+        raise ValueError(f"gaussian_start must be a bool, 'linear' or 'grouped', got {gaussian_start!r}")
+    if not context_features:
+        raise ValueError(f"gaussian_start={gaussian_start!r} needs context_features > 0")
+    groups = 1 if gaussian_start == "linear" else context_features
+    return [ConditionalGaussianAffine(n_features, context_features, groups)]
+
+
 def layer_orders(n_features: int, n_flows: int, order="reverse", generator=None):
     """Autoregressive order of each MAF layer.
 
@@ -288,7 +310,7 @@ def build_maf(
     transform: str = "affine",
     base: str = "normal",
     context_features: int = 0,
-    gaussian_start: bool = False,
+    gaussian_start: bool | str = False,
 ) -> Flow:
     """A Masked Autoregressive Flow (Papamakarios et al. 2017).
 
@@ -302,7 +324,12 @@ def build_maf(
     Every layer starts as the identity, so an untrained flow is its base.
     With ``gaussian_start`` a :class:`~skflow.nn.LowerTriangularAffine`
     comes first (``flow.transforms[0]``); its ``set_gaussian(mean, cov)``
-    makes the untrained flow exactly that Gaussian.
+    makes the untrained flow exactly that Gaussian.  A conditional flow may
+    start at a conditional Gaussian instead, with a
+    :class:`~skflow.nn.ConditionalGaussianAffine` first:
+    ``gaussian_start="linear"`` (mean linear in the context, one covariance;
+    ``set_linear_gaussian``) or ``"grouped"`` (one Gaussian per column of a
+    one-hot context; ``set_group_gaussians``).
 
     Examples
     --------
@@ -321,7 +348,7 @@ def build_maf(
         generator = torch.Generator()
     options = {"log_scale_bound": log_scale_bound} if transform == "affine" else {}
     make_layer = AUTOREGRESSIVE_TRANSFORMS[transform]
-    transforms = [LowerTriangularAffine(n_features)] if gaussian_start else []
+    transforms = _gaussian_start_layers(gaussian_start, n_features, context_features)
     for layer_order in layer_orders(n_features, n_flows, order, generator):
         layer = make_layer(n_features, hidden_sizes, layer_order, activation, degree_mode, generator,
                            context_features, **options)

@@ -85,7 +85,8 @@ def hidden_degrees(
     >>> hidden_degrees(4, 5).tolist()
     [1, 2, 3, 1, 2]
     """
-    top = max(n_inputs - 1, 1)
+    # With a context (previous_min 0), a single input needs only degree-0 units.
+    top = max(n_inputs - 1, min(previous_min, 1))
     low = min(previous_min, top)
     if mode == "sequential":
         return torch.arange(width) % (top - low + 1) + low
@@ -211,11 +212,13 @@ class MADE(nn.Module):
         in_deg = input_degrees(order)
         self.register_buffer("degrees", in_deg)
 
-        narrow = [w for w in hidden_sizes if w < n_inputs - 1]
+        # Degrees run 1..D-1, and from 0 with a context: one unit more.
+        needed = n_inputs if context_features else n_inputs - 1
+        narrow = [w for w in hidden_sizes if w < needed]
         if narrow:
             warnings.warn(
-                f"MADE hidden layer width(s) {narrow} are smaller than n_inputs - 1 = "
-                f"{n_inputs - 1}; some autoregressive dependencies cannot be represented. "
+                f"MADE hidden layer width(s) {narrow} are smaller than the {needed} degrees "
+                "they must carry; some autoregressive dependencies cannot be represented. "
                 "Use hidden layers at least as wide as the number of features.",
                 MADEWidthWarning,
                 stacklevel=2,

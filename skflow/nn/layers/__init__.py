@@ -8,6 +8,7 @@ entry.
 
 from .affine import AffineKernel, MaskedAffineAutoregressive, soft_clamp
 from .batch_norm import BatchNormKernel, BatchNormTransform
+from .conditional_linear import ConditionalGaussianAffine
 from .kernel import LayerKernel
 from .linear import LowerTriangularAffine, LowerTriangularKernel
 from .permutation import Permutation, PermutationKernel
@@ -29,6 +30,7 @@ __all__ = [
     "AffineKernel",
     "BatchNormKernel",
     "BatchNormTransform",
+    "ConditionalGaussianAffine",
     "LayerKernel",
     "LowerTriangularAffine",
     "LowerTriangularKernel",
