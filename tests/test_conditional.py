@@ -111,25 +111,82 @@ def test_made_width_warning_counts_the_context_degree():
 
 
 # ------------------------------------------------------------- classifier
+def _shrunk_covariances(X, y, alpha, beta):
+    """The class covariances of the Gaussian start, written out with numpy."""
+    d, counts = X.shape[1], np.bincount(y)
+    covs = [np.cov(X[y == k].T, bias=True) for k in range(len(counts))]
+    pooled = sum(n * c for n, c in zip(counts, covs)) / len(y)
+    pooled = (1 - beta) * pooled + beta * np.trace(pooled) / d * np.eye(d)
+    ridge = (1e-6 * np.trace(pooled) / d + 1e-12) * np.eye(d)
+    return [(1 - alpha) * c + alpha * pooled + ridge for c in covs]
+
+
 def test_classifier_starts_at_the_class_gaussians():
     X, y, _, _ = _class_data()
     clf = MAFClassifier(n_flows=1, hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12,
-                        early_stopping=False, dtype="float64", random_state=0).fit(X, y)
-    d = X.shape[1]
-    stats = [(X[y == k].mean(0), np.cov(X[y == k].T, bias=True)) for k in range(3)]
+                        early_stopping=False, calibrate=False, dtype="float64", random_state=0).fit(X, y)
+    alpha, beta = clf.covariance_shrinkage_
     counts = np.bincount(y)
-    pooled = sum(n * (c + (1e-6 * np.trace(c) / d + 1e-12) * np.eye(d)) for n, (_, c) in zip(counts, stats)) / len(y)
-    joint = np.stack([
-        np.log(counts[k] / len(y)) + multivariate_normal(
-            m, (counts[k] * (c + (1e-6 * np.trace(c) / d + 1e-12) * np.eye(d)) + d * pooled) / (counts[k] + d)
-        ).logpdf(X) for k, (m, c) in enumerate(stats)], 1)
+    joint = np.stack([np.log(counts[k] / len(y)) + multivariate_normal(X[y == k].mean(0), cov).logpdf(X)
+                      for k, cov in enumerate(_shrunk_covariances(X, y, alpha, beta))], 1)
     np.testing.assert_allclose(clf.predict_joint_log_proba(X), joint, rtol=0, atol=1e-6)
     np.testing.assert_allclose(clf.score_samples(X), logsumexp(joint, axis=1), rtol=0, atol=1e-6)
 
 
+def test_shrinkage_is_chosen_by_cross_validated_log_loss():
+    from skflow.estimators import classifier
+
+    X, y, _, _ = _class_data(90, seed=3)
+    chosen = classifier._select_shrinkage(torch.tensor(X), torch.tensor(y), 3)
+    fold = np.arange(len(y)) % classifier._FOLDS
+    losses = {}
+    for alpha in classifier._ALPHAS:
+        for beta in classifier._BETAS:
+            total = 0.0
+            for f in range(classifier._FOLDS):
+                fit, test = fold != f, fold == f
+                covs = _shrunk_covariances(X[fit], y[fit], alpha, beta)
+                prior = np.bincount(y[fit]) / fit.sum()
+                joint = np.stack([np.log(prior[k]) + multivariate_normal(X[fit][y[fit] == k].mean(0), c).logpdf(X[test])
+                                  for k, c in enumerate(covs)], 1)
+                total -= (joint[np.arange(test.sum()), y[test]] - logsumexp(joint, axis=1)).sum()
+            losses[alpha, beta] = total
+    assert chosen == min(losses, key=losses.get)
+
+
+def test_early_stopping_watches_the_held_out_log_loss(monkeypatch):
+    X, y, _, _ = _class_data(400)
+    seen = []
+    original = MAFClassifier._validation_score
+
+    def recording(self, x_val, c_val):
+        score = original(self, x_val, c_val)
+
+        def wrapped(flow):
+            value = score(flow)
+            # Held-out mean log p(y | x) by hand, from the flow's class densities.
+            with torch.no_grad():
+                flow.eval()
+                joint = torch.stack([flow.log_prob(x_val, c) for c in torch.eye(3, dtype=x_val.dtype)], 1).double()
+                flow.train()
+            joint += torch.as_tensor(self.class_prior_).log()
+            by_hand = (joint[torch.arange(len(x_val)), c_val.argmax(1)] - joint.logsumexp(1)).mean()
+            assert abs(value - float(by_hand)) < 1e-9
+            seen.append(value)
+            return value
+
+        return wrapped
+
+    monkeypatch.setattr(MAFClassifier, "_validation_score", recording)
+    clf = MAFClassifier(**FAST).fit(X, y)
+    assert seen[1:] == clf.validation_scores_  # seen[0]: the starting point
+    assert clf.best_validation_score_ == max(seen[: clf.best_epoch_ + 1])
+    assert clf.temperature_ >= 1.0
+
+
 def test_classifier_probabilities_follow_bayes_rule():
     X, y, means, covs = _class_data(1500)
-    clf = MAFClassifier(**FAST).fit(X[:1000], y[:1000])
+    clf = MAFClassifier(**FAST, calibrate=False).fit(X[:1000], y[:1000])
     proba = clf.predict_proba(X[1000:])
     np.testing.assert_allclose(proba.sum(1), 1.0, atol=1e-12)
     np.testing.assert_array_equal(clf.predict(X[1000:]), clf.classes_[proba.argmax(1)])
@@ -207,12 +264,41 @@ def test_regressor_starts_at_the_ridge_regression():
     xs = (x - x.mean(0)) / x.std(0)
     ys = (y - y.mean()) / y.std()
     design = np.c_[xs, np.ones(len(xs))]
-    beta = np.linalg.solve(design.T @ design + np.diag([1.0, 0.0]), design.T @ ys)
-    resid_var = np.mean((ys - design @ beta) ** 2)
+    penalty = np.diag([reg.ridge_penalty_, 0.0])
+    beta = np.linalg.solve(design.T @ design + penalty, design.T @ ys)
+    # The spread: out-of-fold residuals of the same 5 folds (rows in order without early stopping).
+    fold = np.arange(len(ys)) % 5
+    oof = np.empty_like(ys)
+    for f in range(5):
+        fit = fold != f
+        b = np.linalg.solve(design[fit].T @ design[fit] + penalty, design[fit].T @ ys[fit])
+        oof[~fit] = ys[~fit] - design[~fit] @ b
+    resid_var = np.mean(oof ** 2)
     resid_var += 1e-6 * resid_var + 1e-12
     want = norm(design @ beta, np.sqrt(resid_var)).logpdf(ys) - np.log(y.std())
     np.testing.assert_allclose(reg.log_prob(x, y), want, rtol=0, atol=1e-8)
     np.testing.assert_allclose(reg.predict(x), (design @ beta) * y.std() + y.mean(), rtol=0, atol=1e-8)
+
+
+def test_ridge_penalty_is_chosen_by_cross_validated_likelihood():
+    from sklearn.linear_model import Ridge
+
+    from skflow.estimators import regressor
+
+    rng = np.random.RandomState(0)
+    c = rng.normal(size=(60, 8))
+    t = c[:, :2] @ [1.0, -0.5] + rng.normal(size=60)
+    fold = np.arange(60) % regressor._FOLDS
+    scores = {}
+    for penalty in regressor._PENALTIES:
+        total = 0.0
+        for f in range(regressor._FOLDS):
+            fit, test = fold != f, fold == f
+            model = Ridge(alpha=penalty).fit(c[fit], t[fit])
+            resid = t[fit] - model.predict(c[fit])
+            total += norm(model.predict(c[test]), np.sqrt(np.mean(resid ** 2) * (1 + 1e-6))).logpdf(t[test]).sum()
+        scores[penalty] = total
+    assert regressor._select_penalty(c, t[:, None])[0] == max(scores, key=scores.get)
 
 
 def test_regressor_recovers_a_known_conditional_gaussian():

@@ -202,8 +202,8 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
 }
 
 
-def _gaussian_of(x, rows=None, chunk_size=65536):
-    """Mean and covariance (float64, a ridge of 1e-6 of the mean variance) of ``x[rows]``."""
+def _gaussian_of(x, rows=None, chunk_size=65536, ridge=True):
+    """Mean and covariance (float64; with ``ridge``, plus 1e-6 of the mean variance) of ``x[rows]``."""
     n = x.shape[0] if rows is None else rows.numel()
 
     def chunks():  # float64 on the CPU, a chunk at a time: no copy of all rows
@@ -214,8 +214,14 @@ def _gaussian_of(x, rows=None, chunk_size=65536):
     # Two passes (mean, then centred products), as the batch-norm refit does.
     mean = sum(c.sum(0) for c in chunks()) / n
     cov = sum(d.t() @ d for d in (c - mean for c in chunks())) / n
+    return mean, (add_ridge(cov) if ridge else cov)
+
+
+def add_ridge(cov: torch.Tensor) -> torch.Tensor:
+    """``cov`` plus 1e-6 of its mean variance on the diagonal: invertible, and
+    a row's density hardly changes."""
     ridge = 1e-6 * float(cov.diagonal().mean()) + 1e-12
-    return mean, cov + ridge * torch.eye(x.shape[1], dtype=torch.float64)
+    return cov + ridge * torch.eye(cov.shape[-1], dtype=cov.dtype)
 
 
 def check_numeric_columns(X) -> None:
@@ -414,6 +420,11 @@ class BaseMAF(BaseEstimator):
         """Set the Gaussian start layer (``init="gaussian"``) from the training rows."""
         flow.transforms[0].set_gaussian(*_gaussian_of(x_all, train_index))
 
+    def _validation_score(self, x_val, c_val):
+        """What early stopping watches (see :func:`~skflow.nn.train_flow`); None:
+        the held-out mean log-likelihood."""
+        return None
+
     def _train(self, data: np.ndarray, context: np.ndarray | None = None, stratify=None):
         """Train the flow on the validated rows ``data`` (given ``context``, a
         float array with one row per row of ``data``, for a conditional flow);
@@ -478,6 +489,7 @@ class BaseMAF(BaseEstimator):
             compile=self.compile,
         )
         result = train_flow(flow, x_all, x_val, train_index=train_index, context=c_all, context_val=c_val,
+                            validation_score=None if x_val is None else self._validation_score(x_val, c_val),
                             config=config_training, generator=generator, log=print if self.verbose else None)
         del x_val, c_val, train_index
         if flow.has_statistics():  # without batch norm, no copy of the data either

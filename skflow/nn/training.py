@@ -146,6 +146,7 @@ def train_flow(
     train_index: torch.Tensor | None = None,
     context: torch.Tensor | None = None,
     context_val: torch.Tensor | None = None,
+    validation_score: Callable | None = None,
     config: TrainingConfig | None = None,
     generator: torch.Generator | None = None,
     log: Callable[[str], None] | None = None,
@@ -170,6 +171,11 @@ def train_flow(
     row per row of ``x_train`` (batched with them), and ``context_val`` for
     ``x_val``.
 
+    ``validation_score(flow) -> float`` (higher is better) replaces the mean
+    validation log-likelihood as what early stopping watches, e.g. a
+    classifier's held-out log loss; the flow is in training mode when it is
+    called, with batch-norm statistics refitted.
+
     ``learning_rate_schedule="adaptive"`` halves the learning rate each time
     the monitored score (validation, else training log-likelihood) has not
     improved by ``tol`` for ``max(1, n_iter_no_change // 3)`` epochs in a row.
@@ -192,7 +198,7 @@ def train_flow(
     with flow.flat_parameters() if use_flat else contextlib.nullcontext() as flat:
         params = flat if flat is not None else [p for p in flow.parameters() if p.requires_grad]
         loop = _FitLoop(flow, params, x_train, x_val, train_index, config, generator, log,
-                        context, context_val)
+                        context, context_val, validation_score)
         return loop.run()
 
 
@@ -204,7 +210,7 @@ class _FitLoop:
     """One call of :func:`train_flow`: epochs, validation, early stopping."""
 
     def __init__(self, flow, params, x_train, x_val, train_index, config, generator, log,
-                 context=None, context_val=None):
+                 context=None, context_val=None, validation_score=None):
         self.flow, self.params, self.config = flow, params, config
         self.x_train, self.x_val, self.train_index = x_train, x_val, train_index
         if (context is None) != (context_val is None) and x_val is not None:
@@ -212,6 +218,7 @@ class _FitLoop:
         if context is not None and context.shape[0] != x_train.shape[0]:
             raise ValueError(f"context has {context.shape[0]} rows, x_train {x_train.shape[0]}")
         self.context, self.context_val = context, context_val
+        self.validation_score = validation_score
         self.generator, self.log = generator, log
         self.n = x_train.shape[0] if train_index is None else train_index.numel()
         self.rows_dtype = index_dtype(self.n)
@@ -238,6 +245,8 @@ class _FitLoop:
         if self.stat_rows is not None:
             x, context = self.stat_rows
             self.flow.refit_batch_norm(x, context=context)
+        if self.validation_score is not None:
+            return float(self.validation_score(self.flow))
         return mean_log_prob(self.flow, self.x_val, context=self.context_val)
 
     def run(self) -> TrainingResult:
