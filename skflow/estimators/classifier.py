@@ -371,11 +371,13 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
             out[:, k] = self._log_density(X, self._one_hot(np.array([k]), X.dtype))
         return out
 
-    def _joint_log_likelihood(self, X, temperature=1.0) -> np.ndarray:
-        """``log p(k) + log p(x | k) / temperature`` for every row and class."""
+    def _joint_log_likelihood(self, X, tempered=False) -> np.ndarray:
+        """``log p(k) + log p(x | k)`` for every row and class (the likelihood
+        divided by ``temperature_`` when ``tempered``)."""
         check_is_fitted(self)
         with np.errstate(divide="ignore"):
             log_prior = np.log(self.class_prior_)
+        temperature = self.temperature_ if tempered else 1.0
         return self._class_log_likelihood(self._validated(X)) / temperature + log_prior
 
     def predict_joint_log_proba(self, X: ArrayLike) -> np.ndarray:
@@ -403,7 +405,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        joint = self._joint_log_likelihood(X, self.temperature_)
+        joint = self._joint_log_likelihood(X, tempered=True)
         return joint - logsumexp(joint, axis=1, keepdims=True)
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
@@ -431,7 +433,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         -------
         y : ndarray of shape (n_samples,)
         """
-        best = self._joint_log_likelihood(X, self.temperature_).argmax(1)
+        best = self._joint_log_likelihood(X, tempered=True).argmax(1)
         return self.classes_[best]
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
