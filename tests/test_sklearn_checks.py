@@ -18,6 +18,7 @@ EXPECTED_FAILED_CHECKS: dict = {}
     [
         MAFDensity(**FAST),
         MAFDensity(**FAST, init="gaussian"),
+        MAFDensity(**FAST, base="made_mog", n_components=3),
         MAFClassifier(**FAST),
         MAFClassifier(**FAST, init="identity"),
         MAFRegressor(**FAST),

@@ -128,6 +128,16 @@ FLOW_PARAMETERS_DOC = """
 
 {init}
 
+    base : {"normal", "made_mog"}, default="normal"
+        The base distribution.  "made_mog" is the MAF paper's MADE
+        mixture of Gaussians ("MAF MoG"): each base variable given the
+        earlier ones (and the context) is a mixture of ``n_components``
+        Gaussians computed by a MADE of the same hidden sizes.  Sampling it
+        takes one network pass per feature.
+
+    n_components : int, default=10
+        Mixture components per feature of the "made_mog" base.
+
     compile : bool, default=False
         Train through ``torch.compile`` of the reference modules instead of
         skflow's hand-written fused pass (compiling takes tens of seconds).
@@ -199,6 +209,8 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
     "log_scale_bound": [Interval(Real, 0, None, closed="neither"), None],
     "dtype": [StrOptions(set(DTYPES))],
     "init": [StrOptions({"gaussian", "identity"})],
+    "base": [StrOptions({"normal", "made_mog"})],
+    "n_components": [Interval(Integral, 1, None, closed="left")],
 }
 
 
@@ -305,6 +317,8 @@ class BaseMAF(BaseEstimator):
         warm_start=False,
         compile=False,
         init="identity",
+        base="normal",
+        n_components=10,
     ):
         self.n_flows = n_flows
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -329,6 +343,8 @@ class BaseMAF(BaseEstimator):
         self.warm_start = warm_start
         self.compile = compile
         self.init = init
+        self.base = base
+        self.n_components = n_components
 
     #: The parameters that define the flow's architecture (what ``_flow_config``
     #: records and a warm start must keep).
@@ -369,6 +385,8 @@ class BaseMAF(BaseEstimator):
             dtype=self.dtype,
             gaussian_start=self._gaussian_start if self.init == "gaussian" else False,
         )
+        if self.base != "normal":  # older models' configs name no base
+            config.update(base=self.base, n_components=int(self.n_components))
         if context_features:
             config["context_features"] = context_features
         return config
@@ -590,6 +608,8 @@ class BaseMAF(BaseEstimator):
             )
         # Models saved before the init parameter existed started at the identity.
         state.setdefault("init", "identity")
+        state.setdefault("base", "normal")
+        state.setdefault("n_components", 10)
         flow_state = state.get("flow_")
         super().__setstate__(state)
         if flow_state is None:

@@ -234,6 +234,8 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         warm_start=False,
         compile=False,
         init="gaussian",
+        base="normal",
+        n_components=10,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -259,6 +261,8 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
             warm_start=warm_start,
             compile=compile,
             init=init,
+            base=base,
+            n_components=n_components,
         )
         self.priors = priors
         self.calibrate = calibrate

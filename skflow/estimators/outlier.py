@@ -94,6 +94,8 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         warm_start=False,
         compile=False,
         init="identity",
+        base="normal",
+        n_components=10,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -119,6 +121,8 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
             warm_start=warm_start,
             compile=compile,
             init=init,
+            base=base,
+            n_components=n_components,
         )
         self.contamination = contamination
 

@@ -176,6 +176,8 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         warm_start=False,
         compile=False,
         init="gaussian",
+        base="normal",
+        n_components=10,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -201,6 +203,8 @@ class MAFRegressor(RegressorMixin, BaseMAF):
             warm_start=warm_start,
             compile=compile,
             init=init,
+            base=base,
+            n_components=n_components,
         )
         self.n_predict_samples = n_predict_samples
 

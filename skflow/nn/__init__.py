@@ -12,7 +12,7 @@ runs layers with kernels as one autograd node, ``training`` the fit loop.
 torch.Size([1])
 """
 
-from .bases import BaseDistribution, StandardNormal
+from .bases import BaseDistribution, MADEMixture, StandardNormal
 from .flow import BASES, Flow, build_maf, layer_orders
 from .layers import (
     AUTOREGRESSIVE_TRANSFORMS,
@@ -32,6 +32,7 @@ __all__ = [
     "BASES",
     "BaseDistribution",
     "MADE",
+    "MADEMixture",
     "BatchNormTransform",
     "ConditionalGaussianAffine",
     "Flow",

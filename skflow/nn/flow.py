@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .bases import StandardNormal
+from .bases import MADEMixture, StandardNormal
 from .fused import FlatParameters, FlowFunction, ScoringPlan
 from .layers import (AUTOREGRESSIVE_TRANSFORMS, BatchNormTransform, ConditionalGaussianAffine,
                      LowerTriangularAffine)
@@ -16,8 +16,13 @@ from .made import check_context
 
 __all__ = ["BASES", "Flow", "build_maf", "layer_orders"]
 
-#: name -> factory(n_features, context_features, generator) of a base distribution.
-BASES = {"normal": lambda n_features, context_features, generator: StandardNormal(n_features)}
+#: name -> factory(n_features, context_features, generator, n_components,
+#: hidden_sizes, activation) of a base distribution.
+BASES = {
+    "normal": lambda n_features, context_features, generator, **_: StandardNormal(n_features),
+    "made_mog": lambda n_features, context_features, generator, **options: MADEMixture(
+        n_features, context_features=context_features, generator=generator, **options),
+}
 
 
 class Flow(nn.Module):
@@ -309,6 +314,7 @@ def build_maf(
     *,
     transform: str = "affine",
     base: str = "normal",
+    n_components: int = 10,
     context_features: int = 0,
     gaussian_start: bool | str = False,
 ) -> Flow:
@@ -318,7 +324,9 @@ def build_maf(
     :data:`skflow.nn.layers.AUTOREGRESSIVE_TRANSFORMS`; ``log_scale_bound``
     applies to "affine") is followed by a batch-norm bijector when
     ``batch_norm`` is true, over the ``base`` distribution (a name in
-    :data:`BASES`).  With ``context_features`` the flow is conditional,
+    :data:`BASES`: "normal", or "made_mog", the MAF paper's MADE
+    mixture of ``n_components`` Gaussians with the layers' hidden sizes and
+    activation).  With ``context_features`` the flow is conditional,
     ``p(x | c)``.  Weights are drawn from ``generator`` (a generator with
     torch's default seed if None); the global torch RNG is not touched.
     Every layer starts as the identity, so an untrained flow is its base.
@@ -356,6 +364,7 @@ def build_maf(
         transforms.append(layer)
         if batch_norm:
             transforms.append(BatchNormTransform(n_features, momentum=batch_norm_momentum))
-    flow = Flow(transforms, n_features, BASES[base](n_features, context_features, generator),
-                context_features)
+    base_distribution = BASES[base](n_features, context_features, generator, n_components=n_components,
+                                    hidden_sizes=hidden_sizes, activation=activation)
+    flow = Flow(transforms, n_features, base_distribution, context_features)
     return flow.to(dtype)
