@@ -260,7 +260,7 @@ def test_classifier_in_a_grid_search_with_workers():
 def test_regressor_starts_at_the_ridge_regression():
     x, y, _, _ = _heteroscedastic(400)
     reg = MAFRegressor(n_flows=1, hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12,
-                       early_stopping=False, dtype="float64", random_state=0).fit(x, y)
+                       early_stopping=False, dtype="float64", base="normal", random_state=0).fit(x, y)
     xs = (x - x.mean(0)) / x.std(0)
     ys = (y - y.mean()) / y.std()
     design = np.c_[xs, np.ones(len(xs))]
@@ -303,7 +303,7 @@ def test_ridge_penalty_is_chosen_by_cross_validated_likelihood():
 
 def test_regressor_recovers_a_known_conditional_gaussian():
     x, y, loc, scale = _heteroscedastic(6000)
-    reg = MAFRegressor(n_flows=2, hidden_layer_sizes=(32, 32), random_state=0).fit(x[:5000], y[:5000])
+    reg = MAFRegressor(n_flows=2, hidden_layer_sizes=(32, 32), base="normal", random_state=0).fit(x[:5000], y[:5000])
     truth = norm(loc[5000:], scale[5000:]).logpdf(y[5000:]).mean()
     got = reg.log_prob(x[5000:], y[5000:]).mean()
     assert abs(got - truth) < 0.05, (got, truth)
@@ -316,7 +316,7 @@ def test_regressor_recovers_a_known_conditional_gaussian():
 
 def test_regressor_closed_form_agrees_with_its_draws():
     x, y, _, _ = _heteroscedastic(1000)
-    reg = MAFRegressor(**FAST).fit(x, y)
+    reg = MAFRegressor(**FAST, base="normal").fit(x, y)
     rows = x[:4]
     draws = reg.sample(rows, 20000, random_state=0)
     assert draws.shape == (4, 20000)

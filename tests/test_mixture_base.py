@@ -110,7 +110,8 @@ def test_a_two_mode_conditional_needs_the_mixture_base():
     x = rng.uniform(0.5, 2, size=(3000, 1))
     y = np.where(rng.rand(3000) < 0.5, -1, 1) * x[:, 0] + 0.1 * rng.normal(size=3000)
     train, test = slice(0, 2500), slice(2500, None)
-    normal = MAFRegressor(n_flows=2, hidden_layer_sizes=(32, 32), random_state=0).fit(x[train], y[train])
+    normal = MAFRegressor(n_flows=2, hidden_layer_sizes=(32, 32), base="normal", random_state=0).fit(
+        x[train], y[train])
     mixture = MAFRegressor(n_flows=2, hidden_layer_sizes=(32, 32), base="made_mog", n_components=5,
                            random_state=0).fit(x[train], y[train])
     gain = mixture.log_prob(x[test], y[test]).mean() - normal.log_prob(x[test], y[test]).mean()

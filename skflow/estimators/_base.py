@@ -128,7 +128,7 @@ FLOW_PARAMETERS_DOC = """
 
 {init}
 
-    base : {"normal", "made_mog"}, default="normal"
+    base : {"normal", "made_mog"}, default="{base_default}"
         The base distribution.  "made_mog" is the MAF paper's MADE
         mixture of Gaussians ("MAF MoG"): each base variable given the
         earlier ones (and the context) is a mixture of ``n_components``
@@ -158,9 +158,11 @@ INIT_DOC = """
         for when it helps."""
 
 
-def flow_parameters_doc(init_doc: str = INIT_DOC) -> str:
-    """The shared parameter section of the docstrings, with an estimator's own ``init`` entry."""
-    return FLOW_PARAMETERS_DOC.replace("{init}", init_doc.strip("\n")).strip()
+def flow_parameters_doc(init_doc: str = INIT_DOC, base_default: str = "normal") -> str:
+    """The shared parameter section of the docstrings, with an estimator's own
+    ``init`` entry and ``base`` default."""
+    doc = FLOW_PARAMETERS_DOC.replace("{init}", init_doc.strip("\n"))
+    return doc.replace("{base_default}", base_default).strip()
 
 
 FLOW_ATTRIBUTES_DOC = """

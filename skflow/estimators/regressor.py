@@ -13,7 +13,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..nn.devices import seed_generator
+from ..nn.devices import DTYPES, seed_generator
 from ._base import FLOW_ATTRIBUTES_DOC, BaseMAF, check_n_samples, check_numeric_columns, flow_parameters_doc
 
 _INIT_DOC = """
@@ -93,19 +93,23 @@ class MAFRegressor(RegressorMixin, BaseMAF):
     intervals, and draws of ``y`` for each row of ``X``.  One target or
     several (modelled jointly).
 
-    With one target and the affine MAF, ``y | x`` is Gaussian with a
-    feature-dependent mean and scale (each layer's shift and scale depend on
-    ``x`` only), so ``predict`` (the conditional mean) and the quantiles are
-    exact.  With several targets the conditional distribution is a full flow:
-    ``predict`` averages ``n_predict_samples`` draws per row and the
-    quantiles are those of the draws (a fixed seed makes them repeatable).
+    The default base is the MAF paper's MADE mixture of Gaussians
+    (``base="made_mog"``): with one target it is a mixture density network
+    under the flow, so ``y | x`` may be skewed or have several modes;
+    ``predict`` then averages ``n_predict_samples`` draws per row and the
+    quantiles are those of the draws (the same base noise for every row:
+    repeated calls, and a row scored alone or with others, agree).
+    With ``base="normal"``, one target and the affine MAF, ``y | x`` is
+    Gaussian with a feature-dependent mean and scale, and ``predict`` and
+    the quantiles are exact.  See the user guide for the measurements behind
+    the default.
 
     Parameters
     ----------
     n_predict_samples : int, default=256
         Draws per row behind ``predict`` and the quantiles where they have
         no closed form (several targets).
-    {flow_parameters_doc(_INIT_DOC)}
+    {flow_parameters_doc(_INIT_DOC, base_default="made_mog")}
 
     Attributes
     ----------
@@ -176,7 +180,7 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         warm_start=False,
         compile=False,
         init="gaussian",
-        base="normal",
+        base="made_mog",
         n_components=10,
     ):
         super().__init__(
@@ -280,14 +284,27 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         out = self.flow_.inverse(self._to_tensor(u), self._to_tensor(context)).double().cpu().numpy()
         return out * self._y_scale + self._y_shift
 
-    def _draws(self, context: np.ndarray, n_draws: int, generator) -> np.ndarray:
-        """``(n_rows, n_draws, n_targets)`` draws of the targets, original units."""
+    @torch.no_grad()
+    def _draws(self, context: np.ndarray, n_draws: int, generator, common: bool = False) -> np.ndarray:
+        """``(n_rows, n_draws, n_targets)`` draws of the targets, original units.
+
+        With ``common`` every row uses the same noise (common random
+        numbers): a row's draws do not depend on the rows around it, so
+        averages over them are the same in any order or batch.
+        """
         out = np.empty((len(context), n_draws, self.n_targets_))
         step = max(1, _DRAW_ROWS // n_draws)
+        dtype = DTYPES[self.dtype]
+        shared = self.flow_.base.draw_noise(n_draws, generator, dtype) if common else None
         for start in range(0, len(context), step):
-            block = np.repeat(context[start : start + step], n_draws, axis=0)
-            draws = self._draw(len(block), generator, block) * self._y_scale + self._y_shift
-            out[start : start + step] = draws.reshape(-1, n_draws, self.n_targets_)
+            rows = context[start : start + step]
+            block = self._to_tensor(np.repeat(rows, n_draws, axis=0))
+            if common:
+                noise = shared.repeat(len(rows), 1)
+            else:
+                noise = self.flow_.base.draw_noise(len(block), generator, dtype)
+            draws = self.flow_.from_noise(noise, block).double().cpu().numpy()
+            out[start : start + step] = (draws * self._y_scale + self._y_shift).reshape(-1, n_draws, self.n_targets_)
         return out
 
     def _shape(self, a: np.ndarray) -> np.ndarray:
@@ -297,8 +314,9 @@ class MAFRegressor(RegressorMixin, BaseMAF):
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Conditional mean of the targets, ``E[y | x]``.
 
-        Exact for one target (see the class notes); otherwise the mean of
-        ``n_predict_samples`` draws per row (a fixed seed: repeated calls agree).
+        Exact for one target over a normal base (see the class notes);
+        otherwise the mean of ``n_predict_samples`` draws per row (a fixed
+        seed: repeated calls agree).
 
         Parameters
         ----------
@@ -312,15 +330,15 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         if self._closed_form():
             mean = self._inverse(np.zeros((len(context), 1)), context)
         else:
-            mean = self._draws(context, self.n_predict_samples, torch.Generator().manual_seed(0)).mean(1)
+            mean = self._draws(context, self.n_predict_samples, torch.Generator().manual_seed(0), common=True).mean(1)
         return self._shape(mean)
 
     def predict_quantiles(self, X: ArrayLike, quantiles=(0.05, 0.5, 0.95)) -> np.ndarray:
         """Conditional quantiles of each target.
 
-        Exact for one target (the flow is increasing, so the base's
-        quantiles map to the targets'); otherwise marginal quantiles of
-        ``n_predict_samples`` draws per row.
+        Exact for one target over a normal base (the flow is increasing, so
+        the base's quantiles map to the targets'); otherwise marginal
+        quantiles of ``n_predict_samples`` draws per row.
 
         Parameters
         ----------
@@ -339,7 +357,7 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         if self._closed_form():
             out = np.stack([self._inverse(np.full((len(context), 1), ndtri(p)), context) for p in q], -1)
         else:
-            draws = self._draws(context, self.n_predict_samples, torch.Generator().manual_seed(0))
+            draws = self._draws(context, self.n_predict_samples, torch.Generator().manual_seed(0), common=True)
             out = np.moveaxis(np.quantile(draws, q, axis=1), 0, -1)
         return self._shape(out)
 

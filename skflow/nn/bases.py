@@ -36,6 +36,20 @@ class BaseDistribution(nn.Module):
     def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32,
                context: torch.Tensor | None = None) -> torch.Tensor:
         """``n`` draws on the CPU (so a seed gives the same noise on any device)."""
+        return self.from_noise(self.draw_noise(n, generator, dtype), context)
+
+    def draw_noise(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
+        """The randomness behind ``n`` draws, one row per draw (on the CPU).
+
+        :meth:`from_noise` turns it into draws; a row of noise gives the same
+        draw whatever rows come with it, so one noise block reused for every
+        row of a context (common random numbers) makes averages over draws
+        independent of row order.  This default draws standard normals.
+        """
+        return torch.randn(n, self.n_features, generator=generator, dtype=dtype)
+
+    def from_noise(self, noise: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Draws from the rows of :meth:`draw_noise`'s output (given ``context``)."""
         raise NotImplementedError
 
     def fused_log_prob_(self, u_t: torch.Tensor, order: torch.Tensor, out: torch.Tensor,
@@ -66,9 +80,8 @@ class StandardNormal(BaseDistribution):
     def log_prob(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         return -0.5 * (u.square().sum(-1) + self.n_features * _LOG_2PI)
 
-    def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32,
-               context: torch.Tensor | None = None) -> torch.Tensor:
-        return torch.randn(n, self.n_features, generator=generator, dtype=dtype)
+    def from_noise(self, noise: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return noise
 
     def fused_log_prob_(self, u_t: torch.Tensor, order: torch.Tensor, out: torch.Tensor,
                         context_t: torch.Tensor | None = None) -> None:
@@ -140,15 +153,19 @@ class MADEMixture(BaseDistribution):
         log_normal = -0.5 * (z.square() + _LOG_2PI) - log_scale
         return torch.logsumexp(log_w + log_normal, dim=1).sum(-1)
 
-    @torch.no_grad()
-    def sample(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32,
-               context: torch.Tensor | None = None) -> torch.Tensor:
-        # The randomness is drawn on the CPU (the same draws on any device);
-        # the network runs where its weights are.
-        device = self.made.layers[0].weight.device
-        u = torch.zeros(n, self.n_features, dtype=dtype, device=device)
+    def draw_noise(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
+        # Per feature: a standard normal for the value, a uniform for the component.
         noise = torch.randn(n, self.n_features, generator=generator, dtype=dtype)
         uniform = torch.rand(n, self.n_features, generator=generator, dtype=torch.float64)
+        return torch.cat([noise, uniform.to(dtype)], 1)
+
+    @torch.no_grad()
+    def from_noise(self, noise: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        # The network runs where its weights are, the draws are returned on the CPU.
+        n, d = noise.shape[0], self.n_features
+        device = self.made.layers[0].weight.device
+        u = torch.zeros(n, d, dtype=noise.dtype, device=device)
+        normal, uniform = noise[:, :d], noise[:, d:].double()
         rows = torch.arange(n)
         for i in self.made.order:
             log_w, mean, log_scale = self._mixture(u, context)
@@ -156,5 +173,5 @@ class MADEMixture(BaseDistribution):
             cdf = log_w[:, :, i].double().exp().cpu().cumsum(1)
             pick = torch.searchsorted(cdf, uniform[:, i : i + 1] * cdf[:, -1:]).clamp_(max=self.n_components - 1)[:, 0]
             m, s = mean[:, :, i].cpu()[rows, pick], log_scale[:, :, i].cpu()[rows, pick].exp()
-            u[:, i] = (m + s * noise[:, i]).to(device)
+            u[:, i] = (m + s * normal[:, i]).to(device)
         return u.cpu()

@@ -175,9 +175,17 @@ class Flow(nn.Module):
                context: torch.Tensor | None = None) -> torch.Tensor:
         """Draw ``n`` samples, one per row of ``context`` if given (call ``eval()`` first)."""
         p = next(self.parameters())
-        context = self._check_context(context, n)
         # Noise is drawn on the CPU so a seed gives the same samples on any device.
-        u = self.base.sample(n, generator, p.dtype, context)
+        return self.from_noise(self.base.draw_noise(n, generator, p.dtype), context)
+
+    @torch.no_grad()
+    def from_noise(self, noise: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        """Samples from the rows of ``self.base.draw_noise(n, ...)`` (one per
+        row of ``context`` if given); a noise row gives the same sample
+        whatever rows come with it."""
+        p = next(self.parameters())
+        context = self._check_context(context, noise.shape[0])
+        u = self.base.from_noise(noise, context)
         return self.inverse(u.to(p.device), context)
 
     # ----------------------------------------------------- flat parameters
