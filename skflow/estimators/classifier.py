@@ -10,6 +10,7 @@ from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 from sklearn.base import ClassifierMixin, _fit_context
+from sklearn.metrics import accuracy_score
 from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -439,6 +440,21 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         """
         best = self._joint_log_likelihood(X, tempered=True).argmax(1)
         return self.classes_[best]
+
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+        """Mean accuracy of ``predict(X)`` against ``y`` (scikit-learn's score for
+        classifiers); for probabilities use ``scoring="neg_log_loss"``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,)
+
+        Returns
+        -------
+        score : float
+        """
+        return float(accuracy_score(y, self.predict(X)))
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log-density of each row under the model, ``log sum_k p(k) p(x | k)``.

@@ -9,6 +9,7 @@ import torch
 from numpy.typing import ArrayLike
 from scipy.special import ndtri
 from sklearn.base import RegressorMixin, _fit_context
+from sklearn.metrics import r2_score
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
@@ -400,6 +401,22 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         context = self._context(X)
         draws = self._draws(context, int(n_samples), seed_generator(check_random_state(random_state)))
         return draws[..., 0] if self._single_target else draws
+
+    def score(self, X: ArrayLike, y: ArrayLike) -> float:
+        """R² of ``predict(X)`` against ``y`` (scikit-learn's score for
+        regressors; averaged over targets).  For the whole conditional
+        distribution use ``log_prob(X, y).mean()``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        y : array-like of shape (n_samples,) or (n_samples, n_targets)
+
+        Returns
+        -------
+        score : float
+        """
+        return float(r2_score(y, self.predict(X)))
 
     def log_prob(self, X: ArrayLike, y: ArrayLike) -> np.ndarray:
         """Conditional log-density ``log p(y | x)`` of each row, in the targets' units.
