@@ -231,11 +231,12 @@ def _gaussian_of(x, rows=None, chunk_size=65536, ridge=True):
     return mean, (add_ridge(cov) if ridge else cov)
 
 
-def add_ridge(cov: torch.Tensor) -> torch.Tensor:
-    """``cov`` plus 1e-6 of its mean variance on the diagonal: invertible, and
-    a row's density hardly changes."""
+def add_ridge(cov):
+    """``cov`` (a torch tensor or numpy array) plus 1e-6 of its mean variance
+    on the diagonal: invertible, and a row's density hardly changes."""
     ridge = 1e-6 * float(cov.diagonal().mean()) + 1e-12
-    return cov + ridge * torch.eye(cov.shape[-1], dtype=cov.dtype)
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype) if torch.is_tensor(cov) else np.eye(cov.shape[-1])
+    return cov + ridge * eye
 
 
 def check_numeric_columns(X) -> None:
@@ -445,16 +446,15 @@ class BaseMAF(BaseEstimator):
         the held-out mean log-likelihood."""
         return None
 
-    def _train(self, data: np.ndarray, context: np.ndarray | None = None, stratify=None):
-        """Train the flow on the validated rows ``data`` (given ``context``, a
-        float array with one row per row of ``data``, for a conditional flow);
+    def _train(self, X: np.ndarray, context: np.ndarray | None = None, stratify=None):
+        """Train the flow on the validated rows ``X`` (given ``context``, a
+        float array with one row per row of ``X``, for a conditional flow);
         set the fitted attributes; return the held-out row positions (or None).
 
         ``stratify`` (labels) keeps every class in both parts of the
         early-stopping split where the counts allow it.
         """
         warm = self._warm()
-        X = data
         context_features = 0 if context is None else context.shape[1]
         device = resolve_device(self.device)
         rng = check_random_state(self.random_state)

@@ -42,6 +42,14 @@ _FOLDS = 5
 _MAX_SELECTION_ROWS = 100_000
 
 
+def _label_log_likelihood(joint: np.ndarray, labels: np.ndarray) -> np.ndarray:
+    """``log p(y | x)`` of each row's label from joint log-probabilities
+    ``(n, ..., n_classes)`` (any axes between rows and classes are kept)."""
+    index = labels.reshape(len(labels), *[1] * (joint.ndim - 1))
+    with np.errstate(invalid="ignore"):  # -inf - -inf where no class has any density
+        return np.take_along_axis(joint, index, axis=-1)[..., 0] - logsumexp(joint, axis=-1)
+
+
 def _class_moments(x, labels, rows, n_classes):
     """Per-class means and (biased) covariances of ``x[rows]`` in float64, and the class counts."""
     means, covs, counts = [], [], []
@@ -119,9 +127,7 @@ def _select_shrinkage(x, labels, n_classes) -> tuple[float, float]:
         for start in range(0, len(grid), step):
             shrunk = torch.stack([_shrink(covs, counts, a, b) for a, b in grid[start : start + step]]).numpy()
             joint = _gaussian_log_pdfs(x_test, means.numpy(), shrunk) + log_prior  # (n_test, candidates, k)
-            true = joint[np.arange(len(y_test)), :, y_test]
-            with np.errstate(invalid="ignore"):
-                loss[start : start + step] -= (true - logsumexp(joint, axis=-1)).sum(0)
+            loss[start : start + step] -= _label_log_likelihood(joint, y_test).sum(0)
     best = int(np.nan_to_num(loss, nan=np.inf).argmin())
     return grid[best]
 
@@ -314,8 +320,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
             log_prior = np.log(self.class_prior_)
 
         def loss(log_t):
-            joint = log_likelihood / np.exp(log_t) + log_prior
-            return float(np.mean(logsumexp(joint, axis=1) - joint[np.arange(len(labels)), labels]))
+            return -float(_label_log_likelihood(log_likelihood / np.exp(log_t) + log_prior, labels).mean())
 
         # Only ever soften: sharpening (T < 1) fitted to a few held-out rows overfits them.
         found = minimize_scalar(loss, bounds=(0.0, math.log(1e4)), method="bounded")
@@ -334,8 +339,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         return priors
 
     def _one_hot(self, labels: np.ndarray, dtype) -> np.ndarray:
-        return np.eye(len(self.classes_) if hasattr(self, "classes_") else labels.max() + 1,
-                     dtype=dtype)[labels]
+        return np.eye(len(self.classes_), dtype=dtype)[labels]
 
     def _start_at_gaussian(self, flow, x_all, context, train_index) -> None:
         labels = context.argmax(1)
@@ -352,8 +356,9 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         flow.transforms[0].set_group_gaussians(means, _shrink(covs, counts, *self.covariance_shrinkage_))
 
     def _validation_score(self, x_val, c_val):
-        labels = c_val.argmax(1)
-        log_prior = torch.as_tensor(self.class_prior_).log()
+        labels = c_val.argmax(1).cpu().numpy()
+        with np.errstate(divide="ignore"):
+            log_prior = np.log(self.class_prior_)
         eye = torch.eye(c_val.shape[1], dtype=c_val.dtype, device=c_val.device)
 
         def negative_log_loss(flow) -> float:
@@ -362,8 +367,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
             with torch.no_grad():
                 joint = torch.stack([flow.log_prob(x_val, eye[k]).double().cpu() for k in range(len(eye))], 1)
             flow.train(was_training)
-            joint = joint + log_prior
-            return float((joint[torch.arange(len(labels)), labels.cpu()] - joint.logsumexp(1)).mean())
+            return float(_label_log_likelihood(joint.numpy() + log_prior, labels).mean())
 
         return negative_log_loss
 

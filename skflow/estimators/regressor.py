@@ -15,7 +15,8 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn.devices import DTYPES, seed_generator
-from ._base import FLOW_ATTRIBUTES_DOC, BaseMAF, check_n_samples, check_numeric_columns, flow_parameters_doc
+from ._base import (FLOW_ATTRIBUTES_DOC, BaseMAF, add_ridge, check_n_samples, check_numeric_columns,
+                    flow_parameters_doc)
 
 _INIT_DOC = """
     init : {"gaussian", "identity"}, default="gaussian"
@@ -44,9 +45,7 @@ def _ridge_gaussian(c: np.ndarray, t: np.ndarray, penalty: float):
     gram = design.T @ design + penalty * np.diag(np.r_[np.ones(c.shape[1]), 0.0])
     beta = np.linalg.solve(gram, design.T @ t)
     residuals = t - design @ beta
-    cov = residuals.T @ residuals / len(t)
-    cov += (1e-6 * np.trace(cov) / len(cov) + 1e-12) * np.eye(len(cov))
-    return beta[:-1], beta[-1], cov
+    return beta[:-1], beta[-1], add_ridge(residuals.T @ residuals / len(t))
 
 
 def _select_penalty(c: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
@@ -71,8 +70,7 @@ def _select_penalty(c: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
         if best is None or total > best[0]:
             best = (total, penalty, residuals)
     _, penalty, residuals = best
-    cov = residuals.T @ residuals / len(t)
-    return penalty, cov + (1e-6 * np.trace(cov) / len(cov) + 1e-12) * np.eye(len(cov))
+    return penalty, add_ridge(residuals.T @ residuals / len(t))
 
 
 def _standardisation(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:

@@ -15,6 +15,9 @@ import math
 import torch
 from torch import nn
 
+from .layers.affine import soft_clamp
+from .made import MADE
+
 __all__ = ["BaseDistribution", "MADEMixture", "StandardNormal"]
 
 _LOG_2PI = math.log(2 * math.pi)
@@ -123,8 +126,6 @@ class MADEMixture(BaseDistribution):
                  activation: str = "tanh", context_features: int = 0,
                  generator: torch.Generator | None = None, log_scale_bound: float = 5.0):
         super().__init__(n_features)
-        from .made import MADE  # bases stay importable without the MADE machinery's cost
-
         if n_components < 1:
             raise ValueError(f"n_components must be >= 1, got {n_components}")
         self.n_components = n_components
@@ -142,8 +143,6 @@ class MADEMixture(BaseDistribution):
 
     def _mixture(self, u, context):
         """Log-weights, means and log-scales, each ``(n, n_components, n_features)``."""
-        from .layers.affine import soft_clamp
-
         out = self.made(u, context).view(u.shape[0], 3, self.n_components, self.n_features)
         return (out[:, 0].log_softmax(1), out[:, 1], soft_clamp(out[:, 2], self.log_scale_bound))
 

@@ -6,20 +6,13 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-__all__ = ["ConditionalGaussianAffine", "whitening_matrix"]
+from .linear import whitening_matrix
+
+__all__ = ["ConditionalGaussianAffine"]
 
 # Rows per chunk of the batched triangular solves of the grouped inverse
 # (each row holds a d x d matrix there).
 _SOLVE_ELEMENTS = 1 << 22
-
-
-def whitening_matrix(cov: torch.Tensor) -> torch.Tensor:
-    """``L^{-1}`` for ``cov = L L^T`` (float64 Cholesky): lower-triangular,
-    positive diagonal, and ``L^{-1} (x - mean)`` is white for ``x ~ N(mean, cov)``."""
-    cov = cov.double().cpu()
-    chol = torch.linalg.cholesky(cov)
-    eye = torch.eye(cov.shape[-1], dtype=torch.float64).expand_as(cov)
-    return torch.linalg.solve_triangular(chol, eye, upper=False)
 
 
 class ConditionalGaussianAffine(nn.Module):

@@ -7,7 +7,17 @@ from torch import nn
 
 from .kernel import LayerKernel, block
 
-__all__ = ["LowerTriangularAffine", "LowerTriangularKernel"]
+__all__ = ["LowerTriangularAffine", "LowerTriangularKernel", "whitening_matrix"]
+
+
+def whitening_matrix(cov: torch.Tensor) -> torch.Tensor:
+    """``L^{-1}`` for ``cov = L L^T`` (float64 Cholesky, batched over leading
+    axes): lower-triangular, positive diagonal, and ``L^{-1} (x - mean)`` is
+    white for ``x ~ N(mean, cov)``."""
+    cov = cov.double().cpu()
+    chol = torch.linalg.cholesky(cov)
+    eye = torch.eye(cov.shape[-1], dtype=torch.float64).expand_as(cov)
+    return torch.linalg.solve_triangular(chol, eye, upper=False)
 
 
 class LowerTriangularAffine(nn.Module):
@@ -60,9 +70,8 @@ class LowerTriangularAffine(nn.Module):
         for singular data).
         """
         dtype = self.weight.dtype
-        mean, cov = mean.double().cpu(), cov.double().cpu()
-        chol = torch.linalg.cholesky(cov)
-        w = torch.linalg.solve_triangular(chol, torch.eye(len(mean), dtype=torch.float64), upper=False)
+        mean = mean.double().cpu()
+        w = whitening_matrix(cov)
         self.weight.copy_((w * self.mask.double().cpu()).to(dtype))
         self.log_diag.copy_(w.diagonal().log().to(dtype))
         self.bias.copy_((-(w @ mean)).to(dtype))
