@@ -40,13 +40,13 @@ def main():
     models = {
         "MAFDensity, paper GAS settings (MAF(10) 2x100 tanh, lr 1e-4, batch 100)":
             make_gas_pipeline([0], random_state=0, max_iter=max_iter),
-        "MAFDensity, skflow defaults (MAF(5) 2x100 tanh, no batch norm, lr 1e-3, batch 256)":
+        "MAFDensity, skflow defaults (MAF(5) 2x100 tanh, Gaussian start, no batch norm, lr 1e-3, batch 256)":
             make_gas_pipeline([0], estimator=MAFDensity(random_state=0, max_iter=max_iter)),
-        "MAFDensity, skflow defaults with init='gaussian'":
-            make_gas_pipeline([0], estimator=MAFDensity(init="gaussian", random_state=0, max_iter=max_iter)),
+        "MAFDensity, skflow defaults with init='identity'":
+            make_gas_pipeline([0], estimator=MAFDensity(init="identity", random_state=0, max_iter=max_iter)),
         "MAFDensity, skflow defaults with batch norm":
             make_gas_pipeline([0], estimator=MAFDensity(batch_norm=True, random_state=0,
-                                                        max_iter=max_iter)),
+                                                        max_iter=max_iter, init="identity")),
         "MAFDensity, MAF(5) 2x128 relu, no batch norm, patience 20":
             make_gas_pipeline([0], random_state=0, max_iter=max_iter, n_flows=5, batch_norm=False,
                               activation="relu", hidden_layer_sizes=(128, 128),

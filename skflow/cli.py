@@ -37,7 +37,7 @@ def _audio(args) -> int:
     from .audio import run_audio_outliers
 
     run_audio_outliers(args.data, args.target, features=args.features,
-                       random_state=args.random_state, plot=args.plot)
+                       random_state=args.random_state, plot=args.plot, json_path=args.json)
     return 0
 
 
@@ -203,7 +203,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     audio.add_argument("--data", required=True, help="folder with one sub-folder per word")
     audio.add_argument("--target", default="yes", help="the word to train on")
-    audio.add_argument("--features", choices=["mel", "spectrum"], default="mel")
+    audio.add_argument("--features", choices=["mel", "spectrum", "frames"], default="mel",
+                       help="clip features for every detector (mel, the best measured; spectrum), or "
+                            "frames: frame densities for the MAF and a GMM, mel clip summaries for the rest")
+    audio.add_argument("--json", default=None, help="write the per-word AUCs and ranks to this JSON file")
     audio.add_argument("--plot", default="results/audio_scores.png", help="score histogram path")
     audio.add_argument("--random-state", type=int, default=0)
     audio.set_defaults(func=_audio)
@@ -225,8 +228,9 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=_batch_size, default="auto",
                      help='rows per step, or "auto" (256, up to 1024 on large data; default)')
     fit.add_argument("--max-iter", type=int, default=200, help="maximum epochs")
-    fit.add_argument("--init", choices=["identity", "gaussian"], default="identity",
-                     help="start at the identity (default) or at the data's full-covariance Gaussian")
+    fit.add_argument("--init", choices=["gaussian", "identity"], default="gaussian",
+                     help="start at the data's full-covariance Gaussian, kept unless training beats it "
+                          "on held-out rows (default), or at the identity (the MAF paper)")
     fit.add_argument("--no-scale", action="store_true", help="no StandardScaler before the flow")
     fit.add_argument("--device", default="auto")
     fit.add_argument("--compile", action="store_true",

@@ -39,3 +39,31 @@ def test_batch_norm_flags():
     assert not speed.batch_norm("skflow-nobn") and not speed.batch_norm("zuko")
     assert speed.twin("nflows") == "skflow" and speed.twin("zuko") == "skflow-nobn"
     assert all(speed.batch_norm(speed.twin(p)) == speed.batch_norm(p) for p in speed.PEER_BATCH_NORM)
+
+
+def test_small_data_tails_are_measured_in_range_widths():
+    import numpy as np
+    from sklearn.mixture import GaussianMixture
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    small_data = pytest.importorskip("small_data")
+    X = np.random.RandomState(0).uniform(size=(2000, 2))
+    pipe = make_pipeline(StandardScaler(), GaussianMixture(1, random_state=0)).fit(X)
+    tails = small_data.sample_tails(pipe, X)
+    # a Gaussian's 0.1 % quantile, 3.09 sd out, passes the edge of U(0, 1) by 0.39 widths
+    assert tails["max_reach"] == pytest.approx(3.09 / np.sqrt(12) - 0.5, abs=0.1)  # 20,000 draws
+    assert tails["columns_outside"] == 0 and tails["n_columns"] == 2
+
+
+def test_small_data_report_tables():
+    report = pytest.importorskip("report")
+    density = [dict(data="iris", shape=[150, 4], model=m, mean=v, sd=0.1, fit_seconds=0.1,
+                    **({"tails_max_reach": 0.4} if m.startswith("MAF") else {}))
+               for m, v in (("MAFDensity (defaults)", -3.3), ("one full Gaussian", -3.4))]
+    novelty = [dict(task="t", model=m, mean=v, sd=0.0, fit_seconds=0.1)
+               for m, v in (("MAFOutlierDetector (defaults)", 0.9), ("one full Gaussian", 0.95))]
+    lines = report.small_data_tables(dict(cpu="X", density=density, novelty=novelty))
+    text = "\n".join(lines)
+    assert "| iris | 150 x 4 | **-3.30** | -3.40 | 0.40 |" in text
+    assert "| t | 0.900 | **0.950** |" in text

@@ -45,7 +45,7 @@ def test_learns_non_gaussian_density_better_than_gaussian():
 
 def test_fitted_attributes(gaussian_data):
     X, _ = gaussian_data
-    est = MAFDensity(**FAST).fit(X)
+    est = MAFDensity(**FAST, init="identity").fit(X)
     assert est.n_features_in_ == 3
     assert est.n_iter_ == len(est.loss_curve_) == len(est.validation_scores_)
     assert est.best_validation_score_ == pytest.approx(max(est.validation_scores_), abs=1e-4) or (
@@ -64,7 +64,8 @@ def test_without_early_stopping(gaussian_data):
 
 def test_early_stopping_restores_best_weights(gaussian_data):
     X, _ = gaussian_data
-    est = MAFDensity(**{**FAST, "max_iter": 40, "n_iter_no_change": 2, "learning_rate_init": 3e-2}).fit(X)
+    est = MAFDensity(**{**FAST, "max_iter": 40, "n_iter_no_change": 2, "learning_rate_init": 3e-2},
+                     init="identity").fit(X)
     assert est.n_iter_ < 40
     assert est.best_validation_score_ == pytest.approx(max(est.validation_scores_))
 
@@ -88,7 +89,7 @@ def test_score_samples_does_not_depend_on_batch_composition(gaussian_data):
 
 def test_batch_norm_statistics_are_whole_training_set(gaussian_data):
     X, _ = gaussian_data
-    est = MAFDensity(**FAST, batch_norm=True).fit(X)
+    est = MAFDensity(**FAST, batch_norm=True, init="identity").fit(X)
     first_bn = est.flow_.transforms[1]
     with torch.no_grad():
         h, _ = est.flow_.transforms[0](torch.as_tensor(X, dtype=torch.float32))
@@ -131,7 +132,7 @@ def test_activations(gaussian_data, activation):
 def test_explicit_orders_and_no_batch_norm(gaussian_data):
     X, _ = gaussian_data
     est = MAFDensity(**{**FAST, "order": [[2, 0, 1], [1, 2, 0]], "batch_norm": False}).fit(X)
-    assert est.flow_.transforms[0].made.order == [2, 0, 1]
+    assert est.flow_.transforms[1].made.order == [2, 0, 1]  # after the Gaussian start
     with pytest.raises(ValueError, match="order"):
         MAFDensity(**{**FAST, "order": [[0, 1], [1, 0]]}).fit(X)
 
@@ -153,11 +154,12 @@ def test_warm_start_continues_training(gaussian_data, monkeypatch):
     X, _ = gaussian_data
     est = MAFDensity(**{**FAST, "max_iter": 3, "warm_start": True, "n_iter_no_change": 100,
                         "init": "gaussian"}).fit(X)
+    starts = len(calls)  # 2 when the Gaussian was kept: the start, then its refit on all rows
     before = est.flow_.transforms[1].made.layers[0].weight.clone()
     est.fit(X)
     assert est.n_iter_ == 6 and len(est.loss_curve_) == 6
     assert not torch.equal(before, est.flow_.transforms[1].made.layers[0].weight)
-    assert len(calls) == 1  # a warm start continues; it does not reset to the data's Gaussian
+    assert len(calls) == starts  # a warm start continues; it does not reset to the data's Gaussian
     est.set_params(n_flows=3)
     with pytest.raises(ValueError, match="warm_start"):
         est.fit(X)
@@ -194,18 +196,69 @@ def test_data_too_large_for_float32_is_a_clear_error():
     assert np.all(np.isfinite(MAFDensity(**FAST, init="gaussian").fit(X).score_samples(X)))
 
 
-def test_gaussian_start_is_the_gaussian_before_training():
+def _shrunk_gaussian(X, shrinkage):
     from scipy.stats import multivariate_normal
 
+    cov = np.cov(X.T, bias=True)
+    scale = cov.diagonal().mean()
+    cov = (1 - shrinkage) * cov + (shrinkage * scale + 1e-6 * scale + 1e-12) * np.eye(X.shape[1])
+    return multivariate_normal(X.mean(0), cov)
+
+
+def test_gaussian_start_is_the_gaussian_before_training():
     rng = np.random.RandomState(0)
     X = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 3)) + [1.0, -2.0, 5.0]
     # one epoch at a negligible rate, no validation split: the fitted Gaussian of all rows
     est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12,
-                     early_stopping=False, dtype="float64", random_state=0, init="gaussian").fit(X)
-    cov = np.cov(X.T, bias=True)
-    cov += (1e-6 * cov.diagonal().mean() + 1e-12) * np.eye(3)  # the documented ridge
-    expected = multivariate_normal(X.mean(0), cov).logpdf(X)
+                     early_stopping=False, dtype="float64", random_state=0).fit(X)
+    assert est.init == "gaussian"  # the default
+    # plenty of rows in 3-D: cross-validation shrinks little
+    assert 0 <= est.covariance_shrinkage_ <= 0.01
+    expected = _shrunk_gaussian(X, est.covariance_shrinkage_).logpdf(X)
     np.testing.assert_allclose(est.score_samples(X), expected, rtol=0, atol=1e-8)
+
+
+def test_insignificant_training_keeps_the_gaussian_refitted_on_all_rows(gaussian_data):
+    X, _ = gaussian_data
+    # Gaussian data: the flow cannot beat the start by more than noise
+    est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=3, dtype="float64",
+                     random_state=0).fit(X[:500])
+    assert est.best_epoch_ == 0 and est.n_iter_ >= 1
+    expected = _shrunk_gaussian(X[:500], est.covariance_shrinkage_).logpdf(X)
+    np.testing.assert_allclose(est.score_samples(X), expected, rtol=0, atol=1e-8)
+
+
+def test_significant_training_is_kept():
+    from sklearn.datasets import make_moons
+
+    X, _ = make_moons(2000, noise=0.05, random_state=0)
+    est = MAFDensity(n_flows=3, hidden_layer_sizes=(32, 32), max_iter=30, random_state=0).fit(X[:1500])
+    assert est.best_epoch_ > 0
+    gaussian = _shrunk_gaussian(X[:1500], est.covariance_shrinkage_)
+    assert est.score(X[1500:]) > gaussian.logpdf(X[1500:]).mean() + 0.3
+
+
+def test_shrinkage_grows_as_rows_become_few():
+    from skflow.estimators._gaussian import SHRINKAGES, select_shrinkage
+
+    rng = np.random.RandomState(0)
+    cov = 0.5 * np.eye(20) + 0.5
+    many = rng.multivariate_normal(np.zeros(20), cov, size=5000)
+    few = rng.multivariate_normal(np.zeros(20), cov, size=25)
+    shrink_many, scores = select_shrinkage(many)
+    shrink_few, _ = select_shrinkage(few)
+    assert scores.shape == (len(SHRINKAGES),)
+    assert shrink_many <= 0.01 < 0.1 <= shrink_few
+
+
+def test_significance_rule():
+    from skflow.estimators._base import _significant_gain
+
+    rng = np.random.RandomState(0)
+    assert not _significant_gain(rng.normal(0.0, 1.0, 400))
+    assert not _significant_gain(rng.normal(0.02, 1.0, 100))  # 0.2 standard errors
+    assert _significant_gain(rng.normal(0.5, 1.0, 100))  # 5 standard errors
+    assert _significant_gain(np.array([0.1])) and not _significant_gain(np.array([-0.1]))
 
 
 def test_invalid_parameters_are_named():
@@ -434,3 +487,31 @@ def test_auto_batch_size_reaches_the_fit_loop(gaussian_data, monkeypatch, capsys
     assert rates == [pytest.approx(1e-3 * (est.batch_size_ / 256) ** 0.5, rel=0.05)] * 2
     fixed = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=1, batch_size=32, random_state=0).fit(X)
     assert fixed.batch_size_ == 32
+
+
+def test_groups_hold_out_whole_sources_for_early_stopping():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(400, 2))
+    groups = np.repeat(np.arange(20), 20)
+    est = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=2, random_state=0, validation_fraction=0.2)
+    val, train = est._group_split(groups)
+    assert set(groups[val]).isdisjoint(groups[train]) and len(val) + len(train) == 400
+    assert len(set(groups[val])) == 4
+    est.fit(X, groups=groups)
+    assert np.isfinite(est.best_validation_score_)
+    # the same split through a pipeline's routed fit parameter
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    pipe = make_pipeline(StandardScaler(), clone(est)).fit(X, mafdensity__groups=groups)
+    direct = clone(est).fit(StandardScaler().fit_transform(X), groups=groups)
+    assert pipe[-1].best_validation_score_ == pytest.approx(direct.best_validation_score_)
+
+
+def test_bad_groups_are_named():
+    X = np.random.RandomState(0).normal(size=(50, 2))
+    est = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=1, random_state=0)
+    with pytest.raises(ValueError, match="one entry per row"):
+        est.fit(X, groups=np.zeros(49))
+    with pytest.raises(ValueError, match="two distinct"):
+        est.fit(X, groups=np.zeros(50))

@@ -6,7 +6,7 @@ contract, not the quality of the fit.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skflow import MAFClassifier, MAFDensity, MAFRegressor
+from skflow import MAFClassifier, MAFDensity, MAFOutlierDetector, MAFRegressor
 
 FAST = dict(n_flows=2, hidden_layer_sizes=(8,), max_iter=3, batch_size=64, random_state=0)
 
@@ -17,8 +17,10 @@ EXPECTED_FAILED_CHECKS: dict = {}
 @parametrize_with_checks(
     [
         MAFDensity(**FAST),
-        MAFDensity(**FAST, init="gaussian"),
+        MAFDensity(**FAST, init="identity"),
+        MAFDensity(**FAST, n_estimators=2),
         MAFDensity(**FAST, base="made_mog", n_components=3),
+        MAFOutlierDetector(**FAST),
         MAFClassifier(**FAST),
         MAFClassifier(**FAST, init="identity"),
         MAFRegressor(**FAST),

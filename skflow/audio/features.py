@@ -137,6 +137,30 @@ def _frames(x: np.ndarray, frame: int, hop: int) -> np.ndarray:
     return x[idx]
 
 
+def _waveforms(X, sample_rate: int) -> list[np.ndarray]:
+    """Clips (paths or 1-D waveforms) as float arrays, with errors that name the clip."""
+    if isinstance(X, (str, Path)):
+        raise TypeError("X must be a list of paths or waveforms, not a single path")
+    if isinstance(X, np.ndarray) and X.dtype.kind in "fiu" and X.ndim != 2:
+        raise ValueError(f"a waveform array must be 2-D (one clip per row), got shape {X.shape}")
+    items = list(X)
+    if not items:
+        raise ValueError("X holds no clips")
+    waves = []
+    for i, item in enumerate(items):
+        if isinstance(item, (str, Path)):
+            wave = read_wav(item, sample_rate)
+        else:
+            wave = np.asarray(item)
+            if wave.ndim != 1 or wave.dtype.kind not in "fiu":
+                raise ValueError(f"clip {i} must be a path or a 1-D numeric waveform")
+            if not np.all(np.isfinite(wave)):
+                raise ValueError(f"clip {i} contains NaN or infinite samples")
+        waves.append(np.asarray(wave, dtype=np.float64))
+    return waves
+
+
+
 class _ClipTransformer(TransformerMixin, BaseEstimator):
     """Shared input handling: paths or waveforms -> fixed-length clips."""
 
@@ -146,28 +170,9 @@ class _ClipTransformer(TransformerMixin, BaseEstimator):
     }
 
     def _clips(self, X) -> np.ndarray:
-        if isinstance(X, (str, Path)):
-            raise TypeError("X must be a list of paths or waveforms, not a single path")
-        if isinstance(X, np.ndarray) and X.dtype.kind in "fiu":
-            if X.ndim != 2:
-                raise ValueError(
-                    f"a waveform array must be 2-D (one clip per row), got shape {X.shape}"
-                )
-            items = list(X)
-        else:
-            items = list(X)
-        if not items:
-            raise ValueError("X holds no clips")
-        clips = np.empty((len(items), self.clip_samples), dtype=np.float32)
-        for i, item in enumerate(items):
-            if isinstance(item, (str, Path)):
-                wave = read_wav(item, self.sample_rate)
-            else:
-                wave = np.asarray(item)
-                if wave.ndim != 1 or wave.dtype.kind not in "fiu":
-                    raise ValueError(f"clip {i} must be a path or a 1-D numeric waveform")
-                if not np.all(np.isfinite(wave)):
-                    raise ValueError(f"clip {i} contains NaN or infinite samples")
+        waves = _waveforms(X, self.sample_rate)
+        clips = np.empty((len(waves), self.clip_samples), dtype=np.float32)
+        for i, wave in enumerate(waves):
             clips[i] = fix_length(wave, self.clip_samples)
         return clips
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -14,7 +15,8 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import OneClassSVM
 
-from .features import MelFeatures, SpectrumFeatures
+from .features import MelFeatures, SpectrumFeatures, read_wav
+from .frames import FrameFeatures, FrameOutlierDetector
 from ..datasets import load_speech_commands, speaker_split
 from ..estimators import MAFOutlierDetector
 
@@ -64,6 +66,7 @@ def run_audio_outliers(
     test_size=0.3,
     random_state=0,
     plot=None,
+    json_path=None,
     print_fn=print,
 ) -> dict:
     """Train on one word's clips, then score every other word and silence.
@@ -80,13 +83,20 @@ def run_audio_outliers(
         A Speech-Commands-style folder (see
         :func:`skflow.datasets.load_speech_commands`).
     target : str, default="yes"
-    features : {"mel", "spectrum"}, default="mel"
+    features : {"mel", "spectrum", "frames"}, default="mel"
+        Clip features for every detector ("mel": :class:`MelFeatures`,
+        "spectrum": :class:`SpectrumFeatures`), or "frames": the MAF and a
+        32-component GaussianMixture model frame densities
+        (:class:`FrameOutlierDetector`), the other detectors mel clip
+        summaries.  "mel" has measured best (``benchmarks/audio_outliers.py``).
     test_size : float, default=0.3
         Share of the target's speakers held out.
     random_state : int, default=0
     plot : str or path-like, optional
         Save a histogram of MAF scores (held-out target vs the rest) with the
         detector's threshold (needs matplotlib).
+    json_path : str or path-like, optional
+        Write the returned results (per-word AUC of every detector, ranks) as JSON.
     print_fn : callable, default=print
 
     Returns
@@ -107,23 +117,42 @@ def run_audio_outliers(
     index = load_speech_commands(data)
     if target not in index.words:
         raise ValueError(f"target word {target!r} not in {data}; words: {index.words}")
-    if features not in FEATURES:
-        raise ValueError(f"features must be one of {sorted(FEATURES)}, got {features!r}")
-    X = FEATURES[features]().fit_transform(index.paths)
+    if features not in (*FEATURES, "frames"):
+        raise ValueError(f"features must be one of {sorted([*FEATURES, 'frames'])}, got {features!r}")
     is_target = np.flatnonzero(index.word == target)
     train, heldout = speaker_split(index.speaker[is_target], test_size, random_state)
-    X_train, X_held = X[is_target[train]], X[is_target[heldout]]
+    if features == "frames":
+        waves = [read_wav(p) for p in index.paths]
+        clips = MelFeatures().fit_transform(waves)
+        detectors = {
+            "MAF": FrameOutlierDetector(random_state=random_state),
+            "GMM frames": FrameOutlierDetector(density=GaussianMixture(
+                32, covariance_type="diag", reg_covar=1e-3, random_state=random_state)),
+            **{name: det for name, det in make_detectors(random_state).items() if name != "MAF"},
+        }
+        inputs = {name: (waves if name in ("MAF", "GMM frames") else clips) for name in detectors}
+        described = (f"frame features ({len(FrameFeatures().get_feature_names_out())} per frame) for the "
+                     "MAF and the frame GMM, mel clip summaries for the others")
+    else:
+        X = FEATURES[features]().fit_transform(index.paths)
+        detectors = make_detectors(random_state)
+        inputs = dict.fromkeys(detectors, X)
+        described = f"{features} features ({X.shape[1]})"
     print_fn(
         f"target {target!r}: {len(train)} training clips, {len(heldout)} held-out clips from "
-        f"other speakers; {features} features ({X.shape[1]}); data {index.root}"
+        f"other speakers; {described}; data {index.root}"
     )
     others = [w for w in index.words if w != target]
-    detectors = make_detectors(random_state)
     scores = {}
     for name, det in detectors.items():
-        det.fit(X_train)
-        scores[name] = {w: det.score_samples(X[index.word == w]) for w in others}
-        scores[name][target] = det.score_samples(X_held)
+        data_of = inputs[name]
+
+        def rows(idx, data_of=data_of):
+            return data_of[idx] if isinstance(data_of, np.ndarray) else [data_of[i] for i in idx]
+
+        det.fit(rows(is_target[train]))
+        scores[name] = {w: det.score_samples(rows(np.flatnonzero(index.word == w))) for w in others}
+        scores[name][target] = det.score_samples(rows(is_target[heldout]))
     maf = scores["MAF"]
     mean_ll = {w: float(np.mean(s)) for w, s in maf.items()}
     order = sorted(mean_ll, key=mean_ll.get, reverse=True)
@@ -151,10 +180,17 @@ def run_audio_outliers(
         + (f"; words scoring higher: {beaten}" if beaten else " (above every other word)")
     )
     if plot is not None:
-        _plot_scores(maf, target, detectors["MAF"][-1].offset_, plot)
+        maf_det = detectors["MAF"]
+        threshold = maf_det.offset_ if isinstance(maf_det, FrameOutlierDetector) else maf_det[-1].offset_
+        _plot_scores(maf, target, threshold, plot)
         print_fn(f"saved the score histogram to {plot}")
-    return dict(table=table, mean_auc=mean_auc, target_rank=target_rank,
-                n_train=len(train), n_heldout=len(heldout))
+    results = dict(target=target, features=features, table=table, mean_auc=mean_auc,
+                   target_rank=target_rank, n_train=len(train), n_heldout=len(heldout))
+    if json_path is not None:
+        Path(json_path).parent.mkdir(parents=True, exist_ok=True)
+        Path(json_path).write_text(json.dumps(results, indent=2))
+        print_fn(f"wrote the per-word AUCs and ranks to {json_path}")
+    return results
 
 
 def _plot_scores(scores, target, threshold, path):
@@ -171,7 +207,7 @@ def _plot_scores(scores, target, threshold, path):
     bins = np.linspace(lo, max(others.max(), scores[target].max()), 50)
     ax.hist(np.clip(others, lo, None), bins, alpha=0.6, density=True, label="other words and silence")
     ax.hist(scores[target], bins, alpha=0.6, density=True, label=f"held-out {target!r}")
-    ax.axvline(threshold, color="k", ls="--", label="threshold (offset_, contamination=0.05)")
+    ax.axvline(threshold, color="k", ls="--", label="threshold (offset_)")
     ax.set_xlabel("MAF log-likelihood (whitened features)")
     ax.set_ylabel("density")
     ax.legend()

@@ -16,19 +16,23 @@ from numbers import Integral, Real
 import numpy as np
 from numpy.typing import ArrayLike
 import torch
-from sklearn.base import BaseEstimator, _fit_context
-from sklearn.model_selection import train_test_split
+from joblib import Parallel, delayed
+from sklearn.base import BaseEstimator, _fit_context, clone
+from sklearn.model_selection import GroupShuffleSplit, train_test_split
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._version import __version__
-from ..nn import build_maf, layer_orders
+from ..nn import FlowEnsemble, build_maf, layer_orders
 from ..nn.devices import DTYPES, resolve_device, seed_generator
 from ..nn.made import ACTIVATIONS
 from ..nn.training import TrainingConfig, batch_schedule, index_dtype, train_flow
+from ._gaussian import select_shrinkage, shrink_to_identity
 
 _SCORE_CHUNK = 65536
+# Rows the cross-validated choice of the Gaussian start's shrinkage looks at.
+_MAX_SELECTION_ROWS = 100_000
 
 FLOW_PARAMETERS_DOC = """
     n_flows : int, default=5
@@ -146,16 +150,19 @@ FLOW_PARAMETERS_DOC = """
 """
 
 INIT_DOC = """
-    init : {"identity", "gaussian"}, default="identity"
-        Where training starts.  "identity" starts every layer at the identity
-        (a standard normal; the MAF paper's start).  "gaussian" puts a dense
-        lower-triangular affine layer first, set in closed form to whiten the
-        maximum-likelihood full-covariance Gaussian of the training rows (a
-        ridge of 1e-6 of the mean variance keeps the covariance invertible),
-        with every MAF layer at the identity: before the first step the model
-        *is* that Gaussian, and with early stopping the restored best is never
-        worse than it on the validation rows.  See the hyper-parameter guide
-        for when it helps."""
+    init : {"gaussian", "identity"}, default="gaussian"
+        Where training starts.  "gaussian" puts a dense lower-triangular
+        affine layer first, set in closed form to whiten the full-covariance
+        Gaussian of the training rows, its covariance shrunk towards a
+        multiple of the identity by the amount with the best 5-fold
+        cross-validated log-likelihood (``covariance_shrinkage_``); every MAF
+        layer starts at the identity, so before the first step the model *is*
+        that Gaussian.  With early stopping, training must then beat it on the
+        validation rows by more than one standard error of the mean per-row
+        gain, or the Gaussian is kept (refitted on all rows; ``best_epoch_``
+        is 0): on small data the model is never worse than a Gaussian.
+        "identity" starts every layer at the identity (a standard normal; the
+        MAF paper's start)."""
 
 
 def flow_parameters_doc(init_doc: str = INIT_DOC, base_default: str = "normal") -> str:
@@ -183,8 +190,9 @@ FLOW_ATTRIBUTES_DOC = """
 
     best_epoch_ : int
         The epoch (counted as ``n_iter_`` is) whose weights the model kept:
-        the best validation epoch with early stopping (the initial weights
-        when none improved on them), else the last one.
+        the best validation epoch with early stopping (0, the start, when none
+        improved on it or, with ``init="gaussian"``, when the gain was not
+        significant), else the last one.
 
     batch_size_ : int
         The mini-batch size the last fit used (see ``batch_size="auto"``).
@@ -196,7 +204,8 @@ FLOW_ATTRIBUTES_DOC = """
         Mean validation log-likelihood per epoch; None without early stopping.
 
     best_validation_score_ : float or None
-        Best validation log-likelihood; the restored weights reach it.
+        Best validation log-likelihood; the restored weights reach it (when
+        the Gaussian start is kept, its score before the refit on all rows).
 """
 
 
@@ -229,6 +238,31 @@ def _gaussian_of(x, rows=None, chunk_size=65536, ridge=True):
     mean = sum(c.sum(0) for c in chunks()) / n
     cov = sum(d.t() @ d for d in (c - mean for c in chunks())) / n
     return mean, (add_ridge(cov) if ridge else cov)
+
+
+#: Training must beat the Gaussian start on the validation rows by this many
+#: standard errors of the mean per-row gain, or the start is kept.
+_KEEP_TRAINED_Z = 1.0
+
+
+def _significant_gain(gain: np.ndarray) -> bool:
+    """Whether per-row log-likelihood gains are significantly above zero."""
+    n = len(gain)
+    if n < 2:
+        return bool(gain.mean() > 0)
+    return bool(gain.mean() > _KEEP_TRAINED_Z * gain.std(ddof=1) / np.sqrt(n))
+
+
+@torch.no_grad()
+def _row_log_likelihood(flow, x, context=None, chunk_size=65536) -> np.ndarray:
+    """Per-row log-density (float64 numpy) of ``x`` under ``flow`` in eval mode."""
+    was_training = flow.training
+    flow.eval()
+    out = np.concatenate([
+        flow.log_prob(x[i : i + chunk_size], None if context is None else context[i : i + chunk_size])
+        .double().cpu().numpy() for i in range(0, x.shape[0], chunk_size)])
+    flow.train(was_training)
+    return out
 
 
 def add_ridge(cov):
@@ -319,7 +353,7 @@ class BaseMAF(BaseEstimator):
         verbose=0,
         warm_start=False,
         compile=False,
-        init="identity",
+        init="gaussian",
         base="normal",
         n_components=10,
     ):
@@ -446,13 +480,15 @@ class BaseMAF(BaseEstimator):
         the held-out mean log-likelihood."""
         return None
 
-    def _train(self, X: np.ndarray, context: np.ndarray | None = None, stratify=None):
+    def _train(self, X: np.ndarray, context: np.ndarray | None = None, stratify=None, split=None):
         """Train the flow on the validated rows ``X`` (given ``context``, a
         float array with one row per row of ``X``, for a conditional flow);
         set the fitted attributes; return the held-out row positions (or None).
 
         ``stratify`` (labels) keeps every class in both parts of the
-        early-stopping split where the counts allow it.
+        early-stopping split where the counts allow it.  ``split``, a pair
+        ``(validation rows or None, training rows)``, replaces that split
+        (the training rows may repeat: an ensemble member's bootstrap sample).
         """
         warm = self._warm()
         context_features = 0 if context is None else context.shape[1]
@@ -485,17 +521,22 @@ class BaseMAF(BaseEstimator):
         x_val = c_val = None
         val_index = train_index = None
         n_train = n
-        if self.early_stopping:
-            val_index, train_rows = self._validation_split(n, rng, stratify)
+        if split is not None or self.early_stopping:
+            val_index, train_rows = split if split is not None else self._validation_split(n, rng, stratify)
             train_index = torch.from_numpy(train_rows).to(device=device, dtype=index_dtype(n))
+            n_train = len(train_rows)
             del train_rows
+        if val_index is not None:
             held_out = torch.from_numpy(val_index).to(device)
             x_val = x_all[held_out]
             c_val = None if c_all is None else c_all[held_out]
-            n_train = n - len(val_index)
 
+        validation_score = None if x_val is None else self._validation_score(x_val, c_val)
+        start = None
         if not warm and config.get("gaussian_start"):
             self._start_at_gaussian(flow, x_all, c_all, train_index)
+            if x_val is not None and validation_score is None:
+                start = (copy.deepcopy(flow.state_dict()), _row_log_likelihood(flow, x_val, c_val))
         batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init, n_train)
         config_training = TrainingConfig(
             learning_rate=learning_rate,
@@ -509,9 +550,8 @@ class BaseMAF(BaseEstimator):
             compile=self.compile,
         )
         result = train_flow(flow, x_all, x_val, train_index=train_index, context=c_all, context_val=c_val,
-                            validation_score=None if x_val is None else self._validation_score(x_val, c_val),
+                            validation_score=validation_score,
                             config=config_training, generator=generator, log=print if self.verbose else None)
-        del x_val, c_val, train_index
         if flow.has_statistics():  # without batch norm, no copy of the data either
             if n > _BATCH_NORM_REFIT_ROWS:
                 # A random subset, gathered once and overwritten layer by layer:
@@ -523,6 +563,16 @@ class BaseMAF(BaseEstimator):
                                       context=None if c_all is None else c_all[rows])
             else:
                 flow.refit_batch_norm(x_all, context=c_all)
+        if start is not None and result.best_epoch > 0:
+            gain = _row_log_likelihood(flow, x_val, c_val) - start[1]
+            if not _significant_gain(gain):
+                # Training's gain over the Gaussian start is within the noise of
+                # the validation rows: keep the start, refitted on every row.
+                flow.load_state_dict(start[0])
+                self._start_at_gaussian(flow, x_all, c_all, None)
+                result.best_epoch = 0
+                result.best_validation_score = float(start[1].mean())
+        del x_val, c_val, train_index, start
 
         self.flow_ = flow
         self.device_ = device
@@ -635,11 +685,153 @@ class BaseMAF(BaseEstimator):
         self.device_ = device
 
 
+ENSEMBLE_PARAMETERS_DOC = """
+    n_estimators : int, default=1
+        Number of flows.  With more than one, each is trained on a bootstrap
+        sample of the training rows (all validated on the same held-out rows)
+        and the model is their equal-weight mixture: ``score_samples`` is the
+        log-mean-exp of their log-densities and ``sample`` draws each row from
+        one of them.  The per-fit attributes ``n_iter_``, ``best_epoch_``,
+        ``covariance_shrinkage_`` (arrays), ``loss_curve_`` and
+        ``validation_scores_`` (lists) then hold one entry per flow, and
+        ``best_validation_score_`` is the mixture's.
+
+    n_jobs : int or None, default=None
+        Number of processes that train the ``n_estimators`` flows in parallel
+        (:class:`joblib.Parallel` semantics: None is 1 unless in a
+        :func:`joblib.parallel_backend` context, -1 is every CPU).
+"""
+
+
+def _fit_member(template, X, split, seed):
+    """One ensemble member: ``template``'s flow trained on ``split``'s rows."""
+    member = clone(template).set_params(n_estimators=1, n_jobs=None, random_state=seed,
+                                        warm_start=False, verbose=0)
+    member._train(X, split=split)
+    return member
+
+
 class UnconditionalMAF(BaseMAF):
     """A flow of ``X`` alone: fit(X), score_samples, sample (MAFDensity, MAFOutlierDetector)."""
 
+    _parameter_constraints: dict = {
+        **BaseMAF._parameter_constraints,
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_flows=5,
+        hidden_layer_sizes=(100, 100),
+        activation="tanh",
+        batch_norm=False,
+        order="reverse",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        weight_decay=0.0,
+        batch_size="auto",
+        max_iter=200,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        log_scale_bound=5.0,
+        max_grad_norm=10.0,
+        device="auto",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        compile=False,
+        init="gaussian",
+        base="normal",
+        n_components=10,
+        n_estimators=1,
+        n_jobs=None,
+    ):
+        super().__init__(
+            n_flows=n_flows,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            batch_norm=batch_norm,
+            order=order,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            log_scale_bound=log_scale_bound,
+            max_grad_norm=max_grad_norm,
+            device=device,
+            dtype=dtype,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            compile=compile,
+            init=init,
+            base=base,
+            n_components=n_components,
+        )
+        self.n_estimators = n_estimators
+        self.n_jobs = n_jobs
+
+    def __setstate__(self, state):
+        # Models saved before ensembles existed had one flow.
+        state = dict(state)
+        state.setdefault("n_estimators", 1)
+        state.setdefault("n_jobs", None)
+        super().__setstate__(state)
+
+    def _make_flow(self, config: dict, generator: torch.Generator):
+        if "members" in config:
+            return FlowEnsemble([super(UnconditionalMAF, self)._make_flow(c, generator)
+                                 for c in config["members"]])
+        return super()._make_flow(config, generator)
+
+    def _train_ensemble(self, X: np.ndarray, split=None):
+        """Train ``n_estimators`` flows on bootstrap samples of the training
+        rows of ``split`` (or of a random split); set the fitted attributes of
+        their mixture; return the held-out row positions (or None)."""
+        if self.warm_start:
+            raise ValueError("warm_start=True is not supported with n_estimators > 1")
+        rng = check_random_state(self.random_state)
+        n = X.shape[0]
+        if split is not None:
+            val_index, train_rows = split
+        elif self.early_stopping:
+            val_index, train_rows = self._validation_split(n, rng, None)
+        else:
+            val_index, train_rows = None, np.arange(n)
+        splits = [(val_index, np.sort(rng.choice(train_rows, len(train_rows), replace=True)))
+                  for _ in range(self.n_estimators)]
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_estimators)
+        members = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_member)(self, X, split, int(seed)) for split, seed in zip(splits, seeds))
+        device = resolve_device(self.device)
+        self.flow_ = FlowEnsemble([m.flow_ for m in members]).to(device).eval()
+        self.device_ = device
+        self._flow_config_ = {"members": [m._flow_config_ for m in members]}
+        self.batch_size_ = members[0].batch_size_
+        self.n_iter_ = np.array([m.n_iter_ for m in members])
+        self.best_epoch_ = np.array([m.best_epoch_ for m in members])
+        self.loss_curve_ = [m.loss_curve_ for m in members]
+        self.validation_scores_ = [m.validation_scores_ for m in members] if self.early_stopping else None
+        self.best_validation_score_ = None
+        if val_index is not None:
+            self.best_validation_score_ = float(self._log_density(X[val_index]).mean())
+        if self.init == "gaussian":
+            self.covariance_shrinkage_ = np.array([m.covariance_shrinkage_ for m in members])
+        self._fit_epochs = int(self.n_iter_.max())
+        return val_index
+
     @_fit_context(prefer_skip_nested_validation=True)
-    def fit(self, X: ArrayLike, y: None = None):
+    def fit(self, X: ArrayLike, y: None = None, groups: ArrayLike | None = None):
         """Fit the flow to ``X`` by maximum likelihood.
 
         Parameters
@@ -648,21 +840,58 @@ class UnconditionalMAF(BaseMAF):
             Training rows; at least 2.
         y : None
             Ignored, present for API consistency.
+        groups : array-like of shape (n_samples,), default=None
+            The source of each row (a speaker, a recording day, a batch).
+            With early stopping, the validation rows are then whole groups
+            (about ``validation_fraction`` of them), so early stopping and the
+            Gaussian start's significance test judge the flow on sources it
+            was not trained on -- what matters when new data come from new
+            sources.  In a pipeline, pass it as ``<step>__groups``.
 
         Returns
         -------
         self : object
             The fitted estimator.
         """
-        return self._fit_keeping_state(self._fit, X)
+        return self._fit_keeping_state(self._fit, X, groups)
 
-    def _fit(self, X):
+    def _fit(self, X, groups=None):
         """Fit; return the validated ``X`` and the held-out row positions (or None)."""
         check_numeric_columns(X)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not self._warm()
         )
-        return X, self._train(X)
+        split = None
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (X.shape[0],):
+                raise ValueError(f"groups must hold one entry per row of X ({X.shape[0]}), "
+                                 f"got shape {groups.shape}")
+            if self.early_stopping:
+                split = self._group_split(groups)
+        if self.n_estimators > 1:
+            return X, self._train_ensemble(X, split)
+        return X, self._train(X, split=split)
+
+    def _group_split(self, groups: np.ndarray):
+        """(validation rows, training rows) with whole groups held out."""
+        if len(np.unique(groups)) < 2:
+            raise ValueError("groups needs at least two distinct values to hold one out for early stopping")
+        splitter = GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
+                                     random_state=check_random_state(self.random_state).randint(2**31 - 1))
+        train, val = next(splitter.split(np.zeros(len(groups)), groups=groups))
+        return val, train
+
+    def _start_at_gaussian(self, flow, x_all, context, train_index) -> None:
+        """The Gaussian of the training rows, its covariance shrunk towards a
+        multiple of the identity by the amount with the best 5-fold
+        cross-validated log-likelihood (``covariance_shrinkage_``)."""
+        mean, cov = _gaussian_of(x_all, train_index, ridge=False)
+        rows = x_all if train_index is None else x_all[train_index[:_MAX_SELECTION_ROWS].long()]
+        x = rows[:_MAX_SELECTION_ROWS].double().cpu().numpy()
+        self.covariance_shrinkage_, _ = select_shrinkage(x)
+        cov = shrink_to_identity(cov.numpy(), self.covariance_shrinkage_)
+        flow.transforms[0].set_gaussian(mean, torch.from_numpy(cov))
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log-density of each row of ``X`` under the fitted flow.

@@ -16,6 +16,7 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn.devices import seed_generator
+from ._gaussian import gaussian_log_pdfs
 from ._base import (FLOW_ATTRIBUTES_DOC, BaseMAF, _gaussian_of, add_ridge, check_n_samples,
                     check_numeric_columns, flow_parameters_doc)
 
@@ -78,30 +79,6 @@ def _shrink(covs, counts, alpha, beta):
     return (1 - alpha) * covs + alpha * pooled + ridge
 
 
-def _gaussian_log_pdfs(x, means, covs):
-    """``(n, ...)`` log-densities of the rows of ``x`` under ``N(means[...], covs[...])``,
-    batched over the leading axes of ``covs`` (numpy, float64); -inf where a
-    covariance is not positive definite."""
-    d = covs.shape[-1]
-    try:
-        chol, ok = np.linalg.cholesky(covs), np.ones(covs.shape[:-2], dtype=bool)
-    except np.linalg.LinAlgError:  # one at a time, marking the failures
-        flat = covs.reshape(-1, d, d)
-        chol, ok = np.empty_like(flat), np.ones(len(flat), dtype=bool)
-        for i, c in enumerate(flat):
-            try:
-                chol[i] = np.linalg.cholesky(c)
-            except np.linalg.LinAlgError:
-                chol[i], ok[i] = np.eye(d), False
-        chol, ok = chol.reshape(covs.shape), ok.reshape(covs.shape[:-2])
-    # (k, d, n), contiguous: numpy's stacked matmul takes BLAS only for contiguous operands
-    diff = np.ascontiguousarray(np.moveaxis(x[:, None, :] - means.reshape(-1, d)[None], 0, -1))
-    z = np.linalg.inv(chol) @ diff  # inverse + product: faster than a batched LU solve
-    log_pdf = -0.5 * np.square(z).sum(-2) - np.log(np.diagonal(chol, axis1=-2, axis2=-1)).sum(-1)[..., None]
-    log_pdf = np.where(ok[..., None], log_pdf - 0.5 * d * math.log(2 * math.pi), -np.inf)
-    return np.moveaxis(log_pdf, -1, 0)
-
-
 def _select_shrinkage(x, labels, n_classes) -> tuple[float, float]:
     """The ``(alpha, beta)`` of the grid whose class Gaussians (with the
     training frequencies as priors) give the lowest log loss in a
@@ -126,7 +103,7 @@ def _select_shrinkage(x, labels, n_classes) -> tuple[float, float]:
         x_test, y_test = x_np[test], labels_np[test]
         for start in range(0, len(grid), step):
             shrunk = torch.stack([_shrink(covs, counts, a, b) for a, b in grid[start : start + step]]).numpy()
-            joint = _gaussian_log_pdfs(x_test, means.numpy(), shrunk) + log_prior  # (n_test, candidates, k)
+            joint = gaussian_log_pdfs(x_test, means.numpy(), shrunk) + log_prior  # (n_test, candidates, k)
             loss[start : start + step] -= _label_log_likelihood(joint, y_test).sum(0)
     best = int(np.nan_to_num(loss, nan=np.inf).argmin())
     return grid[best]

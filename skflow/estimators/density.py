@@ -5,7 +5,7 @@ from __future__ import annotations
 from numpy.typing import ArrayLike
 from sklearn.base import DensityMixin
 
-from ._base import FLOW_ATTRIBUTES_DOC, UnconditionalMAF, flow_parameters_doc
+from ._base import ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, UnconditionalMAF, flow_parameters_doc
 
 
 class MAFDensity(DensityMixin, UnconditionalMAF):
@@ -21,9 +21,15 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
     ----------
     {flow_parameters_doc()}
 
+    {ENSEMBLE_PARAMETERS_DOC.strip()}
+
     Attributes
     ----------
     {FLOW_ATTRIBUTES_DOC.strip()}
+
+    covariance_shrinkage_ : float
+        With ``init="gaussian"``: the share of the start's covariance moved
+        onto a multiple of the identity, chosen by cross-validation.
 
     See Also
     --------

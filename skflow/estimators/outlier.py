@@ -10,7 +10,7 @@ from sklearn.base import OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import FLOW_ATTRIBUTES_DOC, UnconditionalMAF, flow_parameters_doc
+from ._base import ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, UnconditionalMAF, flow_parameters_doc
 
 #: Share of new normal rows that ``contamination="auto"`` flags.
 AUTO_FALSE_ALARM_RATE = 0.01
@@ -38,11 +38,17 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         optimistic).  Without early stopping, "auto" uses the training rows.
     {flow_parameters_doc()}
 
+    {ENSEMBLE_PARAMETERS_DOC.strip()}
+
     Attributes
     ----------
     offset_ : float
         Log-density threshold: ``decision_function = score_samples - offset_``.
     {FLOW_ATTRIBUTES_DOC.strip()}
+
+    covariance_shrinkage_ : float
+        With ``init="gaussian"``: the share of the start's covariance moved
+        onto a multiple of the identity, chosen by cross-validation.
 
     See Also
     --------
@@ -93,9 +99,11 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         verbose=0,
         warm_start=False,
         compile=False,
-        init="identity",
+        init="gaussian",
         base="normal",
         n_components=10,
+        n_estimators=1,
+        n_jobs=None,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -123,11 +131,13 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
             init=init,
             base=base,
             n_components=n_components,
+            n_estimators=n_estimators,
+            n_jobs=n_jobs,
         )
         self.contamination = contamination
 
-    def _fit(self, X):
-        X, val_index = super()._fit(X)
+    def _fit(self, X, groups=None):
+        X, val_index = super()._fit(X, groups)
         if self.contamination == "auto":
             rows = X if val_index is None else X[val_index]
             self.offset_ = float(np.percentile(self._log_density(rows), 100 * AUTO_FALSE_ALARM_RATE))

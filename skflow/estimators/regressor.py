@@ -27,8 +27,10 @@ _INIT_DOC = """
         the highest 5-fold cross-validated likelihood), an intercept and the
         full covariance of the out-of-fold residuals.  Every MAF layer starts at the
         identity, so before the first step the model *is* that regression,
-        and early stopping keeps it unless training improves the validation
-        likelihood.  "identity" starts at ``y | x ~ N(mean(y), cov(y))``."""
+        and early stopping keeps it (refitted on all rows) unless training
+        beats it on the validation rows by more than one standard error of
+        the mean per-row gain.  "identity" starts at
+        ``y | x ~ N(mean(y), cov(y))``."""
 
 # Rows of draws held at once by predict / predict_quantiles / sample.
 _DRAW_ROWS = 1 << 16

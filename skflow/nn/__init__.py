@@ -13,6 +13,7 @@ torch.Size([1])
 """
 
 from .bases import BaseDistribution, MADEMixture, StandardNormal
+from .ensemble import FlowEnsemble
 from .flow import BASES, Flow, build_maf, layer_orders
 from .layers import (
     AUTOREGRESSIVE_TRANSFORMS,
@@ -36,6 +37,7 @@ __all__ = [
     "BatchNormTransform",
     "ConditionalGaussianAffine",
     "Flow",
+    "FlowEnsemble",
     "LayerKernel",
     "LowerTriangularAffine",
     "MADEWidthWarning",
