@@ -142,6 +142,22 @@ FLOW_PARAMETERS_DOC = """
     n_components : int, default=10
         Mixture components per feature of the "made_mog" base.
 
+    layer_type : {"affine", "spline"}, default="affine"
+        The autoregressive layers: "affine" (the MAF layer) or "spline", a
+        monotone rational-quadratic spline per feature (Durkan et al. 2019,
+        "Neural Spline Flows") on ``[-tail_bound, tail_bound]`` with
+        ``n_bins`` bins and the identity outside.  The spline layer trains
+        and scores through autograd (no fused kernel yet) and samples with
+        one network pass per feature, so it is slower than "affine".
+
+    n_bins : int, default=8
+        Bins of each spline ("spline" only).
+
+    tail_bound : float, default=3.0
+        Half-width of the interval the splines act on, in the units the
+        layers see ("spline" only).  With ``init="gaussian"`` those are
+        whitened, so 3.0 covers all but about 0.3 % of a Gaussian.
+
     compile : bool, default=False
         Train through ``torch.compile`` of the reference modules instead of
         skflow's hand-written fused pass (compiling takes tens of seconds).
@@ -222,6 +238,9 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
     "init": [StrOptions({"gaussian", "identity"})],
     "base": [StrOptions({"normal", "made_mog"})],
     "n_components": [Interval(Integral, 1, None, closed="left")],
+    "layer_type": [StrOptions({"affine", "spline"})],
+    "n_bins": [Interval(Integral, 2, None, closed="left")],
+    "tail_bound": [Interval(Real, 0, None, closed="neither")],
 }
 
 
@@ -356,6 +375,9 @@ class BaseMAF(BaseEstimator):
         init="gaussian",
         base="normal",
         n_components=10,
+        layer_type="affine",
+        n_bins=8,
+        tail_bound=3.0,
     ):
         self.n_flows = n_flows
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -382,6 +404,9 @@ class BaseMAF(BaseEstimator):
         self.init = init
         self.base = base
         self.n_components = n_components
+        self.layer_type = layer_type
+        self.n_bins = n_bins
+        self.tail_bound = tail_bound
 
     #: The parameters that define the flow's architecture (what ``_flow_config``
     #: records and a warm start must keep).
@@ -424,6 +449,9 @@ class BaseMAF(BaseEstimator):
         )
         if self.base != "normal":  # older models' configs name no base
             config.update(base=self.base, n_components=int(self.n_components))
+        if self.layer_type != "affine":  # nor a layer type
+            config.update(transform=self.layer_type, n_bins=int(self.n_bins),
+                          tail_bound=float(self.tail_bound))
         if context_features:
             config["context_features"] = context_features
         return config
@@ -662,6 +690,9 @@ class BaseMAF(BaseEstimator):
         state.setdefault("init", "identity")
         state.setdefault("base", "normal")
         state.setdefault("n_components", 10)
+        state.setdefault("layer_type", "affine")
+        state.setdefault("n_bins", 8)
+        state.setdefault("tail_bound", 3.0)
         flow_state = state.get("flow_")
         super().__setstate__(state)
         if flow_state is None:
@@ -748,6 +779,9 @@ class UnconditionalMAF(BaseMAF):
         init="gaussian",
         base="normal",
         n_components=10,
+        layer_type="affine",
+        n_bins=8,
+        tail_bound=3.0,
         n_estimators=1,
         n_jobs=None,
     ):
@@ -777,6 +811,9 @@ class UnconditionalMAF(BaseMAF):
             init=init,
             base=base,
             n_components=n_components,
+            layer_type=layer_type,
+            n_bins=n_bins,
+            tail_bound=tail_bound,
         )
         self.n_estimators = n_estimators
         self.n_jobs = n_jobs

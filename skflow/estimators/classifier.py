@@ -220,6 +220,9 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         init="gaussian",
         base="normal",
         n_components=10,
+        layer_type="affine",
+        n_bins=8,
+        tail_bound=3.0,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -247,6 +250,9 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
             init=init,
             base=base,
             n_components=n_components,
+            layer_type=layer_type,
+            n_bins=n_bins,
+            tail_bound=tail_bound,
         )
         self.priors = priors
         self.calibrate = calibrate

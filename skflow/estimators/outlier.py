@@ -102,6 +102,9 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         init="gaussian",
         base="normal",
         n_components=10,
+        layer_type="affine",
+        n_bins=8,
+        tail_bound=3.0,
         n_estimators=1,
         n_jobs=None,
     ):
@@ -131,6 +134,9 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
             init=init,
             base=base,
             n_components=n_components,
+            layer_type=layer_type,
+            n_bins=n_bins,
+            tail_bound=tail_bound,
             n_estimators=n_estimators,
             n_jobs=n_jobs,
         )

@@ -183,6 +183,9 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         init="gaussian",
         base="made_mog",
         n_components=10,
+        layer_type="affine",
+        n_bins=8,
+        tail_bound=3.0,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -210,6 +213,9 @@ class MAFRegressor(RegressorMixin, BaseMAF):
             init=init,
             base=base,
             n_components=n_components,
+            layer_type=layer_type,
+            n_bins=n_bins,
+            tail_bound=tail_bound,
         )
         self.n_predict_samples = n_predict_samples
 

@@ -22,7 +22,9 @@ from .layers import (
     LayerKernel,
     LowerTriangularAffine,
     MaskedAffineAutoregressive,
+    MaskedRQSplineAutoregressive,
     Permutation,
+    rational_quadratic_spline,
     soft_clamp,
 )
 from .made import MADE, MADEWidthWarning, MaskedLinear, hidden_degrees, input_degrees
@@ -42,6 +44,7 @@ __all__ = [
     "LowerTriangularAffine",
     "MADEWidthWarning",
     "MaskedAffineAutoregressive",
+    "MaskedRQSplineAutoregressive",
     "MaskedLinear",
     "Permutation",
     "StandardNormal",
@@ -52,6 +55,7 @@ __all__ = [
     "hidden_degrees",
     "input_degrees",
     "layer_orders",
+    "rational_quadratic_spline",
     "soft_clamp",
     "train_flow",
 ]

@@ -321,6 +321,8 @@ def build_maf(
     dtype: torch.dtype = torch.float32,
     *,
     transform: str = "affine",
+    n_bins: int = 8,
+    tail_bound: float = 3.0,
     base: str = "normal",
     n_components: int = 10,
     context_features: int = 0,
@@ -330,7 +332,8 @@ def build_maf(
 
     Each of the ``n_flows`` autoregressive layers (``transform``, a name in
     :data:`skflow.nn.layers.AUTOREGRESSIVE_TRANSFORMS`; ``log_scale_bound``
-    applies to "affine") is followed by a batch-norm bijector when
+    applies to "affine", ``n_bins`` and ``tail_bound`` to "spline", the
+    rational-quadratic spline layer) is followed by a batch-norm bijector when
     ``batch_norm`` is true, over the ``base`` distribution (a name in
     :data:`BASES`: "normal", or "made_mog", the MAF paper's MADE
     mixture of ``n_components`` Gaussians with the layers' hidden sizes and
@@ -362,7 +365,8 @@ def build_maf(
         raise ValueError(f"base must be one of {sorted(BASES)}, got {base!r}")
     if generator is None:
         generator = torch.Generator()
-    options = {"log_scale_bound": log_scale_bound} if transform == "affine" else {}
+    options = ({"log_scale_bound": log_scale_bound} if transform == "affine"
+               else {"n_bins": n_bins, "tail_bound": tail_bound} if transform == "spline" else {})
     make_layer = AUTOREGRESSIVE_TRANSFORMS[transform]
     transforms = _gaussian_start_layers(gaussian_start, n_features, context_features)
     for layer_order in layer_orders(n_features, n_flows, order, generator):

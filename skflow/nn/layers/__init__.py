@@ -12,6 +12,7 @@ from .conditional_linear import ConditionalGaussianAffine
 from .kernel import LayerKernel
 from .linear import LowerTriangularAffine, LowerTriangularKernel
 from .permutation import Permutation, PermutationKernel
+from .spline import MaskedRQSplineAutoregressive, rational_quadratic_spline
 
 
 def _affine(n_features, hidden_sizes, order, activation, degree_mode, generator, context_features,
@@ -20,10 +21,16 @@ def _affine(n_features, hidden_sizes, order, activation, degree_mode, generator,
                                       degree_mode, generator, context_features)
 
 
+def _spline(n_features, hidden_sizes, order, activation, degree_mode, generator, context_features,
+            n_bins=8, tail_bound=3.0):
+    return MaskedRQSplineAutoregressive(n_features, hidden_sizes, order, activation, degree_mode, generator,
+                                        context_features, n_bins, tail_bound)
+
+
 #: name -> factory(n_features, hidden_sizes, order, activation, degree_mode,
 #: generator, context_features, **options) of an autoregressive layer whose
 #: untrained state (zero MADE output layer) is the identity.
-AUTOREGRESSIVE_TRANSFORMS = {"affine": _affine}
+AUTOREGRESSIVE_TRANSFORMS = {"affine": _affine, "spline": _spline}
 
 __all__ = [
     "AUTOREGRESSIVE_TRANSFORMS",
@@ -35,7 +42,9 @@ __all__ = [
     "LowerTriangularAffine",
     "LowerTriangularKernel",
     "MaskedAffineAutoregressive",
+    "MaskedRQSplineAutoregressive",
     "Permutation",
     "PermutationKernel",
+    "rational_quadratic_spline",
     "soft_clamp",
 ]

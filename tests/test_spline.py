@@ -1,0 +1,137 @@
+"""The rational-quadratic spline layer: exactness, tails, extremes, and the estimators' transform="spline"."""
+
+import io
+
+import joblib
+import numpy as np
+import pytest
+import torch
+
+from skflow import MAFDensity
+from skflow.nn import MaskedRQSplineAutoregressive, build_maf, rational_quadratic_spline
+from skflow.nn.layers.spline import MIN_BIN_WIDTH, _knots
+
+K = 8
+
+
+def _params(n, scale=1.0, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return (scale * torch.randn(n, K, generator=g, dtype=torch.float64),
+            scale * torch.randn(n, K, generator=g, dtype=torch.float64),
+            scale * torch.randn(n, K - 1, generator=g, dtype=torch.float64))
+
+
+def _grid(n=4001, bound=3.0):
+    # across the interval, at every knot of the parameters, and far outside
+    return torch.linspace(-1.5 * bound, 1.5 * bound, n, dtype=torch.float64)
+
+
+def test_strictly_monotone_with_identity_tails():
+    x = _grid()
+    w, h, d = (p[:1].expand(len(x), -1) for p in _params(1, scale=2.0))
+    y, log_det = rational_quadratic_spline(x, w, h, d, tail_bound=3.0)
+    assert torch.all(torch.diff(y) > 0)
+    outside = x.abs() > 3.0
+    assert torch.equal(y[outside], x[outside])
+    assert torch.all(log_det[outside] == 0)
+    # continuous at the bounds
+    edge = rational_quadratic_spline(torch.tensor([-3.0, 3.0], dtype=torch.float64), w[:2], h[:2], d[:2])[0]
+    torch.testing.assert_close(edge, torch.tensor([-3.0, 3.0], dtype=torch.float64))
+
+
+def test_inverse_is_exact_across_the_bound_at_the_knots_and_far_outside():
+    n = 3000
+    w, h, d = _params(n)
+    x = torch.cat([_grid(n - 1000), torch.tensor([-1e6, 1e6], dtype=torch.float64),
+                   torch.zeros(998, dtype=torch.float64)])
+    _, knots = _knots(w, 3.0, MIN_BIN_WIDTH)
+    x[n - 998:] = knots[n - 998:, 3]  # exactly on a knot
+    y, log_det = rational_quadratic_spline(x, w, h, d)
+    x_back, inverse_log_det = rational_quadratic_spline(y, w, h, d, inverse=True)
+    torch.testing.assert_close(x_back, x, rtol=0, atol=1e-8)
+    torch.testing.assert_close(inverse_log_det, -log_det, rtol=0, atol=1e-8)
+
+
+def test_log_det_matches_the_derivative():
+    w, h, d = _params(500, scale=1.5)
+    x = torch.linspace(-2.99, 2.99, 500, dtype=torch.float64, requires_grad=True)
+    y, log_det = rational_quadratic_spline(x, w, h, d)
+    (dy,) = torch.autograd.grad(y.sum(), x)
+    torch.testing.assert_close(log_det.detach(), dy.log(), rtol=0, atol=1e-10)
+
+
+def test_extreme_inputs_and_parameters_stay_finite():
+    x = torch.tensor([-1e6, -3.0, -1.0, 0.0, 2.5, 3.0, 1e6], dtype=torch.float64, requires_grad=True)
+    n = len(x)
+    # one huge bin (the others at their minimum width and height) and derivatives at their minimum
+    w = torch.full((n, K), -100.0, dtype=torch.float64)
+    w[:, 0] = 100.0
+    h = torch.full((n, K), -100.0, dtype=torch.float64)
+    h[:, -1] = 100.0
+    d = torch.full((n, K - 1), -100.0, dtype=torch.float64)
+    for params in [(w, h, d), tuple(p.clone().requires_grad_(True) for p in (w, h, d))]:
+        y, log_det = rational_quadratic_spline(x, *params)
+        assert torch.isfinite(y).all() and torch.isfinite(log_det).all()
+        grads = torch.autograd.grad((y + log_det).sum(), [x, *[p for p in params if p.requires_grad]])
+        assert all(torch.isfinite(g).all() for g in grads)
+        back, _ = rational_quadratic_spline(y.detach(), *[p.detach() for p in params], inverse=True)
+        assert torch.isfinite(back).all()
+
+
+def _random_layer(d=4, context=0, seed=0):
+    layer = MaskedRQSplineAutoregressive(d, (32, 32), order=[2, 0, 3, 1], context_features=context,
+                                         generator=torch.Generator().manual_seed(seed)).double()
+    with torch.no_grad():
+        g = torch.Generator().manual_seed(seed + 1)
+        out = layer.made.layers[-1]
+        out.weight.copy_(0.3 * torch.randn(out.weight.shape, generator=g, dtype=torch.float64))
+        out.bias.copy_(0.3 * torch.randn(out.bias.shape, generator=g, dtype=torch.float64))
+    return layer
+
+
+def test_layer_is_autoregressive_and_its_log_det_is_the_jacobian():
+    layer = _random_layer()
+    x = torch.randn(4, dtype=torch.float64)
+    jac = torch.autograd.functional.jacobian(lambda z: layer(z[None])[0][0], x)
+    order = [2, 0, 3, 1]
+    permuted = jac[order][:, order]  # in the autoregressive order: lower triangular
+    assert torch.all(permuted.triu(1) == 0)
+    torch.testing.assert_close(layer(x[None])[1][0], torch.slogdet(jac)[1], rtol=0, atol=1e-10)
+
+
+def test_layer_inverse_with_a_context():
+    layer = _random_layer(context=2)
+    x = 2 * torch.randn(50, 4, dtype=torch.float64)
+    c = torch.randn(50, 2, dtype=torch.float64)
+    with torch.no_grad():
+        u, _ = layer(x, c)
+        torch.testing.assert_close(layer.inverse(u, c), x, rtol=0, atol=1e-8)
+
+
+def test_untrained_spline_flow_is_its_base():
+    flow = build_maf(3, n_flows=2, hidden_sizes=(8,), transform="spline", batch_norm=False,
+                     dtype=torch.float64).eval()
+    x = torch.randn(10, 3, dtype=torch.float64)
+    expected = torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1)
+    torch.testing.assert_close(flow.log_prob(x), expected, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="n_bins"):
+        MaskedRQSplineAutoregressive(3, (8,), n_bins=1)
+
+
+def test_estimator_with_splines_beats_the_gaussian_and_round_trips():
+    from sklearn.datasets import make_moons
+    from sklearn.mixture import GaussianMixture
+
+    X, _ = make_moons(1200, noise=0.05, random_state=0)
+    X_test, _ = make_moons(600, noise=0.05, random_state=1)
+    est = MAFDensity(layer_type="spline", n_bins=6, n_flows=2, hidden_layer_sizes=(32, 32), max_iter=40,
+                     random_state=0).fit(X)
+    gaussian = GaussianMixture(1, random_state=0).fit(X).score(X_test)
+    assert est.score(X_test) > gaussian + 0.5
+    assert est.sample(5, random_state=0).shape == (5, 2)
+    buffer = io.BytesIO()
+    joblib.dump(est, buffer)
+    buffer.seek(0)
+    loaded = joblib.load(buffer)
+    np.testing.assert_array_equal(loaded.score_samples(X_test), est.score_samples(X_test))
+    np.testing.assert_array_equal(loaded.sample(5, random_state=1), est.sample(5, random_state=1))
