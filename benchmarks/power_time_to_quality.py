@@ -78,6 +78,8 @@ def build(lib):
         return Flow(CompositeTransform(ts), StandardNormal([6]))
     import zuko
 
+    if lib == "zuko-nsf":  # rational-quadratic splines, 8 bins on [-5, 5]
+        return zuko.flows.NSF(6, transforms=5, hidden_features=(100, 100), activation=torch.nn.ReLU)
     return zuko.flows.MAF(6, transforms=5, hidden_features=(100, 100), activation=torch.nn.ReLU)
 
 
@@ -151,7 +153,9 @@ def run_estimator_loop(x_train, x_test, budget, target, params):
     est = MAFDensity(n_flows=5, hidden_layer_sizes=(100, 100), activation="relu", random_state=0,
                      **params)
     flow = build_maf(6, 5, (100, 100), "relu", est.batch_norm, "reverse",
-                     generator=torch.Generator().manual_seed(0))
+                     generator=torch.Generator().manual_seed(0), transform=est.layer_type,
+                     n_bins=est.n_bins, tail_bound=est.tail_bound, base=est.base,
+                     n_components=est.n_components)
     rng = np.random.RandomState(0)
     perm = torch.from_numpy(rng.permutation(len(x_train)))
     n_val = int(round(est.validation_fraction * len(x_train)))
@@ -177,9 +181,9 @@ def main():
     parser.add_argument("--budget", type=float, default=900.0, help="training seconds per run")
     parser.add_argument("--target", type=float, default=0.14, help="test LL to reach (MAF(5), paper)")
     parser.add_argument("--libs", default="MAFDensity,skflow,nflows,zuko",
-                        help="comma-separated: MAFDensity, skflow, skflow-nobn, nflows, zuko")
+                        help="comma-separated: MAFDensity, skflow, skflow-nobn, nflows, zuko, zuko-nsf")
     parser.add_argument("--estimator-params", default="{}",
-                        help='JSON of MAFDensity parameters, e.g. \'{"batch_norm": false}\'')
+                        help='JSON of MAFDensity parameters, e.g. \'{"layer_type": "spline"}\'')
     parser.add_argument("--json", default="results/power_time_to_quality.json")
     args = parser.parse_args()
     train, test = load_power()

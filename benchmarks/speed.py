@@ -1,4 +1,5 @@
-"""Training, scoring and sampling speed of skflow's MAF against nflows and zuko.
+"""Training, scoring and sampling speed of skflow's MAF against nflows and zuko,
+and of its rational-quadratic spline flow against zuko's NSF.
 
 Same architecture for all (MAF layers of 2 tanh hidden layers, reversed orders),
 same data, same minimal training loop for the peers (tensor slices, Adam);
@@ -6,6 +7,7 @@ skflow is timed through its own training loop.  Batch norm between layers
 where the peer has it: nflows has it, zuko has none, so skflow runs both
 ways ("skflow" with batch norm, "skflow-nobn" without, MAFDensity's default)
 and each peer is compared with the skflow flow of its own architecture.
+Spline rows: "skflow-spline" (8 bins, no batch norm) against "zuko-nsf".
 
 This machine's speed drifts by up to 2x within minutes, so the rates are
 measured in ONE process per configuration, the libraries taking turns: each
@@ -47,8 +49,11 @@ CONFIGS = {
 }
 
 
-LIBRARIES = ("skflow", "skflow-nobn", "skflow+compile", "nflows", "zuko")
-PEER_BATCH_NORM = {"nflows": True, "zuko": False}
+LIBRARIES = ("skflow", "skflow-nobn", "skflow+compile", "nflows", "zuko", "skflow-spline", "zuko-nsf")
+PEER_BATCH_NORM = {"nflows": True, "zuko": False, "zuko-nsf": False}
+#: The skflow flow built like each peer (rational-quadratic splines of 8 bins for NSF).
+TWINS = {"nflows": "skflow", "zuko": "skflow-nobn", "zuko-nsf": "skflow-spline"}
+N_BINS = 8
 METRICS = ["train_b100", "train_b1024", "score", "sample", "peak_rss_mb"]
 MATCHED = "skflow vs same-architecture peer"
 
@@ -57,7 +62,14 @@ PREVIOUS = "skflow-previous"
 
 
 def batch_norm(lib):
-    return PEER_BATCH_NORM[lib] if lib in PEER_BATCH_NORM else not lib.endswith("-nobn")
+    if lib in PEER_BATCH_NORM:
+        return PEER_BATCH_NORM[lib]
+    return not lib.endswith(("-nobn", "-spline"))
+
+
+def family(lib):
+    """The transform: libraries are compared within one ("affine" or "spline")."""
+    return "spline" if lib.endswith(("-spline", "-nsf")) else "affine"
 
 
 def import_previous(checkout):
@@ -80,8 +92,8 @@ def skflow_api(lib):
 
 
 def twin(peer):
-    """The skflow flow built like ``peer`` (with batch norm or without)."""
-    return "skflow" if PEER_BATCH_NORM[peer] else "skflow-nobn"
+    """The skflow flow built like ``peer``."""
+    return TWINS[peer]
 
 
 def ratios(results, name):
@@ -92,23 +104,26 @@ def ratios(results, name):
     ours = {lib: r for (n, lib), r in results.items() if n == name and lib.startswith("skflow")}
     out = {}
     for lib, r in ours.items():
-        if peers:
-            out[lib] = {m: r[m] / max(p[m] for p in peers.values()) for m in METRICS[:-1]}
-    matched = {}
-    for peer, p in peers.items():
-        if twin(peer) in ours:
-            for m in METRICS[:-1]:
-                matched[m] = min(matched.get(m, float("inf")), ours[twin(peer)][m] / p[m])
-    if len(matched) == len(METRICS) - 1:
-        out[MATCHED] = matched
+        same = [p for peer, p in peers.items() if family(peer) == family(lib)]
+        if same:
+            out[lib] = {m: r[m] / max(p[m] for p in same) for m in METRICS[:-1]}
+    for kind in ("affine", "spline"):
+        matched = {}
+        for peer, p in peers.items():
+            if family(peer) == kind and twin(peer) in ours:
+                for m in METRICS[:-1]:
+                    matched[m] = min(matched.get(m, float("inf")), ours[twin(peer)][m] / p[m])
+        if len(matched) == len(METRICS) - 1:
+            out[MATCHED + ("" if kind == "affine" else " (spline)")] = matched
     return out
 
 
 def build(lib, D, layers, hidden):
     if lib.startswith("skflow"):
         build_maf, _ = skflow_api(lib)
+        extra = dict(transform="spline", n_bins=N_BINS) if family(lib) == "spline" else {}
         return build_maf(D, layers, (hidden, hidden), "tanh", batch_norm(lib), "reverse",
-                         generator=torch.Generator().manual_seed(0))
+                         generator=torch.Generator().manual_seed(0), **extra)
     if lib == "nflows":
         from nflows.distributions import StandardNormal
         from nflows.flows import Flow
@@ -125,15 +140,20 @@ def build(lib, D, layers, hidden):
         import zuko
 
         return zuko.flows.MAF(D, transforms=layers, hidden_features=(hidden, hidden), activation=torch.nn.Tanh)
+    if lib == "zuko-nsf":
+        import zuko
+
+        return zuko.flows.NSF(D, bins=N_BINS, transforms=layers, hidden_features=(hidden, hidden),
+                              activation=torch.nn.Tanh)
     raise ValueError(lib)
 
 
 def log_prob(lib, flow, x):
-    return flow().log_prob(x) if lib == "zuko" else flow.log_prob(x)  # skflow: eager scoring
+    return flow().log_prob(x) if lib.startswith("zuko") else flow.log_prob(x)  # skflow: eager scoring
 
 
 def sample(lib, flow, n):
-    if lib == "zuko":
+    if lib.startswith("zuko"):
         return flow().sample((n,))
     if lib.startswith("skflow"):
         return flow.sample(n, generator=torch.Generator().manual_seed(0))
@@ -270,8 +290,8 @@ def main():
     for (name, lib), r in results.items():
         print(f"{name:6} {lib:15} " + " ".join(f"{r[m]:12,.0f}" for m in METRICS))
         table.append(dict(config=name, library=lib, batch_norm=batch_norm(lib), **r))
-    print(f"\nratios skflow / fastest peer; {MATCHED}: the worse of skflow / nflows and "
-          "skflow-nobn / zuko (higher is better)")
+    print(f"\nratios skflow / fastest peer of the same transform; {MATCHED}: the worse of skflow / nflows "
+          "and skflow-nobn / zuko; (spline): skflow-spline / zuko-nsf (higher is better)")
     for name in args.configs.split(","):
         for lib, rs in ratios(results, name).items():
             print(f"{name:6} {lib:15} " + " ".join(f"{m}={v:.2f}x" for m, v in rs.items()))

@@ -70,6 +70,23 @@ def test_samples_match_a_known_mixture():
     np.testing.assert_array_equal(again, base.sample(10, torch.Generator().manual_seed(0), torch.float64).numpy())
 
 
+def test_one_pass_sampling_equals_one_network_pass_per_feature():
+    base = _random_base(n_features=4, context_features=2)
+    noise = base.draw_noise(500, torch.Generator().manual_seed(0), torch.float64)
+    c = torch.randn(500, 2, dtype=torch.float64)
+    got = base.from_noise(noise, c)
+    # The reference: D full passes, each fixing the next feature in the order.
+    k, rows = base.n_components, torch.arange(500)
+    u = torch.zeros(500, 4, dtype=torch.float64)
+    with torch.no_grad():
+        for i in base.made.order:
+            log_w, mean, log_scale = base._mixture(u, c)
+            cdf = log_w[:, :, i].exp().cumsum(1)
+            pick = torch.searchsorted(cdf, noise[:, 4 + i : 5 + i] * cdf[:, -1:]).clamp_(max=k - 1)[:, 0]
+            u[:, i] = mean[rows, pick, i] + log_scale[rows, pick, i].exp() * noise[:, i]
+    torch.testing.assert_close(got, u, rtol=0, atol=1e-10)
+
+
 def test_samples_follow_the_density_in_a_flow():
     flow = build_maf(2, n_flows=1, hidden_sizes=(16,), base="made_mog", n_components=3, batch_norm=False,
                      dtype=torch.float64, generator=torch.Generator().manual_seed(0)).eval()

@@ -392,12 +392,13 @@ def test_old_pickles_holding_torch_tensors_still_load():
     est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X)
     state = est.__getstate__()
     state["flow_"] = {k: torch.as_tensor(v) for k, v in state["flow_"].items()}  # the 0.1.0 format
-    for name in ("n_estimators", "n_jobs"):  # older than ensembles
+    for name in ("n_estimators", "n_jobs", "layer_type", "n_bins", "tail_bound"):  # older than these
         del state[name]
     old = MAFDensity.__new__(MAFDensity)
     old.__setstate__(state)
     np.testing.assert_array_equal(old.score_samples(X), est.score_samples(X))
     assert old.get_params()["n_estimators"] == 1
+    assert old.get_params()["layer_type"] == "affine"
 
 
 def test_dataframe_with_a_string_column_names_it():

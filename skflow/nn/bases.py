@@ -99,7 +99,7 @@ class MADEMixture(BaseDistribution):
 
     Log-densities take one MADE pass (log-sum-exp over the components, the
     log-scales soft-clamped to ``(-log_scale_bound, log_scale_bound)``);
-    sampling takes one pass per feature.  It starts near a standard normal
+    sampling computes every hidden unit once (:meth:`MADE.invert_in_one_pass`).  It starts near a standard normal
     (equal weights, means spread over the normal's quantiles, the variance
     made up to 1), its components apart so that training can separate them.
 
@@ -161,16 +161,20 @@ class MADEMixture(BaseDistribution):
     @torch.no_grad()
     def from_noise(self, noise: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         # The network runs where its weights are, the draws are returned on the CPU.
-        n, d = noise.shape[0], self.n_features
-        device = self.made.layers[0].weight.device
-        u = torch.zeros(n, d, dtype=noise.dtype, device=device)
-        normal, uniform = noise[:, :d], noise[:, d:].double()
-        rows = torch.arange(n)
-        for i in self.made.order:
-            log_w, mean, log_scale = self._mixture(u, context)
+        n, d, k = noise.shape[0], self.n_features, self.n_components
+        like = self.made.layers[0].weight.new_empty(0)
+        normal = noise[:, :d].to(like.device)
+        uniform = noise[:, d:].double().to(like.device)
+        features = torch.tensor(self.made.order)  # the feature generated at each position
+        rows = torch.arange(n, device=like.device)
+
+        def step(position, params):  # params: (3K, n) = [logits | means | log-scales]
+            i = int(features[position])
             # Inverse-CDF draw of the component from one uniform per row.
-            cdf = log_w[:, :, i].double().exp().cpu().cumsum(1)
-            pick = torch.searchsorted(cdf, uniform[:, i : i + 1] * cdf[:, -1:]).clamp_(max=self.n_components - 1)[:, 0]
-            m, s = mean[:, :, i].cpu()[rows, pick], log_scale[:, :, i].cpu()[rows, pick].exp()
-            u[:, i] = (m + s * normal[:, i]).to(device)
-        return u.cpu()
+            cdf = params[:k].t().log_softmax(1).double().exp().cumsum(1)
+            pick = torch.searchsorted(cdf, uniform[:, i : i + 1] * cdf[:, -1:]).clamp_(max=k - 1)[:, 0]
+            mean = params[k : 2 * k].t()[rows, pick]
+            scale = soft_clamp(params[2 * k :].t()[rows, pick], self.log_scale_bound).exp()
+            return mean + scale * normal[:, i]
+
+        return self.made.invert_in_one_pass(step, n, like, context).cpu()

@@ -110,6 +110,14 @@ def check_context(context: torch.Tensor | None, n_rows: int, width: int) -> torc
     return context
 
 
+def autograd_records(module: nn.Module, *tensors: torch.Tensor | None) -> bool:
+    """Whether autograd would record an operation of ``module`` on ``tensors``."""
+    return torch.is_grad_enabled() and (
+        any(t is not None and t.requires_grad for t in tensors)
+        or any(p.requires_grad for p in module.parameters())
+    )
+
+
 class MaskedLinear(nn.Linear):
     """A linear layer whose weight is multiplied by a fixed 0/1 mask.
 
@@ -250,6 +258,77 @@ class MADE(nn.Module):
         for layer in self.layers[:-1]:
             h = self._act(layer(h))
         return self.layers[-1](h)
+
+    @torch.no_grad()
+    def invert_in_one_pass(self, step, n_rows: int, like: torch.Tensor,
+                           context: torch.Tensor | None = None) -> torch.Tensor:
+        """Generate the inputs one at a time, computing every hidden unit once.
+
+        A hidden unit of degree ``m`` depends only on the inputs of degree
+        ``<= m`` (and the context).  With units sorted by degree, the input
+        of degree ``k`` follows from the last-layer units of degree ``< k``,
+        and once it is known the units of degree ``k`` are computable, layer
+        by layer: about one network pass in all instead of one per input.
+
+        Parameters
+        ----------
+        step : callable
+            ``step(k, params)`` returns the ``k``-th input in the
+            autoregressive order (a ``(n_rows,)`` tensor) from that input's
+            network outputs ``params``, ``(n_outputs_per_input, n_rows)``.
+        n_rows : int
+        like : Tensor
+            Dtype and device of the result.
+        context : Tensor of shape (n_rows, context_features), optional
+
+        Returns
+        -------
+        x : Tensor of shape (n_rows, n_inputs)
+        """
+        n_in = self.n_inputs
+        order = torch.argsort(self.degrees)  # position k-1 holds the input of degree k
+        weights, biases, counts = [], [], []
+        prev_perm = order
+        grid = torch.arange(n_in + 1, device=like.device)
+        for i, layer in enumerate(self.layers[:-1]):
+            perm = torch.argsort(layer.degrees, stable=True)
+            w = layer.masked_weight()[perm].to(like.dtype)
+            bias = layer.bias[perm][:, None].to(like.dtype)
+            if i == 0 and self.context_features:
+                # The context's share of the first layer joins its bias, for all units at once.
+                c = self.check_context(context, n_rows).to(like.dtype)
+                bias = torch.addmm(bias, w[:, n_in:], c.t())
+                w = w[:, :n_in]
+            weights.append(w[:, prev_perm])
+            biases.append(bias)
+            # counts[l][m]: how many units of layer l have degree <= m
+            counts.append(torch.searchsorted(layer.degrees[perm], grid, right=True).tolist())
+            prev_perm = perm
+        last = self.layers[-1]
+        # rows[k]: the outputs of the input of degree k + 1 (output j of input i is row j * D + i)
+        rows = order[:, None] + n_in * torch.arange(self.n_outputs_per_input, device=order.device)
+        w_out = last.masked_weight()[:, prev_perm].to(like.dtype)[rows]
+        b_out = last.bias.to(like.dtype)[rows]
+
+        # Rows are columns here (features x rows): each newly computable block
+        # of units, and each generated input, is a contiguous block of rows.
+        x_sorted = like.new_empty(n_in, n_rows)
+        hidden = [like.new_empty(w.shape[0], n_rows) for w in weights]
+        for k in range(1, n_in + 1):
+            available = k - 1  # inputs of degree <= k - 1 are known
+            for h, (w, b, count) in enumerate(zip(weights, biases, counts)):
+                lo, hi = (count[k - 2] if k >= 2 else 0), count[k - 1]
+                if hi > lo:
+                    inp = x_sorted if h == 0 else hidden[h - 1]
+                    out = hidden[h][lo:hi]
+                    torch.addmm(b[lo:hi], w[lo:hi, :available], inp[:available], out=out)
+                    out.copy_(self._act(out))
+                available = hi
+            params = torch.addmm(b_out[k - 1][:, None], w_out[k - 1, :, :available], hidden[-1][:available])
+            x_sorted[k - 1] = step(k - 1, params)
+        x = like.new_empty(n_rows, n_in)
+        x[:, order] = x_sorted.t()
+        return x
 
     def check_context(self, context: torch.Tensor | None, n_rows: int) -> torch.Tensor:
         """``context`` as an ``(n_rows, context_features)`` tensor, or a clear error."""

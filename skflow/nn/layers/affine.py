@@ -8,7 +8,7 @@ from typing import NamedTuple
 import torch
 from torch import nn
 
-from ..made import MADE
+from ..made import MADE, autograd_records
 from .kernel import FUSED_ACTIVATIONS
 from .made_kernel import MADEKernel
 
@@ -113,70 +113,21 @@ class MaskedAffineAutoregressive(nn.Module):
         return state
 
     def inverse(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """Sample direction, computing every hidden unit exactly once.
-
-        A hidden unit of degree ``m`` depends only on the inputs of degree
-        ``<= m`` (and the context).  With units sorted by degree, the input
-        of degree ``k`` is produced from the prefix of last-layer units of
-        degree ``< k``, and producing it makes the units of degree ``k``
-        computable, layer by layer.  The total work is about one network
-        pass instead of the D passes of :meth:`inverse_naive`, with the same
-        result.  It writes into buffers in place, so where autograd records
-        (gradients enabled and ``u`` or a parameter requiring them) the
-        differentiable :meth:`inverse_naive` runs instead.
+        """Sample direction, computing every hidden unit exactly once
+        (:meth:`MADE.invert_in_one_pass`): about one network pass instead of
+        the D passes of :meth:`inverse_naive`, with the same result.  It
+        writes into buffers in place, so where autograd records (gradients
+        enabled and ``u`` or a parameter requiring them) the differentiable
+        :meth:`inverse_naive` runs instead.
         """
-        made = self.made
-        if torch.is_grad_enabled() and (
-            u.requires_grad or (context is not None and context.requires_grad)
-            or any(p.requires_grad for p in self.parameters())
-        ):
+        if autograd_records(self, u, context):
             return self.inverse_naive(u, context)
-        n_in = made.n_inputs
-        order = torch.argsort(made.degrees)  # position k-1 holds the input of degree k
-        weights, biases, counts = [], [], []
-        prev_perm = order
-        grid = torch.arange(n_in + 1, device=u.device)
-        for i, layer in enumerate(made.layers[:-1]):
-            perm = torch.argsort(layer.degrees, stable=True)
-            w = layer.masked_weight()[perm]
-            bias = layer.bias[perm][:, None]
-            if i == 0 and made.context_features:
-                # The context's share of the first layer joins its bias, for all units at once.
-                c = made.check_context(context, u.shape[0])
-                bias = torch.addmm(bias, w[:, n_in:], c.t())
-                w = w[:, :n_in]
-            weights.append(w[:, prev_perm])
-            biases.append(bias)
-            # counts[l][m]: how many units of layer l have degree <= m
-            counts.append(torch.searchsorted(layer.degrees[perm], grid, right=True).tolist())
-            prev_perm = perm
-        last = made.layers[-1]
-        w_out = last.masked_weight()[:, prev_perm]
-        rows = torch.stack([order, order + n_in], dim=1)  # (D, 2): shift and log-scale rows
-        w_out, b_out = w_out[rows], last.bias[rows]  # (D, 2, H), (D, 2)
+        u_sorted = u.t()[torch.argsort(self.made.degrees)]
 
-        # Rows are columns here (features x rows): each newly computable block
-        # of units, and each generated input, is a contiguous block of rows.
-        n = u.shape[0]
-        u_sorted = u.t()[order]
-        x_sorted = u.new_empty(n_in, n)
-        hidden = [u.new_empty(w.shape[0], n) for w in weights]
-        for k in range(1, n_in + 1):
-            available = k - 1  # inputs of degree <= k - 1 are known
-            for h, (w, b, count) in enumerate(zip(weights, biases, counts)):
-                lo, hi = (count[k - 2] if k >= 2 else 0), count[k - 1]
-                if hi > lo:
-                    inp = x_sorted if h == 0 else hidden[h - 1]
-                    out = hidden[h][lo:hi]
-                    torch.addmm(b[lo:hi], w[lo:hi, :available], inp[:available], out=out)
-                    out.copy_(made._act(out))
-                available = hi
-            params = torch.addmm(b_out[k - 1][:, None], w_out[k - 1, :, :available], hidden[-1][:available])
-            alpha = soft_clamp(params[1], self.log_scale_bound)
-            torch.addcmul(params[0], u_sorted[k - 1], torch.exp(alpha), out=x_sorted[k - 1])
-        x = torch.empty_like(u)
-        x[:, order] = x_sorted.t()
-        return x
+        def step(k, params):
+            return params[0] + u_sorted[k] * torch.exp(soft_clamp(params[1], self.log_scale_bound))
+
+        return self.made.invert_in_one_pass(step, u.shape[0], u, context)
 
     def inverse_naive(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Reference sample direction: D full passes of the network."""
