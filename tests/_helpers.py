@@ -12,3 +12,15 @@ def perturb(module, gen, weight_noise):
             if name.endswith(("running_mean", "running_var")):
                 b.add_(0.2 * torch.rand(b.shape, generator=gen, dtype=b.dtype))
     return module
+
+
+def joblib_round_trip(obj):
+    """``obj`` dumped with joblib and loaded back (in memory)."""
+    import io
+
+    import joblib
+
+    buffer = io.BytesIO()
+    joblib.dump(obj, buffer)
+    buffer.seek(0)
+    return joblib.load(buffer)

@@ -1,8 +1,5 @@
 """Bagged ensembles of flows (n_estimators > 1): the mixture, persistence, parallel fits."""
 
-import io
-
-import joblib
 import numpy as np
 import pytest
 import torch
@@ -10,6 +7,8 @@ from scipy.special import logsumexp
 
 from skflow import MAFDensity, MAFOutlierDetector
 from skflow.nn import FlowEnsemble, build_maf
+
+from ._helpers import joblib_round_trip
 
 TINY = dict(n_flows=1, hidden_layer_sizes=(8,), max_iter=4, random_state=0, dtype="float64")
 
@@ -45,10 +44,7 @@ def test_fitted_attributes_hold_one_entry_per_member(ensemble, data):
 
 
 def test_pickle_round_trip_scores_and_samples_alike(ensemble, data):
-    buffer = io.BytesIO()
-    joblib.dump(ensemble, buffer)
-    buffer.seek(0)
-    loaded = joblib.load(buffer)
+    loaded = joblib_round_trip(ensemble)
     np.testing.assert_array_equal(loaded.score_samples(data), ensemble.score_samples(data))
     np.testing.assert_array_equal(loaded.sample(50, random_state=1), ensemble.sample(50, random_state=1))
 

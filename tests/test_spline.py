@@ -1,8 +1,5 @@
 """The rational-quadratic spline layer: exactness, tails, extremes, and the estimators' transform="spline"."""
 
-import io
-
-import joblib
 import numpy as np
 import pytest
 import torch
@@ -10,6 +7,8 @@ import torch
 from skflow import MAFDensity
 from skflow.nn import MaskedRQSplineAutoregressive, build_maf, rational_quadratic_spline
 from skflow.nn.layers.spline import MIN_BIN_WIDTH, _knots
+
+from ._helpers import joblib_round_trip
 
 K = 8
 
@@ -143,10 +142,7 @@ def test_estimator_with_splines_beats_the_gaussian_and_round_trips():
     gaussian = GaussianMixture(1, random_state=0).fit(X).score(X_test)
     assert est.score(X_test) > gaussian + 0.5
     assert est.sample(5, random_state=0).shape == (5, 2)
-    buffer = io.BytesIO()
-    joblib.dump(est, buffer)
-    buffer.seek(0)
-    loaded = joblib.load(buffer)
+    loaded = joblib_round_trip(est)
     np.testing.assert_array_equal(loaded.score_samples(X_test), est.score_samples(X_test))
     np.testing.assert_array_equal(loaded.sample(5, random_state=1), est.sample(5, random_state=1))
 

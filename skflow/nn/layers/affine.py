@@ -9,8 +9,7 @@ import torch
 from torch import nn
 
 from ..made import MADE, autograd_records
-from .kernel import FUSED_ACTIVATIONS
-from .made_kernel import MADEKernel
+from .made_kernel import FusedMADELayer, MADEKernel
 
 __all__ = ["AffineKernel", "MaskedAffineAutoregressive", "soft_clamp"]
 
@@ -31,7 +30,7 @@ def soft_clamp(x: torch.Tensor, bound: float | None) -> torch.Tensor:
     return bound * torch.tanh(x / bound)
 
 
-class MaskedAffineAutoregressive(nn.Module):
+class MaskedAffineAutoregressive(FusedMADELayer, nn.Module):
     """The MAF layer: ``u_i = (x_i - mu_i(x_<i, c)) * exp(-alpha_i(x_<i, c))``.
 
     Density direction (``forward``) costs one MADE pass; sampling
@@ -93,24 +92,8 @@ class MaskedAffineAutoregressive(nn.Module):
         mu, alpha = self._shift_log_scale(x, context)
         return (x - mu) * torch.exp(-alpha), -alpha.sum(-1)
 
-    def fused_kernel(self, n_rows: int = 2):
-        """This layer's :class:`AffineKernel`, or None if its activation has no fused form."""
-        made = self.made
-        if made.activation not in FUSED_ACTIVATIONS:
-            return None
-        masks = tuple(layer.mask for layer in made.layers)
-        key = (self.log_scale_bound, masks[0].device, masks[0].dtype,
-               tuple((m.data_ptr(), m._version) for m in masks))
-        cached = self.__dict__.get("_kernel_cache")
-        if cached is None or cached[0] != key:
-            cached = (key, AffineKernel(self))
-            self.__dict__["_kernel_cache"] = cached
-        return cached[1]
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_kernel_cache", None)
-        return state
+    def kernel_settings(self) -> tuple:
+        return (self.log_scale_bound,)
 
     def inverse(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Sample direction, computing every hidden unit exactly once
@@ -198,10 +181,7 @@ class AffineKernel(MADEKernel):
 
     def eval_prepare(self, blocks, order):
         d = self.d
-        new_order = self.eval_order()
-        gather = None
-        if not torch.equal(new_order, order):
-            gather = torch.argsort(order)[new_order].to(blocks[0].device)
+        new_order, gather = self.eval_reorder(order, blocks[0].device)
         # Shift and log-scale of a feature side by side: (mu, t) row pairs;
         # the soft clamp's 1 / bound folded into the log-scale weights.
         rows = torch.stack([new_order, new_order + d], 1).reshape(-1)
@@ -218,9 +198,7 @@ class AffineKernel(MADEKernel):
     def eval_step(self, step, h, other, log_det, view, m, context):
         gather, layers, ctx_w = step
         d = self.d
-        if gather is not None:
-            torch.index_select(h[1:], 0, gather, out=other[1:])
-            h, other = other, h
+        h, other = self.reordered(gather, h, other)
         p = view("made output", 2 * d, m)[1:]
         self.made_eval(layers, ctx_w, h, view, m, context, p)
         mu, neg_alpha = p[0::2], p[1::2]
@@ -230,3 +208,6 @@ class AffineKernel(MADEKernel):
         log_det.add_(neg_alpha.sum(0))
         torch.sub(h[1:], mu, out=other[1:]).mul_(neg_alpha.exp_())
         return other, h
+
+
+MaskedAffineAutoregressive.kernel_class = AffineKernel  # defined after the layer it serves

@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import torch
 
-from .kernel import LayerKernel, activation_, activation_backward, block
+from .kernel import FUSED_ACTIVATIONS, LayerKernel, activation_, activation_backward, block
 
 _BLOCK_ROWS = 64
 
@@ -123,6 +123,22 @@ class MADEKernel(LayerKernel):
         return grad_x
 
     # -- scoring ---------------------------------------------------------
+    def eval_reorder(self, order: torch.Tensor, device) -> tuple[torch.Tensor, torch.Tensor | None]:
+        """The feature order this layer scores in (:meth:`eval_order`) and the
+        row gather that brings activations held in ``order`` into it (None
+        where they already are)."""
+        new_order = self.eval_order()
+        gather = None if torch.equal(new_order, order) else torch.argsort(order)[new_order].to(device)
+        return new_order, gather
+
+    @staticmethod
+    def reordered(gather, h, other):
+        """``(h, other)`` with ``h``'s rows gathered into the layer's order (buffers swapped)."""
+        if gather is None:
+            return h, other
+        torch.index_select(h[1:], 0, gather, out=other[1:])
+        return other, h
+
     def eval_order(self) -> torch.Tensor:
         """Features by degree (how many last-layer hidden units their first output sees)."""
         return _sorted_by((self.masks[-1].cpu()[:-1, : self.d] != 0).sum(0))
@@ -173,3 +189,33 @@ class MADEKernel(LayerKernel):
             a = dest
         for r0, r1, prefix, w in layers[-1]:
             torch.mm(w, a[:prefix], out=out[r0:r1])
+
+
+class FusedMADELayer:
+    """For layer modules built on ``self.made``: :meth:`fused_kernel` builds
+    ``kernel_class(self)`` once per settings and masks, and pickles leave it out."""
+
+    kernel_class: type = MADEKernel
+
+    def kernel_settings(self) -> tuple:
+        """The layer's settings the kernel depends on (beyond the MADE's masks)."""
+        return ()
+
+    def fused_kernel(self, n_rows: int = 2):
+        """This layer's kernel, or None if its activation has no fused form."""
+        made = self.made
+        if made.activation not in FUSED_ACTIVATIONS:
+            return None
+        masks = tuple(layer.mask for layer in made.layers)
+        key = (self.kernel_settings(), masks[0].device, masks[0].dtype,
+               tuple((m.data_ptr(), m._version) for m in masks))
+        cached = self.__dict__.get("_kernel_cache")
+        if cached is None or cached[0] != key:
+            cached = (key, self.kernel_class(self))
+            self.__dict__["_kernel_cache"] = cached
+        return cached[1]
+
+    def __getstate__(self):
+        state = self.__dict__.copy()
+        state.pop("_kernel_cache", None)
+        return state

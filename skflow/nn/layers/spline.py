@@ -21,8 +21,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..made import MADE, autograd_records
-from .kernel import FUSED_ACTIVATIONS
-from .made_kernel import MADEKernel
+from .made_kernel import FusedMADELayer, MADEKernel
 
 __all__ = ["MaskedRQSplineAutoregressive", "SplineKernel", "rational_quadratic_spline"]
 
@@ -156,7 +155,7 @@ def rational_quadratic_spline(
             torch.where(inside, log_det.squeeze(dim), zero))
 
 
-class MaskedRQSplineAutoregressive(nn.Module):
+class MaskedRQSplineAutoregressive(FusedMADELayer, nn.Module):
     """Autoregressive rational-quadratic spline layer: ``u_i = s_i(x_i; x_<i, c)``.
 
     Parameters
@@ -222,24 +221,8 @@ class MaskedRQSplineAutoregressive(nn.Module):
         u, log_det = rational_quadratic_spline(x, *self._spline_parameters(x, context), self.tail_bound, dim=1)
         return u, log_det.sum(-1)
 
-    def fused_kernel(self, n_rows: int = 2):
-        """This layer's :class:`SplineKernel`, or None if its activation has no fused form."""
-        made = self.made
-        if made.activation not in FUSED_ACTIVATIONS:
-            return None
-        masks = tuple(layer.mask for layer in made.layers)
-        key = (self.n_bins, self.tail_bound, masks[0].device, masks[0].dtype,
-               tuple((m.data_ptr(), m._version) for m in masks))
-        cached = self.__dict__.get("_kernel_cache")
-        if cached is None or cached[0] != key:
-            cached = (key, SplineKernel(self))
-            self.__dict__["_kernel_cache"] = cached
-        return cached[1]
-
-    def __getstate__(self):
-        state = self.__dict__.copy()
-        state.pop("_kernel_cache", None)
-        return state
+    def kernel_settings(self) -> tuple:
+        return (self.n_bins, self.tail_bound)
 
     def inverse(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Sample direction, computing every hidden unit once
@@ -371,10 +354,7 @@ class SplineKernel(MADEKernel):
 
     def eval_prepare(self, blocks, order):
         d = self.d
-        new_order = self.eval_order()
-        gather = None
-        if not torch.equal(new_order, order):
-            gather = torch.argsort(order)[new_order].to(blocks[0].device)
+        new_order, gather = self.eval_reorder(order, blocks[0].device)
         # Outputs grouped by parameter, features in the new order within each group.
         rows = (new_order[None, :] + d * torch.arange(3 * self.n_bins - 1)[:, None]).reshape(-1)
         layers, ctx_w = self.made_eval_prepare(blocks, new_order, blocks[-1], rows)
@@ -386,12 +366,13 @@ class SplineKernel(MADEKernel):
 
     def eval_step(self, step, h, other, log_det, view, m, context):
         gather, layers, ctx_w = step
-        if gather is not None:
-            torch.index_select(h[1:], 0, gather, out=other[1:])
-            h, other = other, h
+        h, other = self.reordered(gather, h, other)
         p = view("spline parameters", (3 * self.n_bins - 1) * self.d, m)[1:]
         self.made_eval(layers, ctx_w, h, view, m, context, p)
         y, ld, _ = _spline_of_block(h[1:], p, self.n_bins, self.tail_bound)
         other[1:].copy_(y)
         log_det.add_(ld.sum(0))
         return other, h
+
+
+MaskedRQSplineAutoregressive.kernel_class = SplineKernel  # defined after the layer it serves
