@@ -99,9 +99,10 @@ class MADEMixture(BaseDistribution):
 
     Log-densities take one MADE pass (log-sum-exp over the components, the
     log-scales soft-clamped to ``(-log_scale_bound, log_scale_bound)``);
-    sampling computes every hidden unit once (:meth:`MADE.invert_in_one_pass`).  It starts near a standard normal
-    (equal weights, means spread over the normal's quantiles, the variance
-    made up to 1), its components apart so that training can separate them.
+    sampling computes every hidden unit once (:meth:`MADE.invert_in_one_pass`).
+    It starts near a standard normal (equal weights, means spread over the
+    normal's quantiles, the variance made up to 1), its components apart so
+    that training can separate them.
 
     Parameters
     ----------
@@ -165,11 +166,10 @@ class MADEMixture(BaseDistribution):
         like = self.made.layers[0].weight.new_empty(0)
         normal = noise[:, :d].to(like.device)
         uniform = noise[:, d:].double().to(like.device)
-        features = torch.tensor(self.made.order)  # the feature generated at each position
         rows = torch.arange(n, device=like.device)
 
         def step(position, params):  # params: (3K, n) = [logits | means | log-scales]
-            i = int(features[position])
+            i = self.made.order[position]  # the feature generated at this position
             # Inverse-CDF draw of the component from one uniform per row.
             cdf = params[:k].t().log_softmax(1).double().exp().cumsum(1)
             pick = torch.searchsorted(cdf, uniform[:, i : i + 1] * cdf[:, -1:]).clamp_(max=k - 1)[:, 0]

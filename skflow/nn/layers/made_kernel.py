@@ -1,6 +1,6 @@
 """The MADE network inside the fused pass, shared by MADE-based layer kernels.
 
-A MADE-based layer (affine today; spline next) differs from another only in
+A MADE-based layer (affine or spline) differs from another only in
 what it does with the MADE's outputs.  :class:`MADEKernel` holds the
 parameter layout (each linear layer one ``[W^T ; b]`` block with its mask
 ``[mask^T ; 1]``), the network's forward and backward pass in the driver's

@@ -8,7 +8,8 @@ slope (linear tails): far inputs pass through with a log-det of exactly 0,
 so a flow that starts at a Gaussian keeps Gaussian tails there.
 
 The fused pass (:class:`SplineKernel`) runs the MADE and the spline's
-derivatives by hand, as the affine kernel does; sampling computes every hidden unit once, as the affine layer does.
+derivatives by hand, as the affine kernel does; sampling computes every
+hidden unit once, as the affine layer does.
 """
 
 from __future__ import annotations
@@ -68,6 +69,12 @@ def _bins(x, raw_widths, raw_heights, raw_derivatives, bound, inverse, dim):
     return table.gather(dim, index).split(1, dim=dim), index, softmax_w, softmax_h
 
 
+def _log_derivative(theta, slope, d_k, d_k1, one_minus, denominator):
+    """``log`` of the spline's slope at the bin position ``theta``."""
+    numerator = slope.square() * (d_k1 * theta.square() + 2 * slope * one_minus + d_k * (1 - theta).square())
+    return (numerator / denominator.square()).log()
+
+
 def _forward_in_bin(x, x_k, x_k1, y_k, y_k1, d_k, d_k1):
     """The spline and its log-derivative at ``x`` inside the bin."""
     w_k, h_k = x_k1 - x_k, y_k1 - y_k
@@ -76,8 +83,7 @@ def _forward_in_bin(x, x_k, x_k1, y_k, y_k1, d_k, d_k1):
     one_minus = theta * (1 - theta)
     denominator = slope + (d_k + d_k1 - 2 * slope) * one_minus
     outputs = y_k + h_k * (slope * theta.square() + d_k * one_minus) / denominator
-    numerator = slope.square() * (d_k1 * theta.square() + 2 * slope * one_minus + d_k * (1 - theta).square())
-    return outputs, (numerator / denominator.square()).log()
+    return outputs, _log_derivative(theta, slope, d_k, d_k1, one_minus, denominator)
 
 
 def rational_quadratic_spline(
@@ -147,9 +153,7 @@ def rational_quadratic_spline(
         theta = (2 * c) / (-b - discriminant.sqrt())  # the root in [0, 1], in its stable form
         outputs = theta * w_k + x_k
         one_minus = theta * (1 - theta)
-        denominator = slope + curvature * one_minus
-        numerator = slope.square() * (d_k1 * theta.square() + 2 * slope * one_minus + d_k * (1 - theta).square())
-        log_det = -(numerator / denominator.square()).log()
+        log_det = -_log_derivative(theta, slope, d_k, d_k1, one_minus, slope + curvature * one_minus)
     zero = torch.zeros((), dtype=inputs.dtype, device=inputs.device)
     return (torch.where(inside, outputs.squeeze(dim), inputs),
             torch.where(inside, log_det.squeeze(dim), zero))
