@@ -3,12 +3,13 @@
     python benchmarks/report.py [--results results] [--readme README.md]
 
 Replaces the text between ``<!-- bench:start -->`` and ``<!-- bench:end -->``
-with tables built from ``gas_drift_density.json``, ``small_data.json`` and
-``speed.json`` (those present); ``make bench`` runs the benchmarks and then this script.
+with tables built from ``gas_drift_density.json``, ``small_data.json``,
+``speed.json`` and ``contention.json`` (those present); ``make bench`` runs the benchmarks and then this script.
 """
 
 import argparse
 import json
+import statistics
 from pathlib import Path
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
@@ -59,11 +60,15 @@ def small_data_tables(result):
     return lines
 
 
-def speed_table(rows):
+def speed_table(result):
     from speed import MATCHED, METRICS, batch_norm, ratios  # same folder
 
-    lines = ["Speed against nflows and zuko (`benchmarks/speed.py`; rows/s, medians over rounds in which "
-             "the libraries take turns in one process; peak RSS in MB, each library in its own process; "
+    # speed.json was a bare list of rows before it named its machine.
+    rows = result["rows"] if isinstance(result, dict) else result
+    where = (f"CPU: {result['cpu']}, {result['cpus']} CPUs, torch {result['torch']} with "
+             f"{result['threads']} threads, {result['date']}" if isinstance(result, dict) else "CPU not recorded")
+    lines = [f"Speed against nflows and zuko (`benchmarks/speed.py`; {where}; rows/s, medians over rounds in "
+             "which the libraries take turns in one process; peak RSS in MB, each library in its own process; "
              "nflows has batch norm, zuko none: `skflow` has it, `skflow-nobn` not):", "",
              "| config | library | batch norm | train b=100 | train b=1024 | score | sample | peak MB |",
              "|---|---|---|---:|---:|---:|---:|---:|"]
@@ -81,6 +86,21 @@ def speed_table(rows):
                              f"skflow / nflows and skflow-nobn / zuko): {text}")
             else:
                 lines.append(f"- {config}, {lib} / fastest peer: {text}")
+    for r in rows:
+        if "roofline" in r:
+            lines.append(f"- {r['config']}, {r['library']} as a fraction of this CPU's bound "
+                         "(`benchmarks/roofline.py`: matrix products at their measured rates + tanh): "
+                         + ", ".join(f"{m} {v:.0%}" for m, v in r["roofline"].items()))
+    return lines
+
+
+def contention_table(result):
+    lines = [f"Idle and beside {result['busy']} busy processes (`benchmarks/contention.py`; CPU: {result['cpu']}, "
+             f"{result['cpus']} CPUs, torch {result['torch']}; median seconds of {result['repeats']} runs):", "",
+             "| job | idle s | busy s | slowdown |", "|---|---:|---:|---:|"]
+    for name, r in result["results"].items():
+        idle, busy = statistics.median(r["idle"]), statistics.median(r["busy"])
+        lines.append(f"| {name} | {idle:.2f} | {busy:.2f} | {busy / idle:.1f}x |")
     return lines
 
 
@@ -97,6 +117,8 @@ def main():
         blocks += small_data_tables(json.loads((results / "small_data.json").read_text())) + [""]
     if (results / "speed.json").exists():
         blocks += speed_table(json.loads((results / "speed.json").read_text())) + [""]
+    if (results / "contention.json").exists():
+        blocks += contention_table(json.loads((results / "contention.json").read_text())) + [""]
     if not blocks:
         raise SystemExit(f"no benchmark results in {results}/; run `make bench` first")
     text = readme.read_text()

@@ -28,7 +28,6 @@ import argparse
 import ast
 import json
 import os
-import platform
 import sys
 import time
 import warnings
@@ -47,22 +46,13 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import QuantileTransformer, StandardScaler
 from sklearn.svm import OneClassSVM
 
+from _machine import cpu_name  # benchmarks/_machine.py
 from skflow import MAFDensity, MAFOutlierDetector
 from skflow.datasets import find_shared_data, load_gas_drift, load_speech_commands, speaker_split
 from skflow.preprocessing import CorrelationFilter
 
 GMM_GRID = {"n_components": [1, 2, 4, 8], "covariance_type": ["full", "diag"]}
 KDE_GRID = {"bandwidth": np.logspace(-1.5, 0.5, 12)}
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
 
 
 # ------------------------------------------------------------------ data

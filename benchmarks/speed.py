@@ -41,6 +41,8 @@ from pathlib import Path
 
 import torch
 
+from _machine import cpu_name, load_average, n_cpus  # benchmarks/_machine.py
+
 CONFIGS = {
     "8-D": dict(D=8, layers=10, hidden=100, train_rows=20_000, score_rows=1_000_000, sample_rows=10_000,
                 naive_sample_rows=10_000),
@@ -266,6 +268,8 @@ def main():
     parser.add_argument("--libs", default=",".join(LIBRARIES), help="comma-separated: " + ", ".join(LIBRARIES))
     parser.add_argument("--previous", metavar="DIR", help="a checkout of an earlier skflow, for A/B rows")
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory processes")
+    parser.add_argument("--no-roofline", action="store_true",
+                        help="skip measuring this CPU's ceilings (benchmarks/roofline.py)")
     parser.add_argument("--one", nargs=2, metavar=("LIB", "CONFIG"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.previous:
@@ -276,7 +280,8 @@ def main():
     if args.one:
         print(json.dumps(one(*args.one)))
         return
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.repeats} rounds")
+    print(f"CPU: {cpu_name()} ({n_cpus()} CPUs); load average {load_average():.2f}; "
+          f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.repeats} rounds")
     results = {}
     for name in args.configs.split(","):
         for lib, r in rates(name, args.libs.split(","), args.repeats).items():
@@ -295,8 +300,25 @@ def main():
     for name in args.configs.split(","):
         for lib, rs in ratios(results, name).items():
             print(f"{name:6} {lib:15} " + " ".join(f"{m}={v:.2f}x" for m, v in rs.items()))
+    machine = None
+    if not args.no_roofline:
+        import roofline  # same folder
+
+        machine = roofline.machine_rates()
+        print("\nfraction of the roofline bound (benchmarks/roofline.py: matrix products at their "
+              "measured rates + tanh, nothing else)")
+        for row in table:
+            if row["library"].startswith("skflow") and row["config"] in roofline.MODELS:
+                transform = "spline" if family(row["library"]) == "spline" else "affine"
+                row["roofline"] = {m: row[m] / roofline.bound_rows_per_s(machine, row["config"], m,
+                                                                         CONFIGS[row["config"]]["layers"], transform)
+                                   for m in METRICS[:-1]}
+                print(f"{row['config']:6} {row['library']:15} " + " ".join(
+                    f"{m}={v:.0%}" for m, v in row["roofline"].items()))
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(table, indent=2))
+    Path(args.json).write_text(json.dumps(dict(cpu=cpu_name(), cpus=n_cpus(), torch=torch.__version__,
+                                               threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"),
+                                               machine=machine, rows=table), indent=2))
 
 
 if __name__ == "__main__":

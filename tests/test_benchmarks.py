@@ -67,3 +67,34 @@ def test_small_data_report_tables():
     text = "\n".join(lines)
     assert "| iris | 150 x 4 | **-3.30** | -3.40 | 0.40 |" in text
     assert "| t | 0.900 | **0.950** |" in text
+
+
+def test_speed_report_names_the_cpu_and_the_roofline_fraction():
+    report = pytest.importorskip("report")
+    rows = [dict(config="8-D", library="skflow-nobn", batch_norm=False, **_row(60.0),
+                 roofline={m: 0.5 for m in speed.METRICS[:-1]}),
+            dict(config="8-D", library="zuko", batch_norm=False, **_row(40.0))]
+    text = "\n".join(report.speed_table(dict(cpu="Some CPU", cpus=2, torch="2.x", threads=2,
+                                             date="2026-12-03", rows=rows)))
+    assert "CPU: Some CPU, 2 CPUs" in text
+    assert "8-D, skflow-nobn as a fraction of this CPU's bound" in text and "score 50%" in text
+    assert "CPU not recorded" in "\n".join(report.speed_table(rows))  # older speed.json: a bare list
+
+
+def test_contention_report_gives_medians_and_slowdowns():
+    report = pytest.importorskip("report")
+    text = "\n".join(report.contention_table(dict(
+        cpu="X", cpus=2, torch="2.x", busy=2, repeats=3,
+        results={"skflow fit": {"idle": [1.0, 2.0, 3.0], "busy": [4.0, 4.0, 9.0]}})))
+    assert "| skflow fit | 2.00 | 4.00 | 2.0x |" in text
+
+
+def test_roofline_bound_counts_training_products_three_times():
+    roofline = pytest.importorskip("roofline")
+    rates = {"gemm_peak_gflops": 100.0, "gemm_gflops": {}, "tanh_gelem_s_cached": 1e9}  # tanh free
+    flops, tanh = roofline.flow_cost(8, 5, 100)
+    per_row = sum(flops.values()) / 100e9
+    assert roofline.bound_rows_per_s(rates, "8-D", "score") == pytest.approx(1 / per_row, rel=1e-6)
+    assert roofline.bound_rows_per_s(rates, "8-D", "train_b1024") == pytest.approx(1 / (3 * per_row), rel=1e-6)
+    spline_flops, _ = roofline.flow_cost(8, 5, 100, "spline")
+    assert sum(spline_flops.values()) > sum(flops.values())

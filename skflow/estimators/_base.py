@@ -27,6 +27,7 @@ from .._version import __version__
 from ..nn import FlowEnsemble, build_maf, layer_orders
 from ..nn.devices import DTYPES, resolve_device, seed_generator
 from ..nn.made import ACTIVATIONS
+from ..nn.threads import intra_op_threads, threads_for_rows
 from ..nn.training import TrainingConfig, batch_schedule, index_dtype, train_flow
 from ._gaussian import select_shrinkage, shrink_to_identity
 
@@ -276,9 +277,10 @@ def _row_log_likelihood(flow, x, context=None, chunk_size=65536) -> np.ndarray:
     """Per-row log-density (float64 numpy) of ``x`` under ``flow`` in eval mode."""
     was_training = flow.training
     flow.eval()
-    out = np.concatenate([
-        flow.log_prob(x[i : i + chunk_size], None if context is None else context[i : i + chunk_size])
-        .double().cpu().numpy() for i in range(0, x.shape[0], chunk_size)])
+    with intra_op_threads(threads_for_rows(x.shape[0])):
+        out = np.concatenate([
+            flow.log_prob(x[i : i + chunk_size], None if context is None else context[i : i + chunk_size])
+            .double().cpu().numpy() for i in range(0, x.shape[0], chunk_size)])
     flow.train(was_training)
     return out
 
@@ -561,7 +563,8 @@ class BaseMAF(BaseEstimator):
         validation_score = None if x_val is None else self._validation_score(x_val, c_val)
         start = None
         if not warm and config.get("gaussian_start"):
-            self._start_at_gaussian(flow, x_all, c_all, train_index)
+            with intra_op_threads(1):  # small factorisations and copies
+                self._start_at_gaussian(flow, x_all, c_all, train_index)
             if x_val is not None and validation_score is None:
                 start = (copy.deepcopy(flow.state_dict()), _row_log_likelihood(flow, x_val, c_val))
         batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init, n_train)
@@ -596,7 +599,8 @@ class BaseMAF(BaseEstimator):
                 # Training's gain over the Gaussian start is within the noise of
                 # the validation rows: keep the start, refitted on every row.
                 flow.load_state_dict(start[0])
-                self._start_at_gaussian(flow, x_all, c_all, None)
+                with intra_op_threads(1):
+                    self._start_at_gaussian(flow, x_all, c_all, None)
                 result.best_epoch = 0
                 result.best_validation_score = float(start[1].mean())
         del x_val, c_val, train_index, start
@@ -638,11 +642,12 @@ class BaseMAF(BaseEstimator):
         """Log-density of each row of ``X`` (given the rows of ``context``), float64."""
         out = np.empty(X.shape[0], dtype=np.float64)
         began = time.perf_counter()
-        for start in range(0, X.shape[0], _SCORE_CHUNK):
-            chunk = self._to_tensor(X[start : start + _SCORE_CHUNK])
-            c = None if context is None else self._to_tensor(context[start : start + _SCORE_CHUNK])
-            out[start : start + chunk.shape[0]] = self.flow_.log_prob(chunk, c).double().cpu().numpy()
-            self._progress("scored", start + chunk.shape[0], X.shape[0], began)
+        with intra_op_threads(threads_for_rows(X.shape[0])):
+            for start in range(0, X.shape[0], _SCORE_CHUNK):
+                chunk = self._to_tensor(X[start : start + _SCORE_CHUNK])
+                c = None if context is None else self._to_tensor(context[start : start + _SCORE_CHUNK])
+                out[start : start + chunk.shape[0]] = self.flow_.log_prob(chunk, c).double().cpu().numpy()
+                self._progress("scored", start + chunk.shape[0], X.shape[0], began)
         if np.isnan(out).any():
             raise FloatingPointError(
                 "the model produced NaN log-densities; it was probably fitted on data "
@@ -655,11 +660,12 @@ class BaseMAF(BaseEstimator):
         """``n`` draws of the flow (one per row of ``context``), float64."""
         out = np.empty((n, self.flow_.n_features), dtype=np.float64)
         began = time.perf_counter()
-        for start in range(0, n, _SCORE_CHUNK):
-            m = min(_SCORE_CHUNK, n - start)
-            c = None if context is None else self._to_tensor(context[start : start + m])
-            out[start : start + m] = self.flow_.sample(m, generator, c).double().cpu().numpy()
-            self._progress("sampled", start + m, n, began)
+        with intra_op_threads(threads_for_rows(n)):
+            for start in range(0, n, _SCORE_CHUNK):
+                m = min(_SCORE_CHUNK, n - start)
+                c = None if context is None else self._to_tensor(context[start : start + m])
+                out[start : start + m] = self.flow_.sample(m, generator, c).double().cpu().numpy()
+                self._progress("sampled", start + m, n, began)
         return out
 
     # ---------------------------------------------------------- persistence

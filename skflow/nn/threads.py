@@ -1,0 +1,159 @@
+"""How many CPU threads torch's operations get during a fit or a scoring call.
+
+A flow's operations are small: a training step at batch 256 is a few
+hundred microseconds of matrix products.  Split over threads, every
+operation waits for its slowest thread, and on a machine whose cores are
+busy with other processes that thread may be descheduled for a whole time
+slice.  Measured on a 2-core AMD EPYC beside two busy processes: a 300-row
+fit took 2.2 s with torch's default two threads and 0.84 s with one; idle,
+two threads were only 1.1-1.4x faster at batch 256-1024 and slower at 128.
+
+So the fit loop times its steps and keeps the thread count that runs them
+fastest (:class:`ThreadTuner`), and small scoring calls run in one thread
+(:func:`threads_for_rows`).  The count is set for the calling thread only
+(OpenMP's and MKL's settings are per thread) and the caller's count comes
+back afterwards (:func:`intra_op_threads`): the user's torch settings are
+never changed.  The user's ``torch.set_num_threads`` (or the thread budget
+joblib gives its workers through ``OMP_NUM_THREADS``) is the upper bound.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+
+import torch
+
+__all__ = ["ThreadTuner", "intra_op_threads", "threads_for_rows"]
+
+
+@contextlib.contextmanager
+def intra_op_threads(n: int | None):
+    """Within the block, torch's CPU operations use at most ``n`` threads
+    (None: unchanged); the previous count is restored afterwards."""
+    before = torch.get_num_threads()
+    if n is None or n >= before:
+        yield
+        return
+    torch.set_num_threads(max(1, n))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+#: Scoring or sampling fewer rows than this runs in one thread: the calls
+#: are a few milliseconds, where thread hand-offs cost as much as they save.
+SMALL_CALL_ROWS = 4096
+
+
+def threads_for_rows(n_rows: int) -> int | None:
+    """The thread limit for a scoring or sampling call on ``n_rows`` rows
+    (None: the caller's own count)."""
+    return 1 if n_rows < SMALL_CALL_ROWS else None
+
+
+class ThreadTuner:
+    """Chooses, by timing, the thread count for a step that repeats.
+
+    The candidates are one thread, then doubling up to the caller's count
+    (2 -> [1, 2]; 6 -> [1, 2, 4, 6]).  After a warm-up step, each candidate
+    in turn runs ``probe_steps`` steps and is scored by its mean time per
+    row (on a busy machine a multi-threaded step is now and then fast and
+    often very slow: the mean is what a fit pays).  Going up the ladder
+    stops at the first candidate that is not 5 % faster than the best so
+    far, and a candidate is dropped after one step that is 25 % slower.
+    The choice is probed again every ``reprobe_every`` steps, and at once
+    when steps become twice as slow as when it was chosen (another process
+    took the cores).
+
+    Use :meth:`step` as a context manager around each step, giving the
+    number of rows it processes; :meth:`close` restores the caller's count.
+
+    Examples
+    --------
+    >>> tuner = ThreadTuner(max_threads=1)
+    >>> with tuner.step(256):
+    ...     pass
+    >>> tuner.current()
+    1
+    >>> tuner.close()
+    """
+
+    def __init__(self, max_threads: int | None = None, probe_steps: int = 3, reprobe_every: int = 200):
+        self.initial = torch.get_num_threads()
+        self.max_threads = self.initial if max_threads is None else max(1, max_threads)
+        ladder = [1]
+        while ladder[-1] < self.max_threads:
+            ladder.append(min(2 * ladder[-1], self.max_threads))
+        self.ladder = ladder
+        self.probe_steps, self.reprobe_every = probe_steps, reprobe_every
+        self.chosen, self._chosen_time = 1, None
+        self.history: list[tuple[int, float]] = []  # (threads, mean seconds per row) of each probe
+        self._probe_index: int | None = None
+        if len(ladder) > 1:
+            self._start_probe(warm_up=True)
+
+    # --------------------------------------------------------- scheduling
+    def _start_probe(self, warm_up: bool = False) -> None:
+        self._probe_index = 0
+        self._probe_times: list[float] = []
+        self._best: tuple[int, float] | None = None
+        self._skip = 1 if warm_up else 0
+        self._since_probe = 0
+        self._recent: list[float] = []
+
+    def current(self) -> int:
+        """The thread count the next step runs with."""
+        return self.chosen if self._probe_index is None else self.ladder[self._probe_index]
+
+    @contextlib.contextmanager
+    def step(self, n_rows: int):
+        threads = self.current()
+        if threads != torch.get_num_threads():
+            torch.set_num_threads(threads)
+        start = time.perf_counter()
+        yield
+        self.record((time.perf_counter() - start) / max(1, n_rows))
+
+    def record(self, seconds_per_row: float) -> None:
+        """Account for a step of the current thread count that took this long per row."""
+        if len(self.ladder) == 1:
+            return
+        if self._probe_index is not None:
+            self._probe(seconds_per_row)
+            return
+        self._since_probe += 1
+        self._recent.append(seconds_per_row)
+        del self._recent[:-self.probe_steps]
+        slowed = (len(self._recent) == self.probe_steps
+                  and statistics.fmean(self._recent) > 2 * self._chosen_time)
+        if slowed or self._since_probe >= self.reprobe_every:
+            self._start_probe()
+
+    def _probe(self, seconds_per_row: float) -> None:
+        if self._skip:
+            self._skip -= 1
+            return
+        threads = self.ladder[self._probe_index]
+        self._probe_times.append(seconds_per_row)
+        mean = statistics.fmean(self._probe_times)
+        hopeless = self._best is not None and mean > 1.25 * self._best[1]
+        if len(self._probe_times) < self.probe_steps and not hopeless:
+            return
+        self.history.append((threads, mean))
+        self._probe_times = []
+        improved = self._best is None or mean < 0.95 * self._best[1]
+        if improved:
+            self._best = (threads, mean)
+        if improved and self._probe_index + 1 < len(self.ladder):
+            self._probe_index += 1
+            return
+        self.chosen, self._chosen_time = self._best
+        self._probe_index = None
+
+    def close(self) -> None:
+        """Give the caller's thread count back."""
+        if torch.get_num_threads() != self.initial:
+            torch.set_num_threads(self.initial)

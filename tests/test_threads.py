@@ -1,0 +1,150 @@
+"""The fit's optimiser and thread policy: same updates as torch's Adam, the
+caller's thread count untouched, the tuner's choices, no slow first fit."""
+
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+import torch
+
+from skflow import MAFDensity
+from skflow.nn import build_maf, train_flow
+from skflow.nn.adam import Adam
+from skflow.nn.threads import ThreadTuner, intra_op_threads, threads_for_rows
+
+
+def _adam_pair(weight_decay, fused):
+    gen = torch.Generator().manual_seed(0)
+    start = torch.randn(50, generator=gen)
+    ours, theirs = start.clone().requires_grad_(), start.clone().requires_grad_()
+    opt_ours = Adam([ours], lr=1e-2, weight_decay=weight_decay)
+    opt_theirs = torch.optim.Adam([theirs], lr=1e-2, weight_decay=weight_decay,
+                                  **({"fused": True} if fused else {"foreach": False}))
+    for step in range(20):
+        grad = torch.randn(50, generator=gen)
+        if step == 10:  # the learning rate may change between steps
+            opt_ours.lr = 5e-3
+            opt_theirs.param_groups[0]["lr"] = 5e-3
+        ours.grad, theirs.grad = grad.clone(), grad.clone()
+        opt_ours.step()
+        opt_theirs.step()
+    return ours.detach(), theirs.detach(), opt_ours
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_is_torch_fused_adam_bit_for_bit(weight_decay):
+    ours, theirs, _ = _adam_pair(weight_decay, fused=True)
+    assert torch.equal(ours, theirs)
+
+
+@pytest.mark.parametrize("weight_decay", [0.0, 0.1])
+def test_adam_without_the_fused_kernel_computes_the_same_update(weight_decay, monkeypatch):
+    monkeypatch.delattr(torch, "_fused_adam_")
+    ours, theirs, opt = _adam_pair(weight_decay, fused=False)
+    torch.testing.assert_close(ours, theirs, rtol=1e-6, atol=1e-7)
+    assert float(opt.state[next(iter(opt.state))]["step"]) == 20
+
+
+def test_adam_skips_parameters_without_gradients():
+    a, b = torch.ones(3, requires_grad=True), torch.ones(3, requires_grad=True)
+    opt = Adam([a, b], lr=0.1)
+    a.grad = torch.ones(3)
+    opt.step()
+    assert torch.equal(b.detach(), torch.ones(3)) and not torch.equal(a.detach(), torch.ones(3))
+    opt.zero_grad()
+    assert a.grad is None
+
+
+def test_a_first_fit_does_not_import_torch_dynamo():
+    # torch.optim's optimisers import torch._dynamo on first use: 1.8 s of a
+    # process's first fit.
+    code = ("import sys, numpy as np; from skflow import MAFDensity; "
+            "MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=2, random_state=0)"
+            ".fit(np.random.RandomState(0).normal(size=(100, 3))); "
+            "print('torch._dynamo' in sys.modules)")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
+# ------------------------------------------------------------------ threads
+def test_intra_op_threads_restores_the_callers_count():
+    before = torch.get_num_threads()
+    with intra_op_threads(1):
+        assert torch.get_num_threads() == 1
+    assert torch.get_num_threads() == before
+    with pytest.raises(RuntimeError), intra_op_threads(1):
+        raise RuntimeError
+    assert torch.get_num_threads() == before
+    with intra_op_threads(before + 4):  # never raised above the caller's count
+        assert torch.get_num_threads() == before
+
+
+def test_small_calls_run_in_one_thread():
+    assert threads_for_rows(10) == 1
+    assert threads_for_rows(10**6) is None
+
+
+def _feed(tuner, seconds_by_threads, steps):
+    chosen = []
+    for _ in range(steps):
+        threads = tuner.current()
+        tuner.record(seconds_by_threads[threads])
+        chosen.append(threads)
+    return chosen
+
+
+def test_tuner_ladder_goes_up_from_one_thread():
+    assert ThreadTuner(max_threads=6).ladder == [1, 2, 4, 6]
+    assert ThreadTuner(max_threads=1).ladder == [1]
+
+
+def test_tuner_keeps_more_threads_only_when_they_are_faster():
+    fast_many = ThreadTuner(max_threads=4, probe_steps=2)
+    _feed(fast_many, {1: 3.0, 2: 2.0, 4: 1.9}, 20)
+    assert fast_many.current() == 2  # 4 threads were not 5 % faster than 2
+    assert [t for t, _ in fast_many.history] == [1, 2, 4]
+
+    busy = ThreadTuner(max_threads=2, probe_steps=3)
+    steps = _feed(busy, {1: 1.0, 2: 5.0}, 20)
+    assert busy.current() == 1
+    assert steps.count(2) == 1  # dropped after one step 25 % slower
+
+
+def test_tuner_probes_again_when_steps_slow_down():
+    tuner = ThreadTuner(max_threads=2, probe_steps=2, reprobe_every=1000)
+    _feed(tuner, {1: 2.0, 2: 1.0}, 10)
+    assert tuner.current() == 2
+    # another process takes a core: two threads become 4x slower, one 1.5x
+    _feed(tuner, {1: 3.0, 2: 4.0}, 12)
+    assert tuner.current() == 1
+    assert len(tuner.history) == 4
+
+
+def test_training_leaves_the_thread_count_as_it_was():
+    flow = build_maf(3, 2, (64, 64), generator=torch.Generator().manual_seed(0))
+    x = torch.randn(2048, 3, generator=torch.Generator().manual_seed(1))
+    before = torch.get_num_threads()
+    train_flow(flow, x, x[:100], batch_size=1024, max_epochs=3, generator=torch.Generator().manual_seed(0))
+    assert torch.get_num_threads() == before
+    X = x.numpy()
+    est = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X)
+    est.score_samples(X)
+    est.sample(10, random_state=0)
+    assert torch.get_num_threads() == before
+
+
+def test_the_thread_count_does_not_change_the_model():
+    # The tuner picks threads by timing, so results must not depend on them.
+    X = np.random.RandomState(0).normal(size=(3000, 6)).astype(np.float32)
+    before = torch.get_num_threads()
+    scores = []
+    try:
+        for threads in (1, 2):
+            torch.set_num_threads(threads)
+            est = MAFDensity(n_flows=2, hidden_layer_sizes=(64, 64), batch_size=1024, max_iter=3,
+                             init="identity", random_state=0).fit(X)
+            scores.append(est.score_samples(X[:200]))
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6)
