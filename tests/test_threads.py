@@ -11,6 +11,7 @@ import torch
 from skflow import MAFDensity
 from skflow.nn import build_maf, train_flow
 from skflow.nn.adam import Adam
+from skflow.nn import threads
 from skflow.nn.threads import ThreadTuner, intra_op_threads, threads_for_rows
 
 
@@ -94,21 +95,31 @@ def _feed(tuner, seconds_by_threads, steps):
     return chosen
 
 
-def test_tuner_ladder_goes_up_from_one_thread():
-    assert ThreadTuner(max_threads=6).ladder == [1, 2, 4, 6]
+@pytest.fixture(autouse=True)
+def _forget_choices(monkeypatch):
+    monkeypatch.setattr(threads, "_REMEMBERED", {})
+
+
+def test_tuner_ladder_goes_down_from_the_callers_count():
+    assert ThreadTuner(max_threads=6).ladder == [6, 3, 1]
     assert ThreadTuner(max_threads=1).ladder == [1]
 
 
-def test_tuner_keeps_more_threads_only_when_they_are_faster():
-    fast_many = ThreadTuner(max_threads=4, probe_steps=2)
-    _feed(fast_many, {1: 3.0, 2: 2.0, 4: 1.9}, 20)
-    assert fast_many.current() == 2  # 4 threads were not 5 % faster than 2
-    assert [t for t, _ in fast_many.history] == [1, 2, 4]
+def test_tuner_keeps_fewer_threads_only_when_they_are_faster():
+    tuner = ThreadTuner(max_threads=4, probe_steps=2)
+    _feed(tuner, {4: 2.1, 2: 1.9, 1: 1.85}, 20)
+    assert tuner.current() == 2  # one thread was not 5 % faster than two
+    assert [t for t, _ in tuner.history] == [4, 2, 1]
 
     busy = ThreadTuner(max_threads=2, probe_steps=3)
-    steps = _feed(busy, {1: 1.0, 2: 5.0}, 20)
+    steps = _feed(busy, {2: 5.0, 1: 1.0}, 20)
     assert busy.current() == 1
-    assert steps.count(2) == 1  # dropped after one step 25 % slower
+    assert steps.count(2) == 4  # the warm-up step and three probes
+
+    idle = ThreadTuner(max_threads=2, probe_steps=3)
+    steps = _feed(idle, {2: 1.0, 1: 5.0}, 20)
+    assert idle.current() == 2
+    assert steps.count(1) == 1  # dropped after one step 25 % slower
 
 
 def test_tuner_probes_again_when_steps_slow_down():
@@ -119,6 +130,16 @@ def test_tuner_probes_again_when_steps_slow_down():
     _feed(tuner, {1: 3.0, 2: 4.0}, 12)
     assert tuner.current() == 1
     assert len(tuner.history) == 4
+
+
+def test_tuner_starts_from_the_last_choice_for_the_same_work():
+    first = ThreadTuner(max_threads=2, probe_steps=2, work=1e8)
+    _feed(first, {2: 5.0, 1: 1.0}, 10)
+    assert first.current() == 1
+    again = ThreadTuner(max_threads=2, probe_steps=2, work=1.1e8)
+    assert _feed(again, {2: 5.0, 1: 1.0}, 10) == [1] * 10  # no probing
+    other = ThreadTuner(max_threads=2, probe_steps=2, work=1e10)
+    assert other.current() == 2  # another size probes afresh
 
 
 def test_training_leaves_the_thread_count_as_it_was():

@@ -54,19 +54,29 @@ def threads_for_rows(n_rows: int) -> int | None:
     return 1 if n_rows < SMALL_CALL_ROWS else None
 
 
+#: The last choice per (thread budget, work size), so that the next fit of
+#: the same size (a search's next candidate, a benchmark's next round)
+#: starts from it instead of probing again.  Only timing choices live here.
+_REMEMBERED: dict[tuple[int, int], int] = {}
+
+
 class ThreadTuner:
     """Chooses, by timing, the thread count for a step that repeats.
 
-    The candidates are one thread, then doubling up to the caller's count
-    (2 -> [1, 2]; 6 -> [1, 2, 4, 6]).  After a warm-up step, each candidate
-    in turn runs ``probe_steps`` steps and is scored by its mean time per
-    row (on a busy machine a multi-threaded step is now and then fast and
-    often very slow: the mean is what a fit pays).  Going up the ladder
-    stops at the first candidate that is not 5 % faster than the best so
-    far, and a candidate is dropped after one step that is 25 % slower.
+    The candidates are the caller's thread count, then halving it down to
+    one thread (2 -> [2, 1]; 8 -> [8, 4, 2, 1]).  After a warm-up step, each
+    candidate in turn runs ``probe_steps`` steps and is scored by its mean
+    time per row (on a busy machine a multi-threaded step is now and then
+    fast and often very slow: the mean is what a fit pays).  Going down the
+    ladder stops at the first candidate that is not 5 % faster than the best
+    so far, and a candidate is dropped after one step that is 25 % slower.
     The choice is probed again every ``reprobe_every`` steps, and at once
     when steps become twice as slow as when it was chosen (another process
     took the cores).
+
+    ``work`` (e.g. rows per step x parameters) names the step's size: a
+    tuner for a size chosen before in this process starts from that choice
+    and only probes again on the schedule above.
 
     Use :meth:`step` as a context manager around each step, giving the
     number of rows it processes; :meth:`close` restores the caller's count.
@@ -81,28 +91,36 @@ class ThreadTuner:
     >>> tuner.close()
     """
 
-    def __init__(self, max_threads: int | None = None, probe_steps: int = 3, reprobe_every: int = 200):
+    def __init__(self, max_threads: int | None = None, probe_steps: int = 3, reprobe_every: int = 200,
+                 work: float | None = None):
         self.initial = torch.get_num_threads()
         self.max_threads = self.initial if max_threads is None else max(1, max_threads)
-        ladder = [1]
-        while ladder[-1] < self.max_threads:
-            ladder.append(min(2 * ladder[-1], self.max_threads))
+        ladder = [self.max_threads]
+        while ladder[-1] > 1:
+            ladder.append(ladder[-1] // 2)
         self.ladder = ladder
         self.probe_steps, self.reprobe_every = probe_steps, reprobe_every
-        self.chosen, self._chosen_time = 1, None
+        self._key = None if work is None else (self.max_threads, max(0, int(work)).bit_length())
+        self.chosen, self._chosen_time = self.max_threads, None
         self.history: list[tuple[int, float]] = []  # (threads, mean seconds per row) of each probe
         self._probe_index: int | None = None
+        self._since_probe = 0
+        self._recent: list[float] = []
+        self._skip = 1  # the first step pays for allocations
         if len(ladder) > 1:
-            self._start_probe(warm_up=True)
+            remembered = _REMEMBERED.get(self._key) if self._key is not None else None
+            if remembered is None:
+                self._start_probe()
+            else:
+                self.chosen = remembered
 
     # --------------------------------------------------------- scheduling
-    def _start_probe(self, warm_up: bool = False) -> None:
+    def _start_probe(self) -> None:
         self._probe_index = 0
         self._probe_times: list[float] = []
         self._best: tuple[int, float] | None = None
-        self._skip = 1 if warm_up else 0
         self._since_probe = 0
-        self._recent: list[float] = []
+        self._recent = []
 
     def current(self) -> int:
         """The thread count the next step runs with."""
@@ -121,21 +139,25 @@ class ThreadTuner:
         """Account for a step of the current thread count that took this long per row."""
         if len(self.ladder) == 1:
             return
+        if self._skip:
+            self._skip -= 1
+            return
         if self._probe_index is not None:
             self._probe(seconds_per_row)
             return
         self._since_probe += 1
         self._recent.append(seconds_per_row)
         del self._recent[:-self.probe_steps]
+        if self._chosen_time is None:  # a remembered choice: its first steps are the reference
+            if len(self._recent) == self.probe_steps:
+                self._chosen_time = statistics.fmean(self._recent)
+            return
         slowed = (len(self._recent) == self.probe_steps
                   and statistics.fmean(self._recent) > 2 * self._chosen_time)
         if slowed or self._since_probe >= self.reprobe_every:
             self._start_probe()
 
     def _probe(self, seconds_per_row: float) -> None:
-        if self._skip:
-            self._skip -= 1
-            return
         threads = self.ladder[self._probe_index]
         self._probe_times.append(seconds_per_row)
         mean = statistics.fmean(self._probe_times)
@@ -152,6 +174,8 @@ class ThreadTuner:
             return
         self.chosen, self._chosen_time = self._best
         self._probe_index = None
+        if self._key is not None:
+            _REMEMBERED[self._key] = self.chosen
 
     def close(self) -> None:
         """Give the caller's thread count back."""

@@ -270,7 +270,7 @@ class _FitLoop:
         self.tuner = None
         if self.x_train.device.type == "cpu":
             work = self.config.batch_size * sum(p.numel() for p in self.params)
-            self.tuner = ThreadTuner(max_threads=1 if work < _ONE_THREAD_WORK else None)
+            self.tuner = ThreadTuner(max_threads=1 if work < _ONE_THREAD_WORK else None, work=work)
         try:
             return self._run()
         finally:
