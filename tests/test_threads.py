@@ -1,6 +1,7 @@
 """The fit's optimiser and thread policy: same updates as torch's Adam, the
 caller's thread count untouched, the tuner's choices, no slow first fit."""
 
+import os
 import subprocess
 import sys
 
@@ -169,3 +170,19 @@ def test_the_thread_count_does_not_change_the_model():
     finally:
         torch.set_num_threads(before)
     np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6)
+
+
+def _fit_in_worker(seed):
+    X = np.random.RandomState(seed).normal(size=(300, 3))
+    MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=2, random_state=seed).fit(X)
+    return torch.get_num_threads()
+
+
+def test_joblib_workers_keep_their_thread_budget():
+    from joblib import Parallel, delayed
+
+    # loky gives each of two workers on this machine cpu_count // 2 threads
+    # (OMP_NUM_THREADS); the fit must neither exceed nor change it.
+    counts = Parallel(n_jobs=2)(delayed(_fit_in_worker)(s) for s in range(2))
+    budget = max(1, (os.cpu_count() or 1) // 2)
+    assert all(c <= budget for c in counts)
