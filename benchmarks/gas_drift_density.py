@@ -46,6 +46,8 @@ def main():
             make_gas_pipeline([0], random_state=0, max_iter=max_iter),
         "MAFDensity, skflow defaults (MAF(5) 2x100 tanh, Gaussian start, no batch norm, lr 1e-3, batch 256)":
             make_gas_pipeline([0], estimator=MAFDensity(random_state=0, max_iter=max_iter)),
+        "MAFDensity, skflow defaults with gaussian_weight=0 (the flow alone, the default before the mixture)":
+            make_gas_pipeline([0], estimator=MAFDensity(gaussian_weight=0.0, random_state=0, max_iter=max_iter)),
         "MAFDensity, skflow defaults with layer_type='spline'":
             make_gas_pipeline([0], estimator=MAFDensity(layer_type="spline", random_state=0, max_iter=max_iter)),
         "MAFDensity, skflow defaults with base='made_mog'":

@@ -272,6 +272,29 @@ def _significant_gain(gain: np.ndarray) -> bool:
     return bool(gain.mean() > _KEEP_TRAINED_Z * gain.std(ddof=1) / np.sqrt(n))
 
 
+def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray) -> float:
+    """The weight ``w`` in 0, 0.05, ..., 1 of ``w N + (1 - w) flow`` with the
+    best mean log-likelihood of rows whose log-densities under each are given
+    (the smallest such weight on ties)."""
+    best, best_ll = 0.0, -np.inf
+    for w in np.linspace(0.0, 1.0, 21):
+        with np.errstate(divide="ignore"):
+            ll = np.logaddexp(np.log(w) + gaussian, np.log1p(-w) + flow).mean()
+        if ll > best_ll + 1e-12:
+            best, best_ll = float(w), ll
+    return best
+
+
+def _gaussian_log_pdf(X: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Log-density of each row of ``X`` under ``N(mean, cov)``."""
+    from scipy.linalg import cholesky, solve_triangular
+
+    chol = cholesky(cov, lower=True)
+    z = solve_triangular(chol, (np.asarray(X, dtype=np.float64) - mean).T, lower=True)
+    return (-0.5 * np.square(z).sum(0) - np.log(np.diag(chol)).sum()
+            - 0.5 * len(mean) * np.log(2 * np.pi))
+
+
 @torch.no_grad()
 def _row_log_likelihood(flow, x, context=None, chunk_size=65536) -> np.ndarray:
     """Per-row log-density (float64 numpy) of ``x`` under ``flow`` in eval mode."""
@@ -593,9 +616,13 @@ class BaseMAF(BaseEstimator):
                                       context=None if c_all is None else c_all[rows])
             else:
                 flow.refit_batch_norm(x_all, context=c_all)
+        self._mixing_rows = None
         if start is not None and result.best_epoch > 0:
-            gain = _row_log_likelihood(flow, x_val, c_val) - start[1]
+            trained = _row_log_likelihood(flow, x_val, c_val)
+            gain = trained - start[1]
+            self._mixing_rows = (start[1], trained)  # for a mixture with the Gaussian
             if not _significant_gain(gain):
+                self._mixing_rows = None
                 # Training's gain over the Gaussian start is within the noise of
                 # the validation rows: keep the start, refitted on every row.
                 flow.load_state_dict(start[0])
@@ -736,13 +763,35 @@ ENSEMBLE_PARAMETERS_DOC = """
         Number of processes that train the ``n_estimators`` flows in parallel
         (:class:`joblib.Parallel` semantics: None is 1 unless in a
         :func:`joblib.parallel_backend` context, -1 is every CPU).
+
+    gaussian_weight : "auto" or float in [0, 1], default="auto"
+        The model is the mixture ``w N(x) + (1 - w) flow(x)`` of the flow and
+        the Gaussian of the training rows (its covariance shrunk as the
+        Gaussian start's).  ``"auto"`` picks ``w`` among 0, 0.05, ..., 1 by the
+        log-likelihood of the early-stopping validation rows, under the flow
+        and the Gaussian fitted without them; it is 0 (the flow alone) without
+        ``init="gaussian"`` and early stopping, with ``n_estimators > 1``, in a
+        warm start, and when training did not beat the Gaussian start (the
+        flow is then that Gaussian).  A float fixes ``w``.
+"""
+
+MIXTURE_ATTRIBUTES_DOC = """
+    gaussian_weight_ : float
+        The Gaussian's weight ``w`` in the fitted mixture (see
+        ``gaussian_weight``); 0 means the flow alone.
+
+    gaussian_mean_ : ndarray of shape (n_features,)
+        The Gaussian's mean (only when ``gaussian_weight_ > 0``).
+
+    gaussian_covariance_ : ndarray of shape (n_features, n_features)
+        The Gaussian's covariance (only when ``gaussian_weight_ > 0``).
 """
 
 
 def _fit_member(template, X, split, seed):
     """One ensemble member: ``template``'s flow trained on ``split``'s rows."""
     member = clone(template).set_params(n_estimators=1, n_jobs=None, random_state=seed,
-                                        warm_start=False, verbose=0)
+                                        warm_start=False, verbose=0, gaussian_weight=0.0)
     member._train(X, split=split)
     return member
 
@@ -754,6 +803,7 @@ class UnconditionalMAF(BaseMAF):
         **BaseMAF._parameter_constraints,
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
+        "gaussian_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
     }
 
     def __init__(
@@ -789,6 +839,7 @@ class UnconditionalMAF(BaseMAF):
         tail_bound=3.0,
         n_estimators=1,
         n_jobs=None,
+        gaussian_weight="auto",
     ):
         super().__init__(
             n_flows=n_flows,
@@ -822,12 +873,17 @@ class UnconditionalMAF(BaseMAF):
         )
         self.n_estimators = n_estimators
         self.n_jobs = n_jobs
+        self.gaussian_weight = gaussian_weight
 
     def __setstate__(self, state):
         # Models saved before ensembles existed had one flow.
         state = dict(state)
         state.setdefault("n_estimators", 1)
         state.setdefault("n_jobs", None)
+        # ... and before the mixture with the Gaussian: the flow alone.
+        state.setdefault("gaussian_weight", 0.0)
+        if "flow_" in state:
+            state.setdefault("gaussian_weight_", 0.0)
         super().__setstate__(state)
 
     def _make_flow(self, config: dict, generator: torch.Generator):
@@ -904,6 +960,7 @@ class UnconditionalMAF(BaseMAF):
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not self._warm()
         )
         split = None
+        self.gaussian_weight_ = 0.0  # until this fit sets it (scoring inside the fit sees the flow alone)
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape != (X.shape[0],):
@@ -912,8 +969,52 @@ class UnconditionalMAF(BaseMAF):
             if self.early_stopping:
                 split = self._group_split(groups)
         if self.n_estimators > 1:
-            return X, self._train_ensemble(X, split)
-        return X, self._train(X, split=split)
+            val_index = self._train_ensemble(X, split)
+        else:
+            val_index = self._train(X, split=split)
+        self._set_gaussian_mixture(X)
+        return X, val_index
+
+    def _set_gaussian_mixture(self, X: np.ndarray) -> None:
+        """Set ``gaussian_weight_`` (and the Gaussian's moments when it is positive)."""
+        rows, self._mixing_rows = getattr(self, "_mixing_rows", None), None
+        weight = self.gaussian_weight
+        if weight == "auto":
+            weight = 0.0 if rows is None or self.n_estimators > 1 else _best_gaussian_weight(*rows)
+        self.gaussian_weight_ = float(weight)
+        for name in ("gaussian_mean_", "gaussian_covariance_"):
+            self.__dict__.pop(name, None)
+        if self.gaussian_weight_ == 0.0:
+            return
+        x = np.asarray(X, dtype=np.float64)
+        shrinkage = getattr(self, "covariance_shrinkage_", None)
+        if shrinkage is None or np.ndim(shrinkage) > 0:
+            shrinkage, _ = select_shrinkage(x[:_MAX_SELECTION_ROWS])
+        self.gaussian_mean_ = x.mean(0)
+        cov = np.atleast_2d(np.cov(x, rowvar=False, bias=True))
+        self.gaussian_covariance_ = add_ridge(shrink_to_identity(cov, float(shrinkage)))
+
+    def _log_density(self, X: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        flow = super()._log_density(X, context)
+        weight = getattr(self, "gaussian_weight_", 0.0)
+        if weight == 0.0:
+            return flow
+        gaussian = _gaussian_log_pdf(X, self.gaussian_mean_, self.gaussian_covariance_)
+        if weight == 1.0:
+            return gaussian
+        return np.logaddexp(np.log(weight) + gaussian, np.log1p(-weight) + flow)
+
+    def _draw(self, n: int, generator, context: np.ndarray | None = None) -> np.ndarray:
+        weight = getattr(self, "gaussian_weight_", 0.0)
+        if weight == 0.0:
+            return super()._draw(n, generator, context)
+        from_gaussian = (torch.rand(n, generator=generator, dtype=torch.float64) < weight).numpy()
+        out = np.empty((n, self.n_features_in_))
+        out[~from_gaussian] = super()._draw(int((~from_gaussian).sum()), generator, context)
+        noise = torch.randn(int(from_gaussian.sum()), self.n_features_in_, generator=generator,
+                            dtype=torch.float64).numpy()
+        out[from_gaussian] = self.gaussian_mean_ + noise @ np.linalg.cholesky(self.gaussian_covariance_).T
+        return out
 
     def _group_split(self, groups: np.ndarray):
         """(validation rows, training rows) with whole groups held out."""

@@ -5,7 +5,8 @@ from __future__ import annotations
 from numpy.typing import ArrayLike
 from sklearn.base import DensityMixin
 
-from ._base import ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, UnconditionalMAF, flow_parameters_doc
+from ._base import (ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, UnconditionalMAF,
+                    flow_parameters_doc)
 
 
 class MAFDensity(DensityMixin, UnconditionalMAF):
@@ -26,6 +27,8 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
     Attributes
     ----------
     {FLOW_ATTRIBUTES_DOC.strip()}
+
+    {MIXTURE_ATTRIBUTES_DOC.strip()}
 
     covariance_shrinkage_ : float
         With ``init="gaussian"``: the share of the start's covariance moved

@@ -10,7 +10,8 @@ from sklearn.base import OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, UnconditionalMAF, flow_parameters_doc
+from ._base import (ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, UnconditionalMAF,
+                    flow_parameters_doc)
 
 #: Share of new normal rows that ``contamination="auto"`` flags.
 AUTO_FALSE_ALARM_RATE = 0.01
@@ -45,6 +46,8 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
     offset_ : float
         Log-density threshold: ``decision_function = score_samples - offset_``.
     {FLOW_ATTRIBUTES_DOC.strip()}
+
+    {MIXTURE_ATTRIBUTES_DOC.strip()}
 
     covariance_shrinkage_ : float
         With ``init="gaussian"``: the share of the start's covariance moved
@@ -107,6 +110,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         tail_bound=3.0,
         n_estimators=1,
         n_jobs=None,
+        gaussian_weight="auto",
     ):
         super().__init__(
             n_flows=n_flows,
@@ -139,6 +143,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
             tail_bound=tail_bound,
             n_estimators=n_estimators,
             n_jobs=n_jobs,
+            gaussian_weight=gaussian_weight,
         )
         self.contamination = contamination
 

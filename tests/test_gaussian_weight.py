@@ -1,0 +1,80 @@
+"""The mixture of the flow with the Gaussian (gaussian_weight)."""
+
+import numpy as np
+import pytest
+from scipy.stats import multivariate_normal
+from sklearn.datasets import make_moons
+
+from skflow import MAFDensity, MAFOutlierDetector
+from skflow.estimators._base import _best_gaussian_weight
+
+from ._helpers import joblib_round_trip
+
+
+def test_best_weight_follows_the_better_model():
+    rng = np.random.RandomState(0)
+    gaussian, flow = rng.normal(size=200), rng.normal(size=200)
+    assert _best_gaussian_weight(gaussian - 5, flow) == 0.0  # the flow is better on every row
+    assert _best_gaussian_weight(gaussian, flow - 5) == 1.0
+    # each better by far on half the rows: the mixture needs both, equally
+    a = np.r_[np.zeros(100), np.full(100, -30.0)]
+    assert _best_gaussian_weight(a, a[::-1]) == pytest.approx(0.5)
+
+
+@pytest.fixture(scope="module")
+def moons():
+    X, _ = make_moons(600, noise=0.1, random_state=0)
+    return (X - X.mean(0)) / X.std(0)
+
+
+@pytest.mark.parametrize("weight", [0.3, 1.0])
+def test_fixed_weight_scores_the_mixture(moons, weight):
+    est = MAFDensity(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=20, random_state=0,
+                     gaussian_weight=weight).fit(moons)
+    assert est.gaussian_weight_ == weight
+    gaussian = multivariate_normal(est.gaussian_mean_, est.gaussian_covariance_).logpdf(moons)
+    est.gaussian_weight_ = 0.0
+    flow = est.score_samples(moons)
+    est.gaussian_weight_ = weight
+    expected = gaussian if weight == 1.0 else np.logaddexp(np.log(weight) + gaussian, np.log1p(-weight) + flow)
+    np.testing.assert_allclose(est.score_samples(moons), expected, rtol=1e-10, atol=1e-10)
+    np.testing.assert_allclose(est.gaussian_mean_, moons.mean(0), atol=1e-12)
+
+
+def test_samples_come_from_both_parts_in_proportion(moons):
+    est = MAFDensity(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=20, random_state=0,
+                     gaussian_weight=1.0).fit(moons)
+    draws = est.sample(20_000, random_state=0)
+    np.testing.assert_allclose(draws.mean(0), est.gaussian_mean_, atol=0.03)
+    np.testing.assert_allclose(np.cov(draws, rowvar=False), est.gaussian_covariance_, atol=0.04)
+    est.set_params(gaussian_weight=0.5)
+    est.gaussian_weight_ = 0.5
+    np.testing.assert_array_equal(est.sample(50, random_state=3), est.sample(50, random_state=3))
+
+
+def test_auto_weight_is_small_where_the_flow_wins_and_zero_without_a_start(moons):
+    est = MAFDensity(n_flows=3, hidden_layer_sizes=(32, 32), random_state=0).fit(moons)
+    assert est.best_epoch_ > 0 and est.gaussian_weight_ < 0.5
+    assert MAFDensity(init="identity", max_iter=5, random_state=0).fit(moons).gaussian_weight_ == 0.0
+    assert MAFDensity(early_stopping=False, max_iter=5, random_state=0).fit(moons).gaussian_weight_ == 0.0
+    assert not hasattr(MAFDensity(gaussian_weight=0.0, max_iter=5, random_state=0).fit(moons), "gaussian_mean_")
+
+
+def test_gaussian_data_give_the_gaussian():
+    X = np.random.RandomState(0).multivariate_normal([0, 1], [[1, 0.5], [0.5, 2]], size=400)
+    est = MAFDensity(random_state=0).fit(X)
+    assert est.best_epoch_ == 0 and est.gaussian_weight_ == 0.0  # the flow is that Gaussian already
+
+
+def test_outlier_offset_uses_the_mixture(moons):
+    det = MAFOutlierDetector(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=20, random_state=0,
+                             gaussian_weight=0.4, contamination=0.1).fit(moons)
+    assert np.mean(det.predict(moons) == -1) == pytest.approx(0.1, abs=0.01)
+
+
+def test_mixture_survives_joblib(moons):
+    est = MAFDensity(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=20, random_state=0,
+                     gaussian_weight=0.25).fit(moons)
+    again = joblib_round_trip(est)
+    np.testing.assert_array_equal(again.score_samples(moons), est.score_samples(moons))
+    np.testing.assert_array_equal(again.sample(10, random_state=1), est.sample(10, random_state=1))
