@@ -616,13 +616,14 @@ class BaseMAF(BaseEstimator):
                                       context=None if c_all is None else c_all[rows])
             else:
                 flow.refit_batch_norm(x_all, context=c_all)
-        self._mixing_rows = None
+        self.__dict__.pop("_mixing_rows", None)
         if start is not None and result.best_epoch > 0:
             trained = _row_log_likelihood(flow, x_val, c_val)
             gain = trained - start[1]
-            self._mixing_rows = (start[1], trained)  # for a mixture with the Gaussian
+            if hasattr(self, "gaussian_weight"):  # for the mixture with the Gaussian
+                self._mixing_rows = (start[1], trained)
             if not _significant_gain(gain):
-                self._mixing_rows = None
+                self.__dict__.pop("_mixing_rows", None)
                 # Training's gain over the Gaussian start is within the noise of
                 # the validation rows: keep the start, refitted on every row.
                 flow.load_state_dict(start[0])
@@ -977,7 +978,7 @@ class UnconditionalMAF(BaseMAF):
 
     def _set_gaussian_mixture(self, X: np.ndarray) -> None:
         """Set ``gaussian_weight_`` (and the Gaussian's moments when it is positive)."""
-        rows, self._mixing_rows = getattr(self, "_mixing_rows", None), None
+        rows = self.__dict__.pop("_mixing_rows", None)
         weight = self.gaussian_weight
         if weight == "auto":
             weight = 0.0 if rows is None or self.n_estimators > 1 else _best_gaussian_weight(*rows)
