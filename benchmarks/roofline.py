@@ -6,13 +6,13 @@ Measures, in this process and with torch's current thread count:
   use at batch 100 and 1024 (8-D and 257-D models, as in ``speed.py``), and
   for one large square product (the machine's practical peak);
 - memory bandwidth (GB/s, a large tensor copy: read + write);
-- the rates of ``tanh`` and ``exp`` over a cache-resident and a large tensor
-  (G elements/s).
+- the rates of ``tanh`` (torch's, and the fused kernels' ``2 sigmoid(2a) - 1``)
+  and ``exp`` over a cache-resident and a large tensor (G elements/s).
 
 From these, :func:`bound_rows_per_s` gives the rows/s a MAF could reach if
 its matrix products ran at the measured rate of their shapes and its tanh
-at the measured tanh rate, with nothing else costing time.  ``speed.py``
-prints each of its rows as a fraction of that bound (``--roofline``).
+at the fused kernels' measured tanh rate, with nothing else costing time.  ``speed.py``
+prints each of its rows as a fraction of that bound (unless ``--no-roofline``).
 
 Run: ``python benchmarks/roofline.py [--json F]``.
 """
@@ -28,6 +28,7 @@ from pathlib import Path
 import torch
 
 from _machine import cpu_name, machine_line, n_cpus  # benchmarks/_machine.py
+from skflow.nn.layers.kernel import activation_
 
 #: The MAF shapes measured: (features, hidden units, outputs per feature).
 MODELS = {"8-D": (8, 100), "257-D": (257, 512)}
@@ -80,6 +81,8 @@ def machine_rates():
         y = torch.empty_like(x)
         out[f"tanh_gelem_s_{label}"] = _rate(lambda: torch.tanh(x, out=y), size) / 1e9
         out[f"exp_gelem_s_{label}"] = _rate(lambda: torch.exp(x, out=y), size) / 1e9
+        # the fused kernels' tanh: 2 sigmoid(2a) - 1 in place (skflow.nn.layers.kernel.activation_)
+        out[f"fused_tanh_gelem_s_{label}"] = _rate(lambda: activation_(y.copy_(x), "tanh"), size) / 1e9
     return out
 
 
@@ -103,7 +106,8 @@ def bound_rows_per_s(rates, model, metric, n_layers=5, transform="affine"):
     passes = 3 if metric.startswith("train") else 1
     seconds = sum(passes * f / (rates["gemm_gflops"].get(f"{batch}x{k}x{n}") or rates["gemm_peak_gflops"]) / 1e9
                   for (k, n), f in flops.items())
-    seconds += tanh / (rates["tanh_gelem_s_cached"] * 1e9)
+    tanh_rate = rates.get("fused_tanh_gelem_s_cached", rates["tanh_gelem_s_cached"])  # older JSON: torch's tanh
+    seconds += tanh / (tanh_rate * 1e9)
     return 1.0 / seconds
 
 
@@ -118,7 +122,8 @@ def main(argv=None):
         print(f"  {shape:>14}: {r:7.1f}  ({r / rates['gemm_peak_gflops']:.0%} of the large product)")
     print(f"memory copy: {rates['copy_gbs']:.1f} GB/s (read + write)")
     for label in ("cached", "large"):
-        print(f"tanh ({label}): {rates[f'tanh_gelem_s_{label}']:.2f} G elements/s; "
+        print(f"tanh ({label}): torch {rates[f'tanh_gelem_s_{label}']:.2f}, as skflow's kernels compute it "
+              f"(copy + 2 sigmoid(2a) - 1) {rates[f'fused_tanh_gelem_s_{label}']:.2f} G elements/s; "
               f"exp: {rates[f'exp_gelem_s_{label}']:.2f} G elements/s")
     print("\nbound on rows/s (products at their measured rates + tanh; nothing else):")
     for model in MODELS:
