@@ -259,6 +259,18 @@ def _gaussian_of(x, rows=None, chunk_size=65536, ridge=True):
     return mean, (add_ridge(cov) if ridge else cov)
 
 
+def _shrunk_gaussian(x, rows=None, shrinkage=None):
+    """Mean (tensor) and covariance (numpy) of ``x[rows]``, the covariance
+    shrunk towards a multiple of the identity by ``shrinkage`` (None: the
+    amount with the best 5-fold cross-validated log-likelihood), and that
+    amount."""
+    mean, cov = _gaussian_of(x, rows, ridge=False)
+    if shrinkage is None:
+        sample = x if rows is None else x[rows[:_MAX_SELECTION_ROWS].long()]
+        shrinkage, _ = select_shrinkage(sample[:_MAX_SELECTION_ROWS].double().cpu().numpy())
+    return mean, shrink_to_identity(cov.numpy(), shrinkage), shrinkage
+
+
 #: Training must beat the Gaussian start on the validation rows by this many
 #: standard errors of the mean per-row gain, or the start is kept.
 _KEEP_TRAINED_Z = 1.0
@@ -527,6 +539,10 @@ class BaseMAF(BaseEstimator):
         """Set the Gaussian start layer (``init="gaussian"``) from the training rows."""
         flow.transforms[0].set_gaussian(*_gaussian_of(x_all, train_index))
 
+    def _kept_over_start(self, start: np.ndarray, trained: np.ndarray) -> None:
+        """Called when training beat the Gaussian start significantly, with
+        the validation rows' log-densities under each (a hook; nothing here)."""
+
     def _validation_score(self, x_val, c_val):
         """What early stopping watches (see :func:`~skflow.nn.train_flow`); None:
         the held-out mean log-likelihood."""
@@ -616,14 +632,11 @@ class BaseMAF(BaseEstimator):
                                       context=None if c_all is None else c_all[rows])
             else:
                 flow.refit_batch_norm(x_all, context=c_all)
-        self.__dict__.pop("_mixing_rows", None)
         if start is not None and result.best_epoch > 0:
             trained = _row_log_likelihood(flow, x_val, c_val)
-            gain = trained - start[1]
-            if hasattr(self, "gaussian_weight"):  # for the mixture with the Gaussian
-                self._mixing_rows = (start[1], trained)
-            if not _significant_gain(gain):
-                self.__dict__.pop("_mixing_rows", None)
+            if _significant_gain(trained - start[1]):
+                self._kept_over_start(start[1], trained)
+            else:
                 # Training's gain over the Gaussian start is within the noise of
                 # the validation rows: keep the start, refitted on every row.
                 flow.load_state_dict(start[0])
@@ -976,6 +989,9 @@ class UnconditionalMAF(BaseMAF):
         self._set_gaussian_mixture(X)
         return X, val_index
 
+    def _kept_over_start(self, start: np.ndarray, trained: np.ndarray) -> None:
+        self._mixing_rows = (start, trained)  # for the mixture with the Gaussian
+
     def _set_gaussian_mixture(self, X: np.ndarray) -> None:
         """Set ``gaussian_weight_`` (and the Gaussian's moments when it is positive)."""
         rows = self.__dict__.pop("_mixing_rows", None)
@@ -987,22 +1003,20 @@ class UnconditionalMAF(BaseMAF):
             self.__dict__.pop(name, None)
         if self.gaussian_weight_ == 0.0:
             return
-        x = np.asarray(X, dtype=np.float64)
-        shrinkage = getattr(self, "covariance_shrinkage_", None)
-        if shrinkage is None or np.ndim(shrinkage) > 0:
-            shrinkage, _ = select_shrinkage(x[:_MAX_SELECTION_ROWS])
-        self.gaussian_mean_ = x.mean(0)
-        cov = np.atleast_2d(np.cov(x, rowvar=False, bias=True))
-        self.gaussian_covariance_ = add_ridge(shrink_to_identity(cov, float(shrinkage)))
+        shrinkage = getattr(self, "covariance_shrinkage_", None)  # the start's, where there is one
+        mean, cov, _ = _shrunk_gaussian(torch.from_numpy(np.asarray(X, dtype=np.float64)), None,
+                                        None if shrinkage is None or np.ndim(shrinkage) > 0 else float(shrinkage))
+        self.gaussian_mean_ = mean.numpy()
+        self.gaussian_covariance_ = add_ridge(cov)
 
     def _log_density(self, X: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        flow = super()._log_density(X, context)
         weight = getattr(self, "gaussian_weight_", 0.0)
         if weight == 0.0:
-            return flow
+            return super()._log_density(X, context)
         gaussian = _gaussian_log_pdf(X, self.gaussian_mean_, self.gaussian_covariance_)
         if weight == 1.0:
             return gaussian
+        flow = super()._log_density(X, context)
         return np.logaddexp(np.log(weight) + gaussian, np.log1p(-weight) + flow)
 
     def _draw(self, n: int, generator, context: np.ndarray | None = None) -> np.ndarray:
@@ -1030,11 +1044,7 @@ class UnconditionalMAF(BaseMAF):
         """The Gaussian of the training rows, its covariance shrunk towards a
         multiple of the identity by the amount with the best 5-fold
         cross-validated log-likelihood (``covariance_shrinkage_``)."""
-        mean, cov = _gaussian_of(x_all, train_index, ridge=False)
-        rows = x_all if train_index is None else x_all[train_index[:_MAX_SELECTION_ROWS].long()]
-        x = rows[:_MAX_SELECTION_ROWS].double().cpu().numpy()
-        self.covariance_shrinkage_, _ = select_shrinkage(x)
-        cov = shrink_to_identity(cov.numpy(), self.covariance_shrinkage_)
+        mean, cov, self.covariance_shrinkage_ = _shrunk_gaussian(x_all, train_index)
         flow.transforms[0].set_gaussian(mean, torch.from_numpy(cov))
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
