@@ -25,6 +25,19 @@ class Adam:
     between steps.  ``state[p]`` holds the moments of parameter ``p``
     (``"exp_avg"``, ``"exp_avg_sq"``) and its ``"step"`` count.
 
+    Parameters
+    ----------
+    params : iterable of Tensor
+        The tensors to train; those without ``requires_grad`` are left out.
+    lr : float, default=1e-3
+        Learning rate.
+    betas : tuple of float, default=(0.9, 0.999)
+        Decay rates of the first and second moment estimates.
+    eps : float, default=1e-8
+        Added to the second moment's square root in the denominator.
+    weight_decay : float, default=0.0
+        L2 penalty: ``weight_decay * p`` is added to each gradient.
+
     Examples
     --------
     >>> import torch

@@ -30,8 +30,14 @@ __all__ = ["ThreadTuner", "intra_op_threads", "threads_for_rows"]
 
 @contextlib.contextmanager
 def intra_op_threads(n: int | None):
-    """Within the block, torch's CPU operations use at most ``n`` threads
-    (None: unchanged); the previous count is restored afterwards."""
+    """Within the block, torch's CPU operations use at most ``n`` threads.
+
+    Parameters
+    ----------
+    n : int or None
+        The limit; None, or a limit at or above the current count, changes
+        nothing.  The previous count is restored afterwards, also on errors.
+    """
     before = torch.get_num_threads()
     if n is None or n >= before:
         yield
@@ -49,8 +55,19 @@ SMALL_CALL_ROWS = 4096
 
 
 def threads_for_rows(n_rows: int) -> int | None:
-    """The thread limit for a scoring or sampling call on ``n_rows`` rows
-    (None: the caller's own count)."""
+    """The thread limit for a scoring or sampling call.
+
+    Parameters
+    ----------
+    n_rows : int
+        Rows the call processes.
+
+    Returns
+    -------
+    limit : int or None
+        1 below :data:`SMALL_CALL_ROWS` rows, else None (the caller's own
+        count); for :func:`intra_op_threads`.
+    """
     return 1 if n_rows < SMALL_CALL_ROWS else None
 
 
@@ -80,6 +97,25 @@ class ThreadTuner:
 
     Use :meth:`step` as a context manager around each step, giving the
     number of rows it processes; :meth:`close` restores the caller's count.
+
+    Parameters
+    ----------
+    max_threads : int or None, default=None
+        The largest count tried; None: torch's current count.
+    probe_steps : int, default=3
+        Timed steps per candidate.
+    reprobe_every : int, default=200
+        Steps between two probes of the choice.
+    work : float or None, default=None
+        The step's size, the key under which the choice is remembered for
+        the process's next tuner; None: not remembered.
+
+    Attributes
+    ----------
+    ladder : list of int
+        The candidate counts, in the order they are tried.
+    history : list of (int, float)
+        Each finished probe's thread count and mean seconds per row.
 
     Examples
     --------
