@@ -86,6 +86,10 @@ def speed_table(result):
                              f"skflow / nflows and skflow-nobn / zuko): {text}")
             else:
                 lines.append(f"- {config}, {lib} / fastest peer: {text}")
+    for config, by_lib in ((result.get("paired_ratios") if isinstance(result, dict) else None) or {}).items():
+        for lib, rs in by_lib.items():
+            lines.append(f"- {config}, {lib} / fastest peer, per round (median of the rounds' ratios): "
+                         + ", ".join(f"{m} {v:.2f}x" for m, v in rs.items()))
     for r in rows:
         if "roofline" in r:
             lines.append(f"- {r['config']}, {r['library']} as a fraction of this CPU's bound "

@@ -6,7 +6,8 @@ Measures, in this process and with torch's current thread count:
   use at batch 100 and 1024 (8-D and 257-D models, as in ``speed.py``), and
   for one large square product (the machine's practical peak);
 - memory bandwidth (GB/s, a large tensor copy: read + write);
-- the rates of ``tanh`` (torch's, and the fused kernels' ``2 sigmoid(2a) - 1``)
+- the rates of ``tanh`` (torch's; the fused training pass's ``2 sigmoid(2a) - 1``;
+  scoring's, one ``sigmoid`` pass with the rest folded into the products)
   and ``exp`` over a cache-resident and a large tensor (G elements/s).
 
 From these, :func:`bound_rows_per_s` gives the rows/s a MAF could reach if
@@ -83,6 +84,8 @@ def machine_rates():
         out[f"exp_gelem_s_{label}"] = _rate(lambda: torch.exp(x, out=y), size) / 1e9
         # the fused kernels' tanh: 2 sigmoid(2a) - 1 in place (skflow.nn.layers.kernel.activation_)
         out[f"fused_tanh_gelem_s_{label}"] = _rate(lambda: activation_(y.copy_(x), "tanh"), size) / 1e9
+        # scoring's tanh: one sigmoid pass (made_kernel.MADEKernel.made_eval_prepare folds the rest)
+        out[f"scoring_tanh_gelem_s_{label}"] = _rate(lambda: y.copy_(x).sigmoid_(), size) / 1e9
     return out
 
 
@@ -107,6 +110,8 @@ def bound_rows_per_s(rates, model, metric, n_layers=5, transform="affine"):
     seconds = sum(passes * f / (rates["gemm_gflops"].get(f"{batch}x{k}x{n}") or rates["gemm_peak_gflops"]) / 1e9
                   for (k, n), f in flops.items())
     tanh_rate = rates.get("fused_tanh_gelem_s_cached", rates["tanh_gelem_s_cached"])  # older JSON: torch's tanh
+    if metric == "score":
+        tanh_rate = rates.get("scoring_tanh_gelem_s_cached", tanh_rate)
     seconds += tanh / (tanh_rate * 1e9)
     return 1.0 / seconds
 
@@ -123,7 +128,8 @@ def main(argv=None):
     print(f"memory copy: {rates['copy_gbs']:.1f} GB/s (read + write)")
     for label in ("cached", "large"):
         print(f"tanh ({label}): torch {rates[f'tanh_gelem_s_{label}']:.2f}, as skflow's kernels compute it "
-              f"(copy + 2 sigmoid(2a) - 1) {rates[f'fused_tanh_gelem_s_{label}']:.2f} G elements/s; "
+              f"(copy + 2 sigmoid(2a) - 1) {rates[f'fused_tanh_gelem_s_{label}']:.2f}, in scoring "
+              f"(copy + sigmoid) {rates[f'scoring_tanh_gelem_s_{label}']:.2f} G elements/s; "
               f"exp: {rates[f'exp_gelem_s_{label}']:.2f} G elements/s")
     print("\nbound on rows/s (products at their measured rates + tanh; nothing else):")
     for model in MODELS:

@@ -203,8 +203,9 @@ def measure(lib, flow, cfg, metric, x, big):
         return n / (time.perf_counter() - t)
 
 
-def rates(name, libs, repeats, log=print):
-    """Median rows/s per (library, metric), the libraries taking turns in this process."""
+def rates(name, libs, repeats, log=print, rounds=None):
+    """Median rows/s per (library, metric), the libraries taking turns in this process;
+    ``rounds`` (a dict), where given, receives every round's rates per (library, metric)."""
     cfg = CONFIGS[name]
     x, big = _data(cfg)
     flows = {}
@@ -225,7 +226,28 @@ def rates(name, libs, repeats, log=print):
                 runs[lib, metric].append(measure(lib, flows[lib], cfg, metric, x, big))
         log(f"round {r + 1} {name}: " + ", ".join(
             f"{lib} " + "/".join(f"{runs[lib, m][-1]:,.0f}" for m in METRICS[:-1]) for lib in order), flush=True)
+    if rounds is not None:
+        rounds.update(runs)
     return {lib: {m: statistics.median(runs[lib, m]) for m in METRICS[:-1]} for lib in order}
+
+
+def paired_ratios(rounds):
+    """skflow / fastest peer of the same transform, per round, then the median
+    over rounds.  On a VM whose speed drifts (this project's 2-core machines
+    ran the same loop at 33k and 67k rows/s minutes apart), rates measured in
+    the same round, seconds apart, compare more fairly than medians over rounds."""
+    libs = dict.fromkeys(lib for lib, _ in rounds)
+    peers = [lib for lib in libs if lib in PEER_BATCH_NORM]
+    out = {}
+    for lib in libs:
+        if not lib.startswith("skflow"):
+            continue
+        same = [p for p in peers if family(p) == family(lib)]
+        if same:
+            out[lib] = {m: statistics.median(ours / max(rounds[p, m][i] for p in same)
+                                             for i, ours in enumerate(rounds[lib, m]))
+                        for m in METRICS[:-1]}
+    return out
 
 
 def one(lib, name):
@@ -282,10 +304,12 @@ def main():
         return
     print(f"CPU: {cpu_name()} ({n_cpus()} CPUs); load average {load_average():.2f}; "
           f"torch {torch.__version__}, {torch.get_num_threads()} threads; {args.repeats} rounds")
-    results = {}
+    results, paired = {}, {}
     for name in args.configs.split(","):
-        for lib, r in rates(name, args.libs.split(","), args.repeats).items():
+        rounds = {}
+        for lib, r in rates(name, args.libs.split(","), args.repeats, rounds=rounds).items():
             results[name, lib] = r
+        paired[name] = paired_ratios(rounds)
     for (name, lib), r in results.items():
         r["peak_rss_mb"] = float("nan") if args.no_memory else (
             peak_rss(lib, name, args.quick, args.previous) or float("nan"))
@@ -299,6 +323,10 @@ def main():
           "and skflow-nobn / zuko; (spline): skflow-spline / zuko-nsf (higher is better)")
     for name in args.configs.split(","):
         for lib, rs in ratios(results, name).items():
+            print(f"{name:6} {lib:15} " + " ".join(f"{m}={v:.2f}x" for m, v in rs.items()))
+    print("\nthe same, per round (median over rounds of each round's ratio)")
+    for name, by_lib in paired.items():
+        for lib, rs in by_lib.items():
             print(f"{name:6} {lib:15} " + " ".join(f"{m}={v:.2f}x" for m, v in rs.items()))
     machine = None
     if not args.no_roofline:
@@ -318,7 +346,8 @@ def main():
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(dict(cpu=cpu_name(), cpus=n_cpus(), torch=torch.__version__,
                                                threads=torch.get_num_threads(), date=time.strftime("%Y-%m-%d"),
-                                               machine=machine, rows=table), indent=2))
+                                               machine=machine, rows=table, paired_ratios=paired),
+                                          indent=2))
 
 
 if __name__ == "__main__":

@@ -25,7 +25,7 @@ def _sorted_by(counts):
     return torch.sort(counts, stable=True).indices
 
 
-def block_sparse(w_t, mask, rows, cols, block_rows=_BLOCK_ROWS):
+def block_sparse(w_t, mask, rows, cols, block_rows=_BLOCK_ROWS, sigmoid_inputs=False, scale=1.0):
     """One MADE layer prepared for scoring, as row blocks ``(start, stop,
     prefix, weight)``: ``[b | W]`` with its rows and columns permuted (by
     ``rows`` and ``cols``, bias column first) so that each row's unmasked
@@ -34,9 +34,16 @@ def block_sparse(w_t, mask, rows, cols, block_rows=_BLOCK_ROWS):
     zeros; with units sorted by degree they are a staircase, and the blocks
     skip most of the zero half (wide layers; narrow ones stay one block).
     ``w_t`` is the masked ``[W^T ; b]`` block; ``mask``, ``rows`` and
-    ``cols`` are on the CPU."""
+    ``cols`` are on the CPU.
+
+    ``sigmoid_inputs``: the inputs arrive as ``s = (1 + h) / 2`` instead of
+    ``h`` (so ``W h + b = 2 W s + (b - W 1)``); ``scale`` multiplies the
+    outputs.  Together they fold ``tanh(a) = 2 sigmoid(2a) - 1`` into the
+    products, leaving one sigmoid pass per hidden layer (:func:`_fold_tanh`)."""
     perm = torch.cat([torch.tensor([w_t.shape[0] - 1]), cols])  # bias first
     w = w_t[perm.to(w_t.device)][:, rows.to(w_t.device)].t().contiguous()
+    if sigmoid_inputs or scale != 1.0:
+        w = _fold_tanh(w, sigmoid_inputs, scale)
     used = mask[perm][:, rows].t() != 0
     last = torch.where(used, torch.arange(1, used.shape[1] + 1), 0).amax(1)
     step = block_rows if len(rows) >= 2 * block_rows else len(rows)
@@ -46,6 +53,18 @@ def block_sparse(w_t, mask, rows, cols, block_rows=_BLOCK_ROWS):
         prefix = int(last[start:stop].max())
         blocks.append((start, stop, prefix, w[start:stop, :prefix]))
     return blocks
+
+
+def _fold_tanh(w, sigmoid_inputs, scale):
+    """``[b | W]`` (bias column first) for inputs ``s = (1 + h) / 2``, times ``scale``.
+
+    In float64: the bias absorbs ``- W 1``, a sum over up to a few hundred
+    weights."""
+    w64 = w.double()
+    if sigmoid_inputs:
+        w64[:, 0] -= w64[:, 1:].sum(1)
+        w64[:, 1:] *= 2.0
+    return w64.mul_(scale).to(w.dtype)
 
 
 class MADEKernel(LayerKernel):
@@ -149,19 +168,25 @@ class MADEKernel(LayerKernel):
         possibly rescaled by the caller); returns ``(layers, context_weight)``."""
         masks = [m.cpu() for m in self.masks]
         d = self.d
+        # tanh hidden layers hold sigmoid(2a) (one pass; see made_eval): each
+        # hidden layer's product is doubled, and each product after one reads s.
+        tanh = self.activation == "tanh"
+        hidden_scale = 2.0 if tanh else 1.0
         cols, layers, ctx_w = feature_order, [], None
         for k, (w_t, mask) in enumerate(zip(blocks[:-1], masks[:-1])):
             if k == 0 and self.n_context:
                 rows = _sorted_by((mask[:d] != 0).sum(0))
                 # bias and context weights as one (units, 1 + c) product, bias column first
                 ctx_w = torch.cat([w_t[-1:], w_t[d:-1]], 0)[:, rows.to(w_t.device)].t().contiguous()
+                ctx_w = ctx_w * hidden_scale
                 w_t = torch.cat([w_t[:d], torch.zeros_like(w_t[:1])], 0)
                 mask = torch.cat([mask[:d], mask[-1:]], 0)
             else:
                 rows = _sorted_by((mask[:-1] != 0).sum(0))  # hidden units by degree
-            layers.append(block_sparse(w_t, mask, rows, cols))
+            layers.append(block_sparse(w_t, mask, rows, cols, sigmoid_inputs=tanh and k > 0,
+                                       scale=hidden_scale))
             cols = rows
-        layers.append(block_sparse(out_block, masks[-1], out_rows, cols))
+        layers.append(block_sparse(out_block, masks[-1], out_rows, cols, sigmoid_inputs=tanh))
         return layers, ctx_w
 
     @staticmethod
@@ -185,7 +210,10 @@ class MADEKernel(LayerKernel):
             else:
                 for r0, r1, prefix, w in blocks:
                     torch.mm(w, a[:prefix], out=dest[1 + r0 : 1 + r1])
-            activation_(dest[1:], self.activation)
+            if self.activation == "tanh":
+                dest[1:].sigmoid_()  # = (1 + tanh) / 2 of the unfolded product (made_eval_prepare)
+            else:
+                activation_(dest[1:], self.activation)
             a = dest
         for r0, r1, prefix, w in layers[-1]:
             torch.mm(w, a[:prefix], out=out[r0:r1])
