@@ -330,3 +330,42 @@ def test_float32_scoring_is_as_accurate_as_the_reference(activation):
         fused32 = flow32.log_prob(x.float()).double()
     scale = (reference32 - exact).abs().max()
     assert (fused32 - exact).abs().max() <= 3 * scale + 1e-5
+
+
+@contextlib.contextmanager
+def _torch_threads(n):
+    before = torch.get_num_threads()
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_chunks_scored_by_workers_equal_one_thread_in_order(dtype):
+    # With several threads, whole chunks go to one-thread workers (the next
+    # free one takes the next chunk): each row's score must not depend on it.
+    flow = _perturbed_flow(batch_norm=True).eval().to(dtype)
+    x = torch.randn(5000, D, generator=torch.Generator().manual_seed(4), dtype=dtype)
+    kernels = flow._kernels(len(x))
+    with _torch_threads(1):
+        serial = eval_log_prob(x, kernels, flow.base, chunk_bytes=256 * 16 * 8)
+    with _torch_threads(3):
+        parallel = eval_log_prob(x, kernels, flow.base, chunk_bytes=256 * 16 * 8)
+        assert torch.get_num_threads() == 3  # the caller's count is left alone
+    assert torch.equal(parallel, serial)
+
+
+def test_an_error_in_a_scoring_worker_reaches_the_caller():
+    flow = _perturbed_flow().eval()
+    x = torch.randn(2000, D, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+
+    class Broken(type(flow.base)):
+        def fused_log_prob_(self, *args, **kwargs):
+            raise RuntimeError("broken base")
+
+    base = copy.deepcopy(flow.base)
+    base.__class__ = Broken
+    with _torch_threads(2), pytest.raises(RuntimeError, match="broken base"):
+        eval_log_prob(x, flow._kernels(len(x)), base, chunk_bytes=256 * 16 * 8)
