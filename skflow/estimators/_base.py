@@ -153,10 +153,11 @@ FLOW_PARAMETERS_DOC = """
     n_bins : int, default=8
         Bins of each spline ("spline" only).
 
-    tail_bound : float, default=3.0
+    tail_bound : float, default=5.0
         Half-width of the interval the splines act on, in the units the
-        layers see ("spline" only).  With ``init="gaussian"`` those are
-        whitened, so 3.0 covers all but about 0.3 % of a Gaussian.
+        layers see ("spline" only); outside it they are the identity.  With
+        ``init="gaussian"`` those units are whitened; 5.0 also reaches the
+        heavy tails that real columns have beyond 3 standard deviations.
 
     compile : bool, default=False
         Train through ``torch.compile`` of the reference modules instead of
@@ -413,7 +414,7 @@ class BaseMAF(BaseEstimator):
         n_components=10,
         layer_type="affine",
         n_bins=8,
-        tail_bound=3.0,
+        tail_bound=5.0,
     ):
         self.n_flows = n_flows
         self.hidden_layer_sizes = hidden_layer_sizes
@@ -850,7 +851,7 @@ class UnconditionalMAF(BaseMAF):
         n_components=10,
         layer_type="affine",
         n_bins=8,
-        tail_bound=3.0,
+        tail_bound=5.0,
         n_estimators=1,
         n_jobs=None,
         gaussian_weight="auto",

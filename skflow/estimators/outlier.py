@@ -107,7 +107,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         n_components=10,
         layer_type="affine",
         n_bins=8,
-        tail_bound=3.0,
+        tail_bound=5.0,
         n_estimators=1,
         n_jobs=None,
         gaussian_weight="auto",

@@ -186,7 +186,7 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         n_components=10,
         layer_type="affine",
         n_bins=8,
-        tail_bound=3.0,
+        tail_bound=5.0,
     ):
         super().__init__(
             n_flows=n_flows,
