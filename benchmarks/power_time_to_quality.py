@@ -144,7 +144,9 @@ def run_loop(lib, x_train, x_test, budget, target):
 def run_estimator_loop(x_train, x_test, budget, target, params):
     """MAFDensity's own fit loop with the estimator's defaults (10% validation split,
     early stopping, its learning-rate schedule), as MAFDensity(n_flows=5,
-    activation="relu").fit runs it; test LL measured after every epoch."""
+    activation="relu").fit runs it, except that the flow starts at the
+    identity (the MAF paper's start, as the peers do), not at the Gaussian
+    of ``init="gaussian"``; test LL measured after every epoch."""
     from skflow import MAFDensity
     from skflow.nn.training import batch_schedule
     from skflow.nn.training import train_flow

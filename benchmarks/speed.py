@@ -7,7 +7,8 @@ skflow is timed through its own training loop.  Batch norm between layers
 where the peer has it: nflows has it, zuko has none, so skflow runs both
 ways ("skflow" with batch norm, "skflow-nobn" without, MAFDensity's default)
 and each peer is compared with the skflow flow of its own architecture.
-Spline rows: "skflow-spline" (8 bins, no batch norm) against "zuko-nsf".
+Spline rows: "skflow-spline" (8 bins, no batch norm) against "zuko-nsf";
+"skflow-affine-spline" adds the shift and scale before each spline.
 
 This machine's speed drifts by up to 2x within minutes, so the rates are
 measured in ONE process per configuration, the libraries taking turns: each
@@ -51,7 +52,8 @@ CONFIGS = {
 }
 
 
-LIBRARIES = ("skflow", "skflow-nobn", "skflow+compile", "nflows", "zuko", "skflow-spline", "zuko-nsf")
+LIBRARIES = ("skflow", "skflow-nobn", "skflow+compile", "nflows", "zuko", "skflow-spline", "skflow-affine-spline",
+             "zuko-nsf")
 PEER_BATCH_NORM = {"nflows": True, "zuko": False, "zuko-nsf": False}
 #: The skflow flow built like each peer (rational-quadratic splines of 8 bins for NSF).
 TWINS = {"nflows": "skflow", "zuko": "skflow-nobn", "zuko-nsf": "skflow-spline"}
@@ -123,7 +125,9 @@ def ratios(results, name):
 def build(lib, D, layers, hidden):
     if lib.startswith("skflow"):
         build_maf, _ = skflow_api(lib)
-        extra = dict(transform="spline", n_bins=N_BINS) if family(lib) == "spline" else {}
+        extra = {}
+        if family(lib) == "spline":  # "-affine-spline": the spline after a shift and scale
+            extra = dict(transform="affine_spline" if lib.endswith("-affine-spline") else "spline", n_bins=N_BINS)
         return build_maf(D, layers, (hidden, hidden), "tanh", batch_norm(lib), "reverse",
                          generator=torch.Generator().manual_seed(0), **extra)
     if lib == "nflows":

@@ -93,7 +93,7 @@ def _fit(args) -> int:
                   batch_norm=args.batch_norm, learning_rate_init=args.learning_rate,
                   batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
                   random_state=args.random_state, verbose=0 if args.quiet else 1,
-                  compile=args.compile, init=args.init)
+                  compile=args.compile, init=args.init, layer_type=args.layer_type)
     maf = MAFDensity(**params)
     model = maf if args.no_scale else make_pipeline(StandardScaler(), maf)
     model.fit(X)
@@ -234,6 +234,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=_batch_size, default="auto",
                      help='rows per step, or "auto" (256, up to 1024 on large data; default)')
     fit.add_argument("--max-iter", type=int, default=200, help="maximum epochs")
+    fit.add_argument("--layer-type", choices=["affine", "spline", "affine_spline"], default="affine",
+                     help="autoregressive layers (affine_spline: best on large or heavy-tailed data, slower)")
     fit.add_argument("--init", choices=["gaussian", "identity"], default="gaussian",
                      help="start at the data's full-covariance Gaussian, kept unless training beats it "
                           "on held-out rows (default), or at the identity (the MAF paper)")

@@ -130,6 +130,13 @@ def _fit(tmp_path, table, name="m.skops", *extra):
     return model
 
 
+def test_fit_takes_a_layer_type(tmp_path, table):
+    from skflow.io import load_model
+
+    model = load_model(_fit(tmp_path, table, "s.skops", "--layer-type", "affine_spline"))
+    assert model[-1].layer_type == "affine_spline"
+
+
 def test_score_and_sample_write_to_stdout_without_output(tmp_path, table, capsys):
     model = _fit(tmp_path, table)
     capsys.readouterr()

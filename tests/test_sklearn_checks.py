@@ -20,6 +20,7 @@ EXPECTED_FAILED_CHECKS: dict = {}
         MAFDensity(**FAST, init="identity"),
         MAFDensity(**FAST, n_estimators=2),
         MAFDensity(**FAST, layer_type="spline", n_bins=4),
+        MAFDensity(**FAST, layer_type="affine_spline", n_bins=4),
         MAFDensity(**FAST, base="made_mog", n_components=3),
         MAFOutlierDetector(**FAST),
         MAFClassifier(**FAST),

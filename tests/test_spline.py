@@ -1,5 +1,7 @@
 """The rational-quadratic spline layer: exactness, tails, extremes, and the estimators' transform="spline"."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -77,9 +79,9 @@ def test_extreme_inputs_and_parameters_stay_finite():
         assert torch.isfinite(back).all()
 
 
-def _random_layer(d=4, context=0, seed=0):
+def _random_layer(d=4, context=0, seed=0, affine=False):
     layer = MaskedRQSplineAutoregressive(d, (32, 32), order=[2, 0, 3, 1], context_features=context,
-                                         generator=torch.Generator().manual_seed(seed)).double()
+                                         generator=torch.Generator().manual_seed(seed), affine=affine).double()
     with torch.no_grad():
         g = torch.Generator().manual_seed(seed + 1)
         out = layer.made.layers[-1]
@@ -88,8 +90,9 @@ def _random_layer(d=4, context=0, seed=0):
     return layer
 
 
-def test_layer_is_autoregressive_and_its_log_det_is_the_jacobian():
-    layer = _random_layer()
+@pytest.mark.parametrize("affine", [False, True])
+def test_layer_is_autoregressive_and_its_log_det_is_the_jacobian(affine):
+    layer = _random_layer(affine=affine)
     x = torch.randn(4, dtype=torch.float64)
     jac = torch.autograd.functional.jacobian(lambda z: layer(z[None])[0][0], x)
     order = [2, 0, 3, 1]
@@ -98,8 +101,9 @@ def test_layer_is_autoregressive_and_its_log_det_is_the_jacobian():
     torch.testing.assert_close(layer(x[None])[1][0], torch.slogdet(jac)[1], rtol=0, atol=1e-10)
 
 
-def test_layer_inverse_with_a_context():
-    layer = _random_layer(context=2)
+@pytest.mark.parametrize("affine", [False, True])
+def test_layer_inverse_with_a_context(affine):
+    layer = _random_layer(context=2, affine=affine)
     x = 2 * torch.randn(50, 4, dtype=torch.float64)
     c = torch.randn(50, 2, dtype=torch.float64)
     with torch.no_grad():
@@ -107,8 +111,9 @@ def test_layer_inverse_with_a_context():
         torch.testing.assert_close(layer.inverse(u, c), x, rtol=0, atol=1e-8)
 
 
-def test_one_pass_sampling_equals_the_naive_inverse():
-    layer = _random_layer(context=2)
+@pytest.mark.parametrize("affine", [False, True])
+def test_one_pass_sampling_equals_the_naive_inverse(affine):
+    layer = _random_layer(context=2, affine=affine)
     u = 2 * torch.randn(300, 4, dtype=torch.float64)
     c = torch.randn(300, 2, dtype=torch.float64)
     with torch.no_grad():
@@ -121,8 +126,9 @@ def test_one_pass_sampling_equals_the_naive_inverse():
     assert torch.isfinite(u.grad).all()
 
 
-def test_untrained_spline_flow_is_its_base():
-    flow = build_maf(3, n_flows=2, hidden_sizes=(8,), transform="spline", batch_norm=False,
+@pytest.mark.parametrize("transform", ["spline", "affine_spline"])
+def test_untrained_spline_flow_is_its_base(transform):
+    flow = build_maf(3, n_flows=2, hidden_sizes=(8,), transform=transform, batch_norm=False,
                      dtype=torch.float64).eval()
     x = torch.randn(10, 3, dtype=torch.float64)
     expected = torch.distributions.Normal(0.0, 1.0).log_prob(x).sum(-1)
@@ -131,13 +137,14 @@ def test_untrained_spline_flow_is_its_base():
         MaskedRQSplineAutoregressive(3, (8,), n_bins=1)
 
 
-def test_estimator_with_splines_beats_the_gaussian_and_round_trips():
+@pytest.mark.parametrize("layer_type", ["spline", "affine_spline"])
+def test_estimator_with_splines_beats_the_gaussian_and_round_trips(layer_type):
     from sklearn.datasets import make_moons
     from sklearn.mixture import GaussianMixture
 
     X, _ = make_moons(1200, noise=0.05, random_state=0)
     X_test, _ = make_moons(600, noise=0.05, random_state=1)
-    est = MAFDensity(layer_type="spline", n_bins=6, n_flows=2, hidden_layer_sizes=(32, 32), max_iter=40,
+    est = MAFDensity(layer_type=layer_type, n_bins=6, n_flows=2, hidden_layer_sizes=(32, 32), max_iter=40,
                      random_state=0).fit(X)
     gaussian = GaussianMixture(1, random_state=0).fit(X).score(X_test)
     assert est.score(X_test) > gaussian + 0.5
@@ -147,11 +154,11 @@ def test_estimator_with_splines_beats_the_gaussian_and_round_trips():
     np.testing.assert_array_equal(loaded.sample(5, random_state=1), est.sample(5, random_state=1))
 
 
-def _perturbed_spline_flow(batch_norm, context_features=0):
+def _perturbed_spline_flow(batch_norm, context_features=0, transform="spline"):
     from ._helpers import perturb
 
     gen = torch.Generator().manual_seed(1)
-    flow = build_maf(4, 3, (16, 12), batch_norm=batch_norm, transform="spline", n_bins=5, tail_bound=2.0,
+    flow = build_maf(4, 3, (16, 12), batch_norm=batch_norm, transform=transform, n_bins=5, tail_bound=2.0,
                      context_features=context_features, generator=gen, dtype=torch.float64)
     return perturb(flow, gen, 0.3)
 
@@ -167,10 +174,11 @@ def _pass(flow, x, c, reference):
     return [u.detach(), log_det.detach()] + grads + [p.grad for p in flow.parameters()]
 
 
+@pytest.mark.parametrize("transform", ["spline", "affine_spline"])
 @pytest.mark.parametrize("batch_norm", [True, False])
 @pytest.mark.parametrize("context_features", [0, 2])
-def test_fused_spline_pass_equals_the_reference_modules(batch_norm, context_features):
-    flow = _perturbed_spline_flow(batch_norm, context_features).train()
+def test_fused_spline_pass_equals_the_reference_modules(batch_norm, context_features, transform):
+    flow = _perturbed_spline_flow(batch_norm, context_features, transform).train()
     assert flow.fusable()
     gen = torch.Generator().manual_seed(2)
     x = 2 * torch.randn(64, 4, generator=gen, dtype=torch.float64)  # across the bound and beyond
@@ -184,11 +192,12 @@ def test_fused_spline_pass_equals_the_reference_modules(batch_norm, context_feat
         torch.testing.assert_close(a, b, rtol=1e-10, atol=1e-10)
 
 
+@pytest.mark.parametrize("transform", ["spline", "affine_spline"])
 @pytest.mark.parametrize("n", [1, 300, 1000])
-def test_fused_spline_scoring_equals_the_reference_across_chunks(n):
+def test_fused_spline_scoring_equals_the_reference_across_chunks(n, transform):
     from skflow.nn.fused import eval_log_prob
 
-    flow = _perturbed_spline_flow(batch_norm=True, context_features=2).eval()
+    flow = _perturbed_spline_flow(batch_norm=True, context_features=2, transform=transform).eval()
     gen = torch.Generator().manual_seed(3)
     x = 2 * torch.randn(n, 4, generator=gen, dtype=torch.float64)
     c = torch.randn(n, 2, generator=gen, dtype=torch.float64)
@@ -198,3 +207,27 @@ def test_fused_spline_scoring_equals_the_reference_across_chunks(n):
         got = eval_log_prob(x, flow._kernels(n), flow.base, c, chunk_bytes=256 * 16 * 8)
         torch.testing.assert_close(got, expected, rtol=1e-12, atol=1e-10)
         torch.testing.assert_close(flow.log_prob(x, c), expected, rtol=1e-12, atol=1e-10)
+
+
+def test_affine_part_brings_far_values_into_the_interval_and_old_layers_load():
+    import pickle
+
+    layer = _random_layer(affine=True)
+    k, d = layer.n_bins, 4
+    with torch.no_grad():  # shift 10, log-scale log 4 for every coordinate; splines the identity
+        out = layer.made.layers[-1]
+        out.weight.zero_()
+        out.bias.zero_()
+        out.bias[(3 * k - 1) * d : 3 * k * d] = 10.0
+        out.bias[3 * k * d :] = 5.0 * math.atanh(math.log(4.0) / 5.0)  # through the soft clamp
+    x = torch.tensor([[30.0, 10.0, -2.0, 14.0]], dtype=torch.float64)
+    u, log_det = layer(x)
+    torch.testing.assert_close(u, (x - 10.0) / 4.0, rtol=0, atol=1e-12)
+    torch.testing.assert_close(log_det, torch.tensor([-4 * math.log(4.0)], dtype=torch.float64))
+    # A layer pickled before the affine part existed is a spline alone.
+    old = _random_layer()
+    del old.__dict__["affine"], old.__dict__["log_scale_bound"]
+    loaded = pickle.loads(pickle.dumps(old))
+    x = torch.randn(5, 4, dtype=torch.float64)
+    torch.testing.assert_close(loaded(x)[0], _random_layer()(x)[0], rtol=0, atol=0)
+    assert loaded.n_params == 3 * k - 1

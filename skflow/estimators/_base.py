@@ -103,9 +103,10 @@ FLOW_PARAMETERS_DOC = """
         Smallest improvement of the mean log-likelihood (nats) that counts.
 
     log_scale_bound : float or None, default=5.0
-        Each layer's log-scale is soft-clamped to ``(-bound, bound)`` with
-        ``bound * tanh(a / bound)``, which keeps training stable on data with
-        near-constant or duplicated columns.  None disables the bound.
+        The log-scale of each "affine" (and "affine_spline") layer is
+        soft-clamped to ``(-bound, bound)`` with ``bound * tanh(a / bound)``,
+        which keeps training stable on data with near-constant or duplicated
+        columns.  None disables the bound.
 
     max_grad_norm : float or None, default=10.0
         Clip the global gradient norm at this value; None disables clipping.
@@ -143,19 +144,23 @@ FLOW_PARAMETERS_DOC = """
     n_components : int, default=10
         Mixture components per feature of the "made_mog" base.
 
-    layer_type : {"affine", "spline"}, default="affine"
-        The autoregressive layers: "affine" (the MAF layer) or "spline", a
+    layer_type : {"affine", "spline", "affine_spline"}, default="affine"
+        The autoregressive layers: "affine" (the MAF layer); "spline", a
         monotone rational-quadratic spline per feature (Durkan et al. 2019,
         "Neural Spline Flows") on ``[-tail_bound, tail_bound]`` with
-        ``n_bins`` bins and the identity outside.  More flexible, and
+        ``n_bins`` bins and the identity outside; or "affine_spline", the
+        spline after an autoregressive shift and scale of each feature (the
+        MAF layer's), which can move values from beyond ``tail_bound`` into
+        the spline's interval.  Prefer "affine_spline" to "spline" on data
+        with heavy-tailed columns.  The spline layers are more flexible, and
         slower per epoch, than "affine" (two to three times at 8 features).
 
     n_bins : int, default=8
-        Bins of each spline ("spline" only).
+        Bins of each spline (spline layers only).
 
     tail_bound : float, default=5.0
         Half-width of the interval the splines act on, in the units the
-        layers see ("spline" only); outside it they are the identity.  With
+        layers see (spline layers only); outside it they are the identity.  With
         ``init="gaussian"`` those units are whitened; 5.0 also reaches the
         heavy tails that real columns have beyond 3 standard deviations.
 
@@ -239,7 +244,7 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
     "init": [StrOptions({"gaussian", "identity"})],
     "base": [StrOptions({"normal", "made_mog"})],
     "n_components": [Interval(Integral, 1, None, closed="left")],
-    "layer_type": [StrOptions({"affine", "spline"})],
+    "layer_type": [StrOptions({"affine", "spline", "affine_spline"})],
     "n_bins": [Interval(Integral, 2, None, closed="left")],
     "tail_bound": [Interval(Real, 0, None, closed="neither")],
 }

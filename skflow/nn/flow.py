@@ -333,7 +333,8 @@ def build_maf(
     Each of the ``n_flows`` autoregressive layers (``transform``, a name in
     :data:`skflow.nn.layers.AUTOREGRESSIVE_TRANSFORMS`; ``log_scale_bound``
     applies to "affine", ``n_bins`` and ``tail_bound`` to "spline", the
-    rational-quadratic spline layer) is followed by a batch-norm bijector when
+    rational-quadratic spline layer, and all three to "affine_spline", the
+    spline after an autoregressive shift and scale) is followed by a batch-norm bijector when
     ``batch_norm`` is true, over the ``base`` distribution (a name in
     :data:`BASES`: "normal", or "made_mog", the MAF paper's MADE
     mixture of ``n_components`` Gaussians with the layers' hidden sizes and
@@ -365,8 +366,11 @@ def build_maf(
         raise ValueError(f"base must be one of {sorted(BASES)}, got {base!r}")
     if generator is None:
         generator = torch.Generator()
-    options = ({"log_scale_bound": log_scale_bound} if transform == "affine"
-               else {"n_bins": n_bins, "tail_bound": tail_bound} if transform == "spline" else {})
+    options = {}
+    if transform in ("affine", "affine_spline"):
+        options["log_scale_bound"] = log_scale_bound
+    if transform in ("spline", "affine_spline"):
+        options.update(n_bins=n_bins, tail_bound=tail_bound)
     make_layer = AUTOREGRESSIVE_TRANSFORMS[transform]
     transforms = _gaussian_start_layers(gaussian_start, n_features, context_features)
     for layer_order in layer_orders(n_features, n_flows, order, generator):

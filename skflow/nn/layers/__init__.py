@@ -27,10 +27,17 @@ def _spline(n_features, hidden_sizes, order, activation, degree_mode, generator,
                                         context_features, n_bins, tail_bound)
 
 
+def _affine_spline(n_features, hidden_sizes, order, activation, degree_mode, generator, context_features,
+                   n_bins=8, tail_bound=3.0, log_scale_bound=5.0):
+    return MaskedRQSplineAutoregressive(n_features, hidden_sizes, order, activation, degree_mode, generator,
+                                        context_features, n_bins, tail_bound, affine=True,
+                                        log_scale_bound=log_scale_bound)
+
+
 #: name -> factory(n_features, hidden_sizes, order, activation, degree_mode,
 #: generator, context_features, **options) of an autoregressive layer whose
 #: untrained state (zero MADE output layer) is the identity.
-AUTOREGRESSIVE_TRANSFORMS = {"affine": _affine, "spline": _spline}
+AUTOREGRESSIVE_TRANSFORMS = {"affine": _affine, "spline": _spline, "affine_spline": _affine_spline}
 
 __all__ = [
     "AUTOREGRESSIVE_TRANSFORMS",

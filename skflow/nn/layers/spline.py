@@ -7,6 +7,13 @@ the context).  Outside the interval the layer is the identity with unit
 slope (linear tails): far inputs pass through with a log-det of exactly 0,
 so a flow that starts at a Gaussian keeps Gaussian tails there.
 
+With ``affine=True`` the MADE also gives each coordinate a shift and a
+log-scale, applied before the spline as in the MAF layer:
+``u_i = s_i((x_i - mu_i) exp(-alpha_i))``.  The affine part can bring a
+heavy-tailed coordinate into the spline's interval; a spline alone leaves
+everything beyond ``tail_bound`` where it is.  Zero network outputs are
+still the identity.
+
 The fused pass (:class:`SplineKernel`) runs the MADE and the spline's
 derivatives by hand, as the affine kernel does; sampling computes every
 hidden unit once, as the affine layer does.
@@ -22,6 +29,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..made import MADE, autograd_records
+from .affine import soft_clamp
 from .made_kernel import FusedMADELayer, MADEKernel
 
 __all__ = ["MaskedRQSplineAutoregressive", "SplineKernel", "rational_quadratic_spline"]
@@ -182,6 +190,11 @@ class MaskedRQSplineAutoregressive(FusedMADELayer, nn.Module):
         Spline bins per coordinate.
     tail_bound : float, default=3.0
         The splines act on ``[-tail_bound, tail_bound]``; the identity outside.
+    affine : bool, default=False
+        Shift and scale each coordinate (by the MADE, from the earlier
+        coordinates) before its spline: ``u_i = s_i((x_i - mu_i) exp(-alpha_i))``.
+    log_scale_bound : float or None, default=5.0
+        ``alpha`` is soft-clamped to ``(-bound, bound)`` ("affine" only).
 
     Examples
     --------
@@ -204,6 +217,8 @@ class MaskedRQSplineAutoregressive(FusedMADELayer, nn.Module):
         context_features: int = 0,
         n_bins: int = 8,
         tail_bound: float = 3.0,
+        affine: bool = False,
+        log_scale_bound: float | None = 5.0,
     ):
         super().__init__()
         if int(n_bins) < 2:
@@ -212,21 +227,40 @@ class MaskedRQSplineAutoregressive(FusedMADELayer, nn.Module):
             raise ValueError(f"tail_bound must be > 0, got {tail_bound}")
         self.n_bins = int(n_bins)
         self.tail_bound = float(tail_bound)
-        self.made = MADE(n_features, hidden_sizes, 3 * self.n_bins - 1, order, activation, degree_mode,
+        self.affine = bool(affine)
+        self.log_scale_bound = None if log_scale_bound is None else float(log_scale_bound)
+        self.made = MADE(n_features, hidden_sizes, self.n_params, order, activation, degree_mode,
                          generator, context_features)
 
-    def _spline_parameters(self, x, context=None):
+    # Layers pickled before the affine part existed are splines alone.
+    affine = False
+    log_scale_bound = 5.0
+
+    @property
+    def n_params(self) -> int:
+        """Network outputs per coordinate: the spline's ``3 K - 1``, then shift and log-scale."""
+        return 3 * self.n_bins - 1 + 2 * self.affine
+
+    def _outputs(self, x, context=None):
+        """Spline parameters (bins on axis 1) and, with ``affine``, shift and log-scale."""
         params = self.made(x, context)
         n, d, k = x.shape[0], self.made.n_inputs, self.n_bins
-        params = params.view(n, 3 * k - 1, d)  # bins on axis 1
-        return params[:, :k], params[:, k : 2 * k], params[:, 2 * k :]
+        params = params.view(n, self.n_params, d)
+        spline = (params[:, :k], params[:, k : 2 * k], params[:, 2 * k : 3 * k - 1])
+        if not self.affine:
+            return spline, None
+        return spline, (params[:, 3 * k - 1], soft_clamp(params[:, 3 * k], self.log_scale_bound))
 
     def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        u, log_det = rational_quadratic_spline(x, *self._spline_parameters(x, context), self.tail_bound, dim=1)
-        return u, log_det.sum(-1)
+        spline, affine = self._outputs(x, context)
+        if affine is not None:
+            x = (x - affine[0]) * torch.exp(-affine[1])
+        u, log_det = rational_quadratic_spline(x, *spline, self.tail_bound, dim=1)
+        log_det = log_det.sum(-1)
+        return u, (log_det if affine is None else log_det - affine[1].sum(-1))
 
     def kernel_settings(self) -> tuple:
-        return (self.n_bins, self.tail_bound)
+        return (self.n_bins, self.tail_bound, self.affine, self.log_scale_bound)
 
     def inverse(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         """Sample direction, computing every hidden unit once
@@ -237,9 +271,12 @@ class MaskedRQSplineAutoregressive(FusedMADELayer, nn.Module):
         u_sorted = u.t()[torch.argsort(self.made.degrees)]
         k = self.n_bins
 
-        def step(position, params):  # (3K - 1, n): bins first
-            return rational_quadratic_spline(u_sorted[position], params[:k], params[k : 2 * k],
-                                             params[2 * k :], self.tail_bound, inverse=True, dim=0)[0]
+        def step(position, params):  # (n_params, n): bins first
+            z = rational_quadratic_spline(u_sorted[position], params[:k], params[k : 2 * k],
+                                          params[2 * k : 3 * k - 1], self.tail_bound, inverse=True, dim=0)[0]
+            if not self.affine:
+                return z
+            return params[3 * k - 1] + z * torch.exp(soft_clamp(params[3 * k], self.log_scale_bound))
 
         return self.made.invert_in_one_pass(step, u.shape[0], u, context)
 
@@ -249,8 +286,10 @@ class MaskedRQSplineAutoregressive(FusedMADELayer, nn.Module):
         # exact and never change again.
         x = torch.zeros_like(u)
         for _ in range(self.made.n_inputs):
-            x, _ = rational_quadratic_spline(u, *self._spline_parameters(x, context), self.tail_bound,
-                                             inverse=True, dim=1)
+            spline, affine = self._outputs(x, context)
+            x, _ = rational_quadratic_spline(u, *spline, self.tail_bound, inverse=True, dim=1)
+            if affine is not None:
+                x = affine[0] + x * torch.exp(affine[1])
         return x
 
 
@@ -270,10 +309,11 @@ def _spline_of_block(x, p, n_bins, tail_bound):
     return y, log_det, (x_in, ends, index, softmax_w, softmax_h, params[2 * k :], inside)
 
 
-def _spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound):
+def _spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound, grad_p=None):
     """Gradients at the inputs ``(d, n)`` and at the network outputs ``(P d, n)``
     of :func:`_spline_of_block`, from ``g`` at the outputs and ``g_log_det``
-    (``(n,)`` or None) at the rows' log-dets summed over features."""
+    (``(n,)`` or None) at the rows' log-dets summed over features.  The
+    outputs' gradient goes into ``grad_p`` (``(P, d, n)``) when given."""
     x_in, (x_k, x_k1, y_k, y_k1, d_k, d_k1), index, softmax_w, softmax_h, raw_d, inside = saved
     k, bound = n_bins, float(tail_bound)
     zero = torch.zeros((), dtype=g.dtype, device=g.device)
@@ -309,7 +349,8 @@ def _spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound):
     ends = torch.cat([-g_x - g_w, g_w, g_y - g_h, g_h, g_dk, g_dk1], 0)
     table = ends.new_zeros((3 * k + 3,) + ends.shape[1:]).scatter_add_(0, index, ends)
     g_knots_w, g_knots_h, g_derivatives = table.split(k + 1)
-    grad_p = g.new_empty((3 * k - 1,) + g.shape)
+    if grad_p is None:
+        grad_p = g.new_empty((3 * k - 1,) + g.shape)
     for g_knots, softmax, minimum, out in ((g_knots_w, softmax_w, MIN_BIN_WIDTH, grad_p[:k]),
                                            (g_knots_h, softmax_h, MIN_BIN_HEIGHT, grad_p[k : 2 * k])):
         # inner knot j = 2 bound (sizes_0 + ... + sizes_j) - bound, j < K - 1
@@ -320,6 +361,35 @@ def _spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound):
         torch.mul(softmax, g_sizes - (softmax * g_sizes).sum(0, keepdim=True), out=out)
     torch.mul(g_derivatives[1:k], torch.sigmoid(raw_d + _DERIVATIVE_SHIFT), out=grad_p[2 * k :])
     return torch.where(inside, g_x[0], g), grad_p.view(-1, g.shape[1])
+
+
+def _affine_spline_of_block(x, p, n_bins, tail_bound, log_scale_bound):
+    """:func:`_spline_of_block` after the shift and log-scale that follow the
+    spline's outputs in ``p`` (``((3 K + 1) d, n)``)."""
+    d = x.shape[0]
+    m = (3 * n_bins - 1) * d
+    alpha = soft_clamp(p[m + d :], log_scale_bound)
+    inv_scale = torch.exp(-alpha)
+    z = (x - p[m : m + d]) * inv_scale
+    y, log_det, saved = _spline_of_block(z, p[:m], n_bins, tail_bound)
+    return y, log_det - alpha, (saved, z, inv_scale, alpha)
+
+
+def _affine_spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound, log_scale_bound):
+    """The gradients of :func:`_affine_spline_of_block`, as :func:`_spline_of_block_backward`."""
+    spline_saved, z, inv_scale, alpha = saved
+    k, d = n_bins, z.shape[0]
+    grad_p = g.new_empty((3 * k + 1,) + g.shape)
+    g_z, _ = _spline_of_block_backward(spline_saved, g, g_log_det, n_bins, tail_bound, grad_p[: 3 * k - 1])
+    # log-scale: d z / d alpha = -z, d log-det / d alpha = -1
+    g_alpha = torch.mul(g_z, z, out=grad_p[3 * k]).neg_()
+    g_x = g_z.mul_(inv_scale)
+    torch.neg(g_x, out=grad_p[3 * k - 1])  # shift
+    if g_log_det is not None:
+        g_alpha.sub_(g_log_det[None, :])
+    if log_scale_bound is not None:  # through bound * tanh(raw / bound)
+        g_alpha.mul_(1 - (alpha / log_scale_bound).square())
+    return g_x, grad_p.view(-1, g.shape[1])
 
 
 class SplineKernel(MADEKernel):
@@ -335,9 +405,17 @@ class SplineKernel(MADEKernel):
         super().__init__(layer.made)
         self.n_bins = layer.n_bins
         self.tail_bound = layer.tail_bound
+        self.affine = layer.affine
+        self.log_scale_bound = layer.log_scale_bound
+        self.n_params = layer.n_params
 
     def signature(self):
-        return super().signature() + (self.n_bins, self.tail_bound)
+        return super().signature() + (self.n_bins, self.tail_bound, self.affine, self.log_scale_bound)
+
+    def _block(self, x, p):
+        if self.affine:
+            return _affine_spline_of_block(x, p, self.n_bins, self.tail_bound, self.log_scale_bound)
+        return _spline_of_block(x, p, self.n_bins, self.tail_bound)
 
     def activation_sizes(self, d):
         return self.hidden_sizes() + [d]
@@ -345,35 +423,39 @@ class SplineKernel(MADEKernel):
     def forward(self, state, h, blocks, keep):
         p, made_saved = self.made_forward(state, h, blocks)
         u = state.take()
-        y, log_det, saved = _spline_of_block(h[1], p, self.n_bins, self.tail_bound)
+        y, log_det, saved = self._block(h[1], p)
         u[1].copy_(y)
         state.log_det.add_(log_det.sum(0))
         return u, ((made_saved, saved) if keep else None)
 
     def backward(self, state, saved, g, blocks, grad_blocks):
         made_saved, spline_saved = saved
-        grad_x, grad_p = _spline_of_block_backward(spline_saved, g, state.grad_log_det, self.n_bins,
-                                                   self.tail_bound)
+        if self.affine:
+            grad_x, grad_p = _affine_spline_of_block_backward(spline_saved, g, state.grad_log_det, self.n_bins,
+                                                              self.tail_bound, self.log_scale_bound)
+        else:
+            grad_x, grad_p = _spline_of_block_backward(spline_saved, g, state.grad_log_det, self.n_bins,
+                                                       self.tail_bound)
         return self.made_backward(state, made_saved, blocks, grad_p, grad_blocks, grad_x)
 
     def eval_prepare(self, blocks, order):
         d = self.d
         new_order, gather = self.eval_reorder(order, blocks[0].device)
         # Outputs grouped by parameter, features in the new order within each group.
-        rows = (new_order[None, :] + d * torch.arange(3 * self.n_bins - 1)[:, None]).reshape(-1)
+        rows = (new_order[None, :] + d * torch.arange(self.n_params)[:, None]).reshape(-1)
         layers, ctx_w = self.made_eval_prepare(blocks, new_order, blocks[-1], rows)
         return (gather, layers, ctx_w), new_order, 0.0
 
     def eval_buffers(self, step):
         _, layers, ctx_w = step
-        return self.made_eval_buffers(layers, ctx_w) + [("spline parameters", (3 * self.n_bins - 1) * self.d)]
+        return self.made_eval_buffers(layers, ctx_w) + [("spline parameters", self.n_params * self.d)]
 
     def eval_step(self, step, h, other, log_det, view, m, context):
         gather, layers, ctx_w = step
         h, other = self.reordered(gather, h, other)
-        p = view("spline parameters", (3 * self.n_bins - 1) * self.d, m)[1:]
+        p = view("spline parameters", self.n_params * self.d, m)[1:]
         self.made_eval(layers, ctx_w, h, view, m, context, p)
-        y, ld, _ = _spline_of_block(h[1:], p, self.n_bins, self.tail_bound)
+        y, ld, _ = self._block(h[1:], p)
         other[1:].copy_(y)
         log_det.add_(ld.sum(0))
         return other, h
