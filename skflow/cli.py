@@ -144,15 +144,16 @@ def _demo(args) -> int:
     for k in (1, 10):
         gm = GaussianMixture(k, random_state=0).fit(X)
         scores[k] = gm.score(X_test)
-        print(f"GaussianMixture({k:2d})   test log-likelihood {scores[k]:7.3f}")
-    for label, layer_type in (("MAFDensity(5)", "affine"), ("MAFDensity(5, spline)", "spline")):
+        print(f"{f'GaussianMixture({k:2d})':<29}test log-likelihood {scores[k]:7.3f}")
+    for label, layer_type in (("MAFDensity(5)", "affine"), ("MAFDensity(5, spline)", "spline"),
+                              ("MAFDensity(5, affine_spline)", "affine_spline")):
         maf = MAFDensity(n_flows=5, hidden_layer_sizes=(64, 64), layer_type=layer_type, random_state=0,
                          verbose=0 if args.quiet else 1).fit(X)
         ours = maf.score(X_test)
         gap = ours - scores[10]
-        print(f"{label:<22}test log-likelihood {ours:7.3f}: {abs(gap):.3f} nats per row "
+        print(f"{label:<29}test log-likelihood {ours:7.3f}: {abs(gap):.3f} nats per row "
               f"{'above' if gap > 0 else 'below'} GaussianMixture(10)")
-    print("five samples of the spline flow:\n", np.round(maf.sample(5, random_state=0), 3))
+    print("five samples of the affine_spline flow:\n", np.round(maf.sample(5, random_state=0), 3))
     return 0
 
 

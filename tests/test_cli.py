@@ -107,8 +107,8 @@ def test_demo_runs(capsys):
     assert main(["demo", "--quiet"]) == 0
     out = capsys.readouterr().out
     assert "MAFDensity(5)" in out and "GaussianMixture(10)" in out
-    assert out.count("nats per row above GaussianMixture(10)") + out.count("nats per row below") == 2
-    assert "MAFDensity(5, spline)" in out
+    assert out.count("nats per row above GaussianMixture(10)") + out.count("nats per row below") == 3
+    assert "MAFDensity(5, spline)" in out and "MAFDensity(5, affine_spline)" in out
 
 
 def test_batch_size_option():

@@ -156,8 +156,8 @@ def test_training_leaves_the_thread_count_as_it_was():
     assert torch.get_num_threads() == before
 
 
-def test_the_thread_count_does_not_change_the_model():
-    # The tuner picks threads by timing, so results must not depend on them.
+def test_small_fits_do_not_depend_on_the_thread_count():
+    # Below the one-thread size a fit runs in one thread whatever torch allows.
     X = np.random.RandomState(0).normal(size=(3000, 6)).astype(np.float32)
     before = torch.get_num_threads()
     scores = []
@@ -169,7 +169,39 @@ def test_the_thread_count_does_not_change_the_model():
             scores.append(est.score_samples(X[:200]))
     finally:
         torch.set_num_threads(before)
-    np.testing.assert_allclose(scores[0], scores[1], rtol=1e-6)
+    np.testing.assert_array_equal(scores[0], scores[1])
+
+
+def _large_fit(random_state):
+    # 5 x (100, 100) MADEs at batch 1024: above the one-thread size, where
+    # MKL's rounding depends on the thread count.
+    X = np.random.RandomState(0).standard_t(3, size=(4096, 6)).astype(np.float32)
+    est = MAFDensity(n_flows=5, hidden_layer_sizes=(100, 100), activation="relu", batch_size=1024, max_iter=2,
+                     early_stopping=False, init="identity", random_state=random_state).fit(X)
+    return est.score_samples(X[:500])
+
+
+def test_a_seeded_large_fit_keeps_the_thread_count_and_is_reproducible(monkeypatch):
+    import skflow.nn.training as training
+
+    ladders = []
+
+    class Recorder(training.ThreadTuner):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            ladders.append(self.ladder)
+
+    monkeypatch.setattr(training, "ThreadTuner", Recorder)
+    before = torch.get_num_threads()
+    try:
+        torch.set_num_threads(2)
+        first, second = _large_fit(0), _large_fit(0)
+        assert ladders == []  # torch's count, nothing timed
+        _large_fit(None)
+        assert ladders == [[2, 1]]  # without a seed the count is chosen by timing
+    finally:
+        torch.set_num_threads(before)
+    np.testing.assert_array_equal(first, second)
 
 
 def _fit_in_worker(seed):

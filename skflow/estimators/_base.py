@@ -121,7 +121,10 @@ FLOW_PARAMETERS_DOC = """
     random_state : int, RandomState instance or None, default=None
         Seeds weight initialisation, the validation split and shuffling.  The
         global numpy and torch random states are never changed.  With an int,
-        fitting on the CPU is reproducible.
+        fitting on the CPU is reproducible (same machine, same torch thread
+        count): the fit then keeps torch's thread count (one thread for
+        small models) instead of choosing it by timing, since the rounding
+        of the matrix products depends on it.
 
     verbose : int, default=0
         When > 0, print one line per epoch (train and validation
@@ -623,6 +626,8 @@ class BaseMAF(BaseEstimator):
             tol=self.tol,
             max_grad_norm=self.max_grad_norm,
             compile=self.compile,
+            # A seed asks for the same model each time: no timing-based thread count.
+            tune_threads=self.random_state is None,
         )
         result = train_flow(flow, x_all, x_val, train_index=train_index, context=c_all, context_val=c_val,
                             validation_score=validation_score,

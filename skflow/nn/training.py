@@ -145,6 +145,7 @@ class TrainingConfig:
     tol: float = 1e-4
     max_grad_norm: float | None = None
     compile: bool = False
+    tune_threads: bool = True
 
     def __post_init__(self):
         if self.learning_rate_schedule not in ("constant", "adaptive"):
@@ -193,6 +194,13 @@ def train_flow(
     ``learning_rate_schedule="adaptive"`` halves the learning rate each time
     the monitored score (validation, else training log-likelihood) has not
     improved by ``tol`` for ``max(1, n_iter_no_change // 3)`` epochs in a row.
+
+    ``tune_threads=True`` chooses the CPU thread count by timing the steps
+    (:class:`~skflow.nn.threads.ThreadTuner`): fastest, also beside busy
+    processes, but the choice depends on timing and MKL's rounding on the
+    count, so two runs can differ in the last digits and then more.
+    ``False`` fixes it (one thread for small models, else torch's current
+    count): a fixed seed then gives the same flow on the same machine.
 
     ``compile=True`` runs the training loss through ``torch.compile`` of the
     reference modules instead of the hand-written fused pass.  If
@@ -270,7 +278,10 @@ class _FitLoop:
         self.tuner = None
         if self.x_train.device.type == "cpu":
             work = self.config.batch_size * sum(p.numel() for p in self.params)
-            self.tuner = ThreadTuner(max_threads=1 if work < _ONE_THREAD_WORK else None, work=work)
+            if work < _ONE_THREAD_WORK:
+                self.tuner = ThreadTuner(max_threads=1)  # one candidate: nothing timed
+            elif self.config.tune_threads:
+                self.tuner = ThreadTuner(work=work)
         try:
             return self._run()
         finally:
