@@ -21,6 +21,26 @@ def test_best_weight_follows_the_better_model():
     assert _best_gaussian_weight(a, a[::-1]) == pytest.approx(0.5)
 
 
+def test_cautious_weight_keeps_the_gaussian_until_the_flow_clearly_pays():
+    gaussian = np.random.RandomState(0).normal(size=400)
+    sign = np.r_[np.ones(210), -np.ones(190)]
+    # The flow better by 0.1 on 210 rows and worse by 0.1 on 190: 0.005 nats on
+    # average, one standard error.
+    slight = gaussian + 0.1 * sign
+    assert _best_gaussian_weight(gaussian, slight) == 0.0
+    assert _best_gaussian_weight(gaussian, slight, caution=3.0) == 1.0
+    clear = gaussian + 0.5 + 0.1 * sign
+    assert _best_gaussian_weight(gaussian, clear, caution=3.0) == 0.0
+    # Within the standard errors: the largest such weight, never below the best.
+    a = np.r_[np.zeros(100), np.full(100, -30.0)]
+    assert 0.5 <= _best_gaussian_weight(a, a[::-1], caution=3.0) < 1.0
+
+
+def test_the_detector_is_cautious_and_the_density_is_not():
+    assert MAFOutlierDetector._gaussian_weight_caution == 3.0
+    assert MAFDensity._gaussian_weight_caution == 0.0
+
+
 @pytest.fixture(scope="module")
 def moons():
     X, _ = make_moons(600, noise=0.1, random_state=0)

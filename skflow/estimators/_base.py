@@ -293,17 +293,26 @@ def _significant_gain(gain: np.ndarray) -> bool:
     return bool(gain.mean() > _KEEP_TRAINED_Z * gain.std(ddof=1) / np.sqrt(n))
 
 
-def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray) -> float:
+def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray, caution: float = 0.0) -> float:
     """The weight ``w`` in 0, 0.05, ..., 1 of ``w N + (1 - w) flow`` with the
     best mean log-likelihood of rows whose log-densities under each are given
-    (the smallest such weight on ties)."""
-    best, best_ll = 0.0, -np.inf
-    for w in np.linspace(0.0, 1.0, 21):
-        with np.errstate(divide="ignore"):
-            ll = np.logaddexp(np.log(w) + gaussian, np.log1p(-w) + flow).mean()
-        if ll > best_ll + 1e-12:
-            best, best_ll = float(w), ll
-    return best
+    (the smallest such weight on ties).  With ``caution`` > 0: the largest
+    ``w`` whose mean is within ``caution`` standard errors (of the rows'
+    paired differences) of the best."""
+    weights = np.linspace(0.0, 1.0, 21)
+    with np.errstate(divide="ignore"):
+        rows = np.array([np.logaddexp(np.log(w) + gaussian, np.log1p(-w) + flow) for w in weights])
+    means = rows.mean(1)
+    best = 0
+    for i in range(1, len(weights)):
+        if means[i] > means[best] + 1e-12:
+            best = i
+    if caution > 0 and rows.shape[1] > 1:
+        for i in range(len(weights) - 1, best, -1):
+            diff = rows[i] - rows[best]
+            if diff.mean() >= -caution * diff.std(ddof=1) / np.sqrt(len(diff)):
+                return float(weights[i])
+    return float(weights[best])
 
 
 def _gaussian_log_pdf(X: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
@@ -794,7 +803,10 @@ ENSEMBLE_PARAMETERS_DOC = """
         the Gaussian of the training rows (its covariance shrunk as the
         Gaussian start's).  ``"auto"`` picks ``w`` among 0, 0.05, ..., 1 by the
         log-likelihood of the early-stopping validation rows, under the flow
-        and the Gaussian fitted without them; it is 0 (the flow alone) without
+        and the Gaussian fitted without them (MAFDensity: the best ``w``;
+        MAFOutlierDetector: the largest ``w`` within three standard errors of
+        the best, so that the flow's detail must clearly pay on held-out rows
+        before it shapes the scores); it is 0 (the flow alone) without
         ``init="gaussian"`` and early stopping, with ``n_estimators > 1``, in a
         warm start, and when training did not beat the Gaussian start (the
         flow is then that Gaussian).  A float fixes ``w``.
@@ -1000,6 +1012,11 @@ class UnconditionalMAF(BaseMAF):
         self._set_gaussian_mixture(X)
         return X, val_index
 
+    #: ``gaussian_weight="auto"``: how many standard errors of validation
+    #: log-likelihood the flow must gain before less weight goes to the
+    #: Gaussian (0: the best weight; the outlier detector is cautious).
+    _gaussian_weight_caution = 0.0
+
     def _kept_over_start(self, start: np.ndarray, trained: np.ndarray) -> None:
         self._mixing_rows = (start, trained)  # for the mixture with the Gaussian
 
@@ -1008,14 +1025,16 @@ class UnconditionalMAF(BaseMAF):
         rows = self.__dict__.pop("_mixing_rows", None)
         weight = self.gaussian_weight
         if weight == "auto":
-            weight = 0.0 if rows is None or self.n_estimators > 1 else _best_gaussian_weight(*rows)
+            weight = (0.0 if rows is None or self.n_estimators > 1
+                      else _best_gaussian_weight(*rows, caution=self._gaussian_weight_caution))
         self.gaussian_weight_ = float(weight)
         for name in ("gaussian_mean_", "gaussian_covariance_"):
             self.__dict__.pop(name, None)
         if self.gaussian_weight_ == 0.0:
             return
         shrinkage = getattr(self, "covariance_shrinkage_", None)  # the start's, where there is one
-        mean, cov, _ = _shrunk_gaussian(torch.from_numpy(np.asarray(X, dtype=np.float64)), None,
+        # torch wraps only writeable arrays (not read-only memmaps): np.require copies those.
+        mean, cov, _ = _shrunk_gaussian(torch.from_numpy(np.require(X, np.float64, ["W"])), None,
                                         None if shrinkage is None or np.ndim(shrinkage) > 0 else float(shrinkage))
         self.gaussian_mean_ = mean.numpy()
         self.gaussian_covariance_ = add_ridge(cov)
