@@ -285,12 +285,13 @@ def _shrunk_gaussian(x, rows=None, shrinkage=None):
 _KEEP_TRAINED_Z = 1.0
 
 
-def _significant_gain(gain: np.ndarray) -> bool:
-    """Whether per-row log-likelihood gains are significantly above zero."""
+def _significant_gain(gain: np.ndarray, z: float = _KEEP_TRAINED_Z) -> bool:
+    """Whether per-row log-likelihood gains are above zero by more than ``z``
+    standard errors."""
     n = len(gain)
     if n < 2:
         return bool(gain.mean() > 0)
-    return bool(gain.mean() > _KEEP_TRAINED_Z * gain.std(ddof=1) / np.sqrt(n))
+    return bool(gain.mean() > z * gain.std(ddof=1) / np.sqrt(n))
 
 
 def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray, caution: float = 0.0) -> float:
@@ -309,8 +310,7 @@ def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray, caution: float
             best = i
     if caution > 0 and rows.shape[1] > 1:
         for i in range(len(weights) - 1, best, -1):
-            diff = rows[i] - rows[best]
-            if diff.mean() >= -caution * diff.std(ddof=1) / np.sqrt(len(diff)):
+            if not _significant_gain(rows[best] - rows[i], caution):
                 return float(weights[i])
     return float(weights[best])
 

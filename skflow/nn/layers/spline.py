@@ -378,7 +378,7 @@ def _affine_spline_of_block(x, p, n_bins, tail_bound, log_scale_bound):
 def _affine_spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound, log_scale_bound):
     """The gradients of :func:`_affine_spline_of_block`, as :func:`_spline_of_block_backward`."""
     spline_saved, z, inv_scale, alpha = saved
-    k, d = n_bins, z.shape[0]
+    k = n_bins
     grad_p = g.new_empty((3 * k + 1,) + g.shape)
     g_z, _ = _spline_of_block_backward(spline_saved, g, g_log_det, n_bins, tail_bound, grad_p[: 3 * k - 1])
     # log-scale: d z / d alpha = -z, d log-det / d alpha = -1
@@ -417,6 +417,12 @@ class SplineKernel(MADEKernel):
             return _affine_spline_of_block(x, p, self.n_bins, self.tail_bound, self.log_scale_bound)
         return _spline_of_block(x, p, self.n_bins, self.tail_bound)
 
+    def _block_backward(self, saved, g, g_log_det):
+        if self.affine:
+            return _affine_spline_of_block_backward(saved, g, g_log_det, self.n_bins, self.tail_bound,
+                                                    self.log_scale_bound)
+        return _spline_of_block_backward(saved, g, g_log_det, self.n_bins, self.tail_bound)
+
     def activation_sizes(self, d):
         return self.hidden_sizes() + [d]
 
@@ -430,12 +436,7 @@ class SplineKernel(MADEKernel):
 
     def backward(self, state, saved, g, blocks, grad_blocks):
         made_saved, spline_saved = saved
-        if self.affine:
-            grad_x, grad_p = _affine_spline_of_block_backward(spline_saved, g, state.grad_log_det, self.n_bins,
-                                                              self.tail_bound, self.log_scale_bound)
-        else:
-            grad_x, grad_p = _spline_of_block_backward(spline_saved, g, state.grad_log_det, self.n_bins,
-                                                       self.tail_bound)
+        grad_x, grad_p = self._block_backward(spline_saved, g, state.grad_log_det)
         return self.made_backward(state, made_saved, blocks, grad_p, grad_blocks, grad_x)
 
     def eval_prepare(self, blocks, order):
