@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from pathlib import Path
 
@@ -71,6 +72,9 @@ def sample_from(model, n_samples, random_state=None) -> np.ndarray:
     """
     steps = getattr(model, "steps", None)
     estimator = steps[-1][1] if steps else model
+    if not hasattr(estimator, "score_samples"):
+        raise ValueError(f"a {type(estimator).__name__} draws targets given features: use its "
+                         "sample(X, n_samples) in Python")
     draws = estimator.sample(n_samples, random_state=random_state)
     for _, step in reversed((steps or [])[:-1]):
         if not hasattr(step, "inverse_transform"):
@@ -98,7 +102,10 @@ def _fit(args) -> int:
     model = maf if args.no_scale else make_pipeline(StandardScaler(), maf)
     model.fit(X)
     est = model if args.no_scale else model[-1]
-    save_model(model, args.output)
+    try:
+        save_model(model, args.output, overwrite=args.force)
+    except FileExistsError:
+        raise ValueError(f"{args.output} was created during the fit; use --force to overwrite it") from None
     print(f"fitted on {data.shape[0]} rows x {data.shape[1]} columns: {describe_stopping(est)}; "
           f"training mean log-likelihood {model.score(X):.4f}; saved to {args.output}")
     return 0
@@ -112,11 +119,14 @@ def _feature_names(model, n):
 def _score(args) -> int:
     _check_output(args.output, args.force)
     model = load_model(args.model)
+    if not hasattr(model, "score_samples"):
+        raise ValueError(f"{args.model} holds a {type(model).__name__}, a conditional model: score it in "
+                         "Python with log_prob(X, y)")
     data, names = read_table(args.data)
     if getattr(model, "feature_names_in_", None) is None:
         names = None  # fitted without names: score the columns by position
     scores = model.score_samples(_as_input(data, names))
-    write_table(args.output, scores[:, None], ["log_density"])
+    write_table(args.output, scores[:, None], ["log_density"], overwrite=args.force)
     _status(f"scored {len(scores)} rows (mean log-likelihood {scores.mean():.4f})"
             + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
     return 0
@@ -126,7 +136,7 @@ def _sample(args) -> int:
     _check_output(args.output, args.force)
     model = load_model(args.model)
     draws = sample_from(model, args.n_samples, args.random_state)
-    write_table(args.output, draws, _feature_names(model, draws.shape[1]))
+    write_table(args.output, draws, _feature_names(model, draws.shape[1]), overwrite=args.force)
     _status(f"drew {len(draws)} samples" + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
     return 0
 
@@ -287,6 +297,15 @@ def main(argv=None) -> int:
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)
         return 130
+    except MemoryError:
+        print(f"skflow {args.command}: error: out of memory (ask for fewer rows or samples)", file=sys.stderr)
+        return 2
+    except Exception as exc:  # a bug or a case validation missed: one line, not a traceback
+        print(f"skflow {args.command}: error: {type(exc).__name__}: {exc} (set SKFLOW_TRACEBACK=1 for the "
+              "traceback; please report it)", file=sys.stderr)
+        if os.environ.get("SKFLOW_TRACEBACK"):
+            raise
+        return 1
 
 
 if __name__ == "__main__":

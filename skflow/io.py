@@ -8,13 +8,16 @@ those from people you trust).
 
 from __future__ import annotations
 
+import contextlib
 import csv
+import os
 import sys
+import tempfile
 from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TRUSTED_TYPES", "load_model", "read_table", "save_model", "to_stdout", "write_table"]
+__all__ = ["TRUSTED_TYPES", "atomic_write", "load_model", "read_table", "save_model", "to_stdout", "write_table"]
 
 #: skflow's own types that a ``.skops`` file may hold (scikit-learn's own
 #: estimators, a Pipeline or a StandardScaler, are trusted by skops itself).
@@ -107,13 +110,78 @@ def _bad_cell(path, delimiter, has_header):
     return f"{path}: not a numeric table"
 
 
-def write_table(path, data, header) -> None:
-    """Write a 2-D array as CSV with a header line to ``path``, or to standard output for ``None`` or "-"."""
-    target = sys.stdout
-    if not to_stdout(path):
-        target = Path(path)
-        target.parent.mkdir(parents=True, exist_ok=True)
-    np.savetxt(target, data, delimiter=",", header=",".join(header), comments="", fmt="%.10g")
+@contextlib.contextmanager
+def atomic_write(path, overwrite=True):
+    """Open a binary file that appears at ``path`` whole, or not at all.
+
+    The bytes go to a temporary file in ``path``'s folder, which is flushed
+    and synced to disk when the block ends and then takes ``path``'s name in
+    one step (``os.replace``).  A process killed while writing leaves the
+    file that was there before, complete, and two processes writing the same
+    path leave one of the two files, not a mix of both.  With
+    ``overwrite=False`` the name is taken only if nothing has it by then (a
+    hard link, which fails if the name exists): of two such writers exactly
+    one succeeds and the other gets :class:`FileExistsError`.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The file to write; its folder is created if missing.
+    overwrite : bool, default=True
+        Whether an existing file at ``path`` is replaced.
+
+    Yields
+    ------
+    file : binary file object
+        Write the content to it; do not close it.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if not overwrite and path.exists():
+        raise FileExistsError(f"{path} exists")
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".part", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            yield f
+            f.flush()
+            os.fsync(f.fileno())
+        if overwrite:
+            os.replace(tmp, path)
+        else:
+            try:
+                os.link(tmp, path)
+            except FileExistsError:
+                raise FileExistsError(f"{path} exists") from None
+            os.unlink(tmp)
+        _sync_folder(path.parent)
+    except BaseException:
+        with contextlib.suppress(OSError):
+            os.unlink(tmp)
+        raise
+
+
+def _sync_folder(folder) -> None:
+    """Make a rename in ``folder`` durable (where the platform allows opening folders)."""
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def write_table(path, data, header, overwrite=True) -> None:
+    """Write a 2-D array as CSV with a header line to ``path`` (atomically, see
+    :func:`atomic_write`), or to standard output for ``None`` or "-"."""
+    if to_stdout(path):
+        np.savetxt(sys.stdout, data, delimiter=",", header=",".join(header), comments="", fmt="%.10g")
+        return
+    with atomic_write(path, overwrite=overwrite) as f:
+        np.savetxt(f, data, delimiter=",", header=",".join(header), comments="", fmt="%.10g")
 
 
 def to_stdout(path) -> bool:
@@ -121,22 +189,31 @@ def to_stdout(path) -> bool:
     return path in (None, "-")
 
 
-def save_model(model, path) -> None:
-    """Save with skops for a ``.skops`` path, else with joblib."""
+def save_model(model, path, overwrite=True) -> None:
+    """Save with skops for a ``.skops`` path, else with joblib.
+
+    The file is written atomically (:func:`atomic_write`): a kill during the
+    save leaves the previous file intact, and concurrent saves to one path
+    leave one whole model.  With ``overwrite=False`` an existing file is
+    kept and :class:`FileExistsError` raised, also when another process
+    creates it during the save.
+    """
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if path.suffix.lower() == ".skops":
-        import skops.io
+    with atomic_write(path, overwrite=overwrite) as f:
+        if path.suffix.lower() == ".skops":
+            import skops.io
 
-        skops.io.dump(model, path)
-    else:
-        import joblib
+            skops.io.dump(model, f)
+        else:
+            import joblib
 
-        joblib.dump(model, path)
+            joblib.dump(model, f)
 
 
 def load_model(path, trusted=None):
-    """Load a model saved by :func:`save_model` (or ``joblib.dump`` / ``skops.io.dump``).
+    """Load a model saved by :func:`save_model` (or ``joblib.dump`` / ``skops.io.dump``):
+    anything with ``score_samples`` (a density, outlier detector, classifier
+    or a pipeline ending in one) or ``log_prob`` (a :class:`~skflow.MAFRegressor`).
 
     A ``.skops`` file loads only if every type in it is trusted: skops's
     defaults, :data:`TRUSTED_TYPES` and ``trusted``.  Any other file is
@@ -166,6 +243,6 @@ def load_model(path, trusted=None):
             model = joblib.load(path)
         except Exception:  # joblib raises many kinds on a foreign file
             raise ValueError(f"{path}: not a model saved with joblib (or a damaged file)") from None
-    if not hasattr(model, "score_samples"):
+    if not (hasattr(model, "score_samples") or hasattr(model, "log_prob")):
         raise ValueError(f"{path}: holds a {type(model).__name__}, not a density model")
     return model

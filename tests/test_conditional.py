@@ -127,8 +127,13 @@ def test_classifier_starts_at_the_class_gaussians():
                         early_stopping=False, calibrate=False, dtype="float64", random_state=0).fit(X, y)
     alpha, beta = clf.covariance_shrinkage_
     counts = np.bincount(y)
-    joint = np.stack([np.log(counts[k] / len(y)) + multivariate_normal(X[y == k].mean(0), cov).logpdf(X)
-                      for k, cov in enumerate(_shrunk_covariances(X, y, alpha, beta))], 1)
+    # The Gaussians are those of the standardised rows, with the standardisation's Jacobian.
+    np.testing.assert_allclose(clf.location_, X.mean(0))
+    np.testing.assert_allclose(clf.scale_, X.std(0))
+    Z = (X - X.mean(0)) / X.std(0)
+    joint = np.stack([np.log(counts[k] / len(y)) + multivariate_normal(Z[y == k].mean(0), cov).logpdf(Z)
+                      for k, cov in enumerate(_shrunk_covariances(Z, y, alpha, beta))], 1)
+    joint -= np.log(X.std(0)).sum()
     np.testing.assert_allclose(clf.predict_joint_log_proba(X), joint, rtol=0, atol=1e-6)
     np.testing.assert_allclose(clf.score_samples(X), logsumexp(joint, axis=1), rtol=0, atol=1e-6)
 
@@ -350,8 +355,8 @@ def test_regressor_is_autoregressive_in_y_and_free_in_x():
     Y = np.c_[y, y + rng.normal(size=600), rng.normal(size=600)]
     reg = MAFRegressor(**FAST, order="identity", dtype="float64").fit(X, Y)
     flow = reg.flow_
-    c = torch.tensor(reg._scaled_features(X[:1]))
-    t = torch.tensor(reg._scaled_targets(Y[:1]))
+    c = torch.tensor(reg._scaled_features(X[:1])[0])
+    t = torch.tensor(reg._scaled_targets(Y[:1])[0])
     jac_y = torch.autograd.functional.jacobian(lambda v: flow(v[None], c)[0][0], t[0])
     assert torch.allclose(jac_y, jac_y.tril()) and bool((jac_y.diagonal() > 0).all())
     jac_c = torch.autograd.functional.jacobian(lambda v: flow(t, v[None])[0][0], c[0])

@@ -29,7 +29,9 @@ def test_log_density_is_the_log_mean_exp_of_the_members(ensemble, data):
     members = ensemble.flow_.members
     assert len(members) == 3
     with torch.no_grad():
-        each = np.stack([m.log_prob(torch.as_tensor(data)).numpy() for m in members])
+        z = (data - ensemble.location_) / ensemble.scale_  # the members model standardised rows
+        each = np.stack([m.log_prob(torch.as_tensor(z)).numpy() for m in members])
+    each -= np.log(ensemble.scale_).sum()
     np.testing.assert_allclose(ensemble.score_samples(data), logsumexp(each, axis=0) - np.log(3),
                                rtol=0, atol=1e-10)
     # bootstrap samples differ, so do the members

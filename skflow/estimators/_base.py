@@ -9,8 +9,9 @@ torch module's state as plain numpy arrays (which skops can store too).
 from __future__ import annotations
 
 import copy
-import warnings
+import os
 import time
+import warnings
 from numbers import Integral, Real
 
 import numpy as np
@@ -19,17 +20,18 @@ import torch
 from joblib import Parallel, delayed
 from sklearn.base import BaseEstimator, _fit_context, clone
 from sklearn.model_selection import GroupShuffleSplit, train_test_split
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._version import __version__
 from ..nn import FlowEnsemble, build_maf, layer_orders
-from ..nn.devices import DTYPES, resolve_device, seed_generator
+from ..nn.devices import DTYPES, private_random_state, resolve_device, seed_generator
 from ..nn.made import ACTIVATIONS
 from ..nn.threads import intra_op_threads, threads_for_rows
 from ..nn.training import TrainingConfig, batch_schedule, index_dtype, train_flow
 from ._gaussian import select_shrinkage, shrink_to_identity
+from ._saved_state import DamagedModelError, check_loaded_weights, check_saved_flow
+from ._scaling import fit_standardisation, standardise
 
 _SCORE_CHUNK = 65536
 # Rows the cross-validated choice of the Gaussian start's shrinkage looks at.
@@ -184,7 +186,8 @@ INIT_DOC = """
         layer starts at the identity, so before the first step the model *is*
         that Gaussian.  With early stopping, training must then beat it on the
         validation rows by more than one standard error of the mean per-row
-        gain, or the Gaussian is kept (refitted on all rows; ``best_epoch_``
+        gain, or the Gaussian is kept (refitted on all rows, an ensemble
+        member's on its bootstrap sample; ``best_epoch_``
         is 0): on small data the model is never worse than a Gaussian.
         "identity" starts every layer at the identity (a standard normal; the
         MAF paper's start)."""
@@ -223,14 +226,28 @@ FLOW_ATTRIBUTES_DOC = """
         The mini-batch size the last fit used (see ``batch_size="auto"``).
 
     loss_curve_ : list of float
-        Mean training negative log-likelihood per epoch (nats).
+        Mean training negative log-likelihood per epoch (nats of the
+        standardised rows the flow is trained on, see ``scale_``).
 
     validation_scores_ : list of float or None
-        Mean validation log-likelihood per epoch; None without early stopping.
+        Mean validation log-likelihood per epoch (standardised rows, as
+        ``loss_curve_``); None without early stopping.
 
     best_validation_score_ : float or None
-        Best validation log-likelihood; the restored weights reach it (when
-        the Gaussian start is kept, its score before the refit on all rows).
+        Best validation log-likelihood (standardised rows, as
+        ``loss_curve_``); the restored weights reach it (when the Gaussian
+        start is kept, its score).
+"""
+
+SCALING_ATTRIBUTES_DOC = """
+    location_ : ndarray of shape (n_features,)
+        The training rows' column means.  The flow models the standardised
+        rows ``(X - location_) / scale_`` and every log-density includes the
+        Jacobian ``-log(scale_).sum()``, so the model is the same in any
+        units (``log p(cX) = log p(X) - n_features log c``).
+
+    scale_ : ndarray of shape (n_features,)
+        The training rows' column standard deviations (1 for a constant column).
 """
 
 
@@ -357,12 +374,47 @@ def check_numeric_columns(X) -> None:
                              "OneHotEncoder or OrdinalEncoder in a Pipeline")
 
 
-def check_n_samples(n_samples) -> None:
-    """A clear error for a number of draws that is not a non-negative int."""
+def check_n_samples(n_samples, values_per_draw: int = 0) -> None:
+    """A clear error for a number of draws that is not a non-negative int, or
+    whose result (``values_per_draw`` float64 values each, with the working
+    copies sampling needs) would not fit in this machine's memory."""
     if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, Integral):
         raise TypeError(f"n_samples must be an int, got {n_samples!r}")
     if n_samples < 0:
         raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    needed = 3 * 8 * int(n_samples) * max(1, values_per_draw)  # the result, a float32 chunk copy, labels
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"n_samples={n_samples} needs about {needed / 2**30:.1f} GiB, more than the "
+                         f"{available / 2**30:.1f} GiB of memory available; draw in smaller batches")
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to this process (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+class FewRowsWarning(UserWarning):
+    """A fit on fewer rows than a full-covariance Gaussian needs: the model is mostly guesswork."""
+
+
+def warn_if_few_rows(n_rows: int, n_features: int) -> None:
+    """Warn when ``n_rows`` cannot determine a Gaussian in ``n_features`` dimensions."""
+    if n_rows < n_features + 2:
+        warnings.warn(f"fitting on {n_rows} rows of {n_features} features: fewer than n_features + 2, so "
+                      "even one Gaussian's covariance is not determined by the data; the model's "
+                      "densities are mostly the shrinkage and the architecture's guesses", FewRowsWarning,
+                      stacklevel=4)
 
 
 def describe_stopping(est) -> str:
@@ -566,7 +618,8 @@ class BaseMAF(BaseEstimator):
         the held-out mean log-likelihood."""
         return None
 
-    def _train(self, X: np.ndarray, context: np.ndarray | None = None, stratify=None, split=None):
+    def _train(self, X: np.ndarray, context: np.ndarray | None = None, stratify=None, split=None,
+               refit_start: bool = True):
         """Train the flow on the validated rows ``X`` (given ``context``, a
         float array with one row per row of ``X``, for a conditional flow);
         set the fitted attributes; return the held-out row positions (or None).
@@ -575,11 +628,14 @@ class BaseMAF(BaseEstimator):
         early-stopping split where the counts allow it.  ``split``, a pair
         ``(validation rows or None, training rows)``, replaces that split
         (the training rows may repeat: an ensemble member's bootstrap sample).
+        A Gaussian start that training does not beat significantly is kept,
+        refitted on every row of ``X`` with ``refit_start`` (else the
+        training rows': an ensemble member keeps its bootstrap sample's).
         """
         warm = self._warm()
         context_features = 0 if context is None else context.shape[1]
         device = resolve_device(self.device)
-        rng = check_random_state(self.random_state)
+        rng = private_random_state(self.random_state)
         generator = seed_generator(rng)
         n = X.shape[0]
 
@@ -652,16 +708,18 @@ class BaseMAF(BaseEstimator):
                                       context=None if c_all is None else c_all[rows])
             else:
                 flow.refit_batch_norm(x_all, context=c_all)
-        if start is not None and result.best_epoch > 0:
-            trained = _row_log_likelihood(flow, x_val, c_val)
-            if _significant_gain(trained - start[1]):
+        if start is not None:
+            trained = _row_log_likelihood(flow, x_val, c_val) if result.best_epoch > 0 else start[1]
+            if result.best_epoch > 0 and _significant_gain(trained - start[1]):
                 self._kept_over_start(start[1], trained)
             else:
-                # Training's gain over the Gaussian start is within the noise of
-                # the validation rows: keep the start, refitted on every row.
+                # No epoch beat the start, or the gain is within the noise of the
+                # validation rows: keep the start (with refit_start, refitted on
+                # every row, as the user's one Gaussian would be).
                 flow.load_state_dict(start[0])
-                with intra_op_threads(1):
-                    self._start_at_gaussian(flow, x_all, c_all, None)
+                if refit_start:
+                    with intra_op_threads(1):
+                        self._start_at_gaussian(flow, x_all, c_all, None)
                 result.best_epoch = 0
                 result.best_validation_score = float(start[1].mean())
         del x_val, c_val, train_index, start
@@ -692,6 +750,23 @@ class BaseMAF(BaseEstimator):
         check_is_fitted(self)
         check_numeric_columns(X)
         return validate_data(self, X, dtype=[np.float64, np.float32], reset=False)
+
+    def _standardised(self, X: np.ndarray, what: str = "X") -> tuple[np.ndarray, np.ndarray]:
+        """``(X - location_) / scale_`` in the model's dtype and the rows it
+        cannot hold (see :func:`~skflow.estimators._scaling.standardise`).
+        Models saved before the standardisation existed have no
+        ``location_`` and see ``X`` unchanged."""
+        location = getattr(self, "location_", None)
+        if location is None:
+            return np.require(X, dtype=self.dtype), np.zeros(X.shape[0], dtype=bool)
+        # float64 rows stay float64 (the closed-form Gaussians use every digit;
+        # the flow casts them as it always did); float32 rows stay float32.
+        return standardise(X, location, self.scale_, np.promote_types(X.dtype, self.dtype))
+
+    def _log_scale(self) -> float:
+        """The log-Jacobian of the standardisation, ``log(scale_).sum()``."""
+        scale = getattr(self, "scale_", None)
+        return 0.0 if scale is None else float(np.log(scale).sum())
 
     def _progress(self, what: str, done: int, total: int, start: float) -> None:
         # Long calls report progress when verbose, once per chunk.
@@ -763,12 +838,20 @@ class BaseMAF(BaseEstimator):
         super().__setstate__(state)
         if flow_state is None:
             return
-        # The weights are overwritten at once; a private generator keeps the
-        # global torch RNG untouched (unpickling and deepcopy must not move it).
-        flow = self._make_flow(self._flow_config_, torch.Generator())
-        # Older pickles hold CPU tensors, newer ones numpy arrays.
-        flow.load_state_dict({k: torch.as_tensor(v) for k, v in flow_state.items()})
-        device = torch.device(state["device_"])
+        check_saved_flow(getattr(self, "_flow_config_", None), flow_state)
+        try:
+            # The weights are overwritten at once; a private generator keeps the
+            # global torch RNG untouched (unpickling and deepcopy must not move it).
+            flow = self._make_flow(self._flow_config_, torch.Generator())
+            check_loaded_weights(flow, flow_state)
+            # Older pickles hold CPU tensors, newer ones numpy arrays.
+            flow.load_state_dict({k: torch.as_tensor(v) for k, v in flow_state.items()})
+            device = torch.device(state["device_"])
+        except DamagedModelError:
+            raise
+        except Exception as exc:  # any field a consistent file cannot have
+            raise DamagedModelError(f"the saved {type(self).__name__} cannot be rebuilt (a damaged or "
+                                    f"edited file): {type(exc).__name__}: {exc}") from None
         if device.type == "cuda" and not torch.cuda.is_available():
             if self.device != "auto":
                 warnings.warn(
@@ -818,10 +901,12 @@ MIXTURE_ATTRIBUTES_DOC = """
         ``gaussian_weight``); 0 means the flow alone.
 
     gaussian_mean_ : ndarray of shape (n_features,)
-        The Gaussian's mean (only when ``gaussian_weight_ > 0``).
+        The Gaussian's mean (only when ``gaussian_weight_ > 0``), of the
+        standardised rows ``(X - location_) / scale_``.
 
     gaussian_covariance_ : ndarray of shape (n_features, n_features)
-        The Gaussian's covariance (only when ``gaussian_weight_ > 0``).
+        The Gaussian's covariance (only when ``gaussian_weight_ > 0``), of
+        the standardised rows.
 """
 
 
@@ -829,7 +914,7 @@ def _fit_member(template, X, split, seed):
     """One ensemble member: ``template``'s flow trained on ``split``'s rows."""
     member = clone(template).set_params(n_estimators=1, n_jobs=None, random_state=seed,
                                         warm_start=False, verbose=0, gaussian_weight=0.0)
-    member._train(X, split=split)
+    member._train(X, split=split, refit_start=False)
     return member
 
 
@@ -935,7 +1020,7 @@ class UnconditionalMAF(BaseMAF):
         their mixture; return the held-out row positions (or None)."""
         if self.warm_start:
             raise ValueError("warm_start=True is not supported with n_estimators > 1")
-        rng = check_random_state(self.random_state)
+        rng = private_random_state(self.random_state)
         n = X.shape[0]
         if split is not None:
             val_index, train_rows = split
@@ -991,11 +1076,19 @@ class UnconditionalMAF(BaseMAF):
         return self._fit_keeping_state(self._fit, X, groups)
 
     def _fit(self, X, groups=None):
-        """Fit; return the validated ``X`` and the held-out row positions (or None)."""
+        """Fit; return the validated, standardised ``X`` and the held-out row positions (or None)."""
         check_numeric_columns(X)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not self._warm()
         )
+        warn_if_few_rows(*X.shape)
+        if not self._warm():  # a warm start keeps the scales the flow was trained in
+            self.location_, self.scale_ = fit_standardisation(X)
+        X, outside = self._standardised(X)
+        if outside.any():
+            raise ValueError(f"row {int(np.flatnonzero(outside)[0])} of X lies too many standard deviations "
+                             "beyond the rows the warm-started model was first fitted on; fit afresh "
+                             "(warm_start=False)")
         split = None
         self.gaussian_weight_ = 0.0  # until this fit sets it (scoring inside the fit sees the flow alone)
         if groups is not None:
@@ -1066,7 +1159,7 @@ class UnconditionalMAF(BaseMAF):
         if len(np.unique(groups)) < 2:
             raise ValueError("groups needs at least two distinct values to hold one out for early stopping")
         splitter = GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
-                                     random_state=check_random_state(self.random_state).randint(2**31 - 1))
+                                     random_state=private_random_state(self.random_state).randint(2**31 - 1))
         train, val = next(splitter.split(np.zeros(len(groups)), groups=groups))
         return val, train
 
@@ -1090,7 +1183,10 @@ class UnconditionalMAF(BaseMAF):
             Natural-log densities.  Rows far outside the float range of the
             model's dtype get ``-inf``.
         """
-        return self._log_density(self._validated(X))
+        Z, outside = self._standardised(self._validated(X))
+        out = self._log_density(Z) - self._log_scale()
+        out[outside] = -np.inf
+        return out
 
     @torch.no_grad()
     def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
@@ -1111,5 +1207,7 @@ class UnconditionalMAF(BaseMAF):
         X : ndarray of shape (n_samples, n_features), dtype float64
         """
         check_is_fitted(self)
-        check_n_samples(n_samples)
-        return self._draw(int(n_samples), seed_generator(check_random_state(random_state)))
+        check_n_samples(n_samples, self.n_features_in_)
+        draws = self._draw(int(n_samples), seed_generator(private_random_state(random_state)))
+        location = getattr(self, "location_", None)
+        return draws if location is None else draws * self.scale_ + location

@@ -11,14 +11,14 @@ from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
 from sklearn.base import ClassifierMixin, _fit_context
 from sklearn.metrics import accuracy_score
-from sklearn.utils import check_random_state
 from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..nn.devices import seed_generator
+from ..nn.devices import private_random_state, seed_generator
+from ._scaling import fit_standardisation
 from ._gaussian import gaussian_log_pdfs
-from ._base import (FLOW_ATTRIBUTES_DOC, BaseMAF, _gaussian_of, add_ridge, check_n_samples,
-                    check_numeric_columns, flow_parameters_doc)
+from ._base import (FLOW_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC, BaseMAF, _gaussian_of, add_ridge, check_n_samples,
+                    check_numeric_columns, flow_parameters_doc, warn_if_few_rows)
 
 _INIT_DOC = """
     init : {"gaussian", "identity"}, default="gaussian"
@@ -117,7 +117,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
     come from the training labels (or ``priors``), and Bayes' rule gives
     ``predict_proba``.  As a generative model it also gives the density of
     ``x`` itself: ``score_samples(X) = log sum_k p(k) p(x | k)``.  Fit it on
-    standardised features (e.g. after a ``StandardScaler`` in a Pipeline).
+    any units: the features are standardised inside (``location_``, ``scale_``).
 
     Parameters
     ----------
@@ -153,6 +153,8 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         ``P' = (1 - beta) P + beta mean(diag(P)) I`` (``S_k`` the class's,
         ``P`` the pooled covariance, both of the training rows).
     {FLOW_ATTRIBUTES_DOC.strip()}
+
+    {SCALING_ATTRIBUTES_DOC.strip()}
 
     See Also
     --------
@@ -289,8 +291,16 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         if warm and not np.array_equal(classes, self.classes_):
             raise ValueError("warm_start=True needs the classes of the fitted model "
                              f"{self.classes_.tolist()}, got {classes.tolist()}")
-        self.class_prior_ = self._class_prior(np.bincount(labels, minlength=len(classes)) / len(labels))
         self.classes_ = classes
+        self.class_prior_ = self._class_prior(np.bincount(labels, minlength=len(classes)))
+        warn_if_few_rows(*X.shape)
+        if not warm:  # a warm start keeps the scales the flow was trained in
+            self.location_, self.scale_ = fit_standardisation(X)
+        X, outside = self._standardised(X)
+        if outside.any():
+            raise ValueError(f"row {int(np.flatnonzero(outside)[0])} of X lies too many standard deviations "
+                             "beyond the rows the warm-started model was first fitted on; fit afresh "
+                             "(warm_start=False)")
         val_index = self._train(X, self._one_hot(labels, X.dtype), stratify=labels)
         self.temperature_ = 1.0
         if self.calibrate and val_index is not None:
@@ -310,7 +320,9 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         # Keep exact Bayes' rule unless the held-out rows clearly ask otherwise.
         return float(np.exp(found.x)) if found.fun < loss(0.0) - 1e-3 else 1.0
 
-    def _class_prior(self, frequencies: np.ndarray) -> np.ndarray:
+    def _class_prior(self, counts: np.ndarray) -> np.ndarray:
+        """``priors`` checked against the class counts of ``y``, or the class frequencies."""
+        frequencies = counts / counts.sum()
         if self.priors is None:
             return frequencies
         priors = np.asarray(self.priors, dtype=np.float64)
@@ -319,6 +331,11 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
                              f"got shape {priors.shape}")
         if not np.all(np.isfinite(priors)) or (priors < 0).any() or not np.isclose(priors.sum(), 1.0):
             raise ValueError(f"priors must be non-negative and sum to 1, got {priors.tolist()}")
+        impossible = np.flatnonzero((priors == 0) & (frequencies > 0))
+        if impossible.size:
+            raise ValueError(f"priors gives class {self.classes_[impossible[0]].item()!r} probability 0, but y holds "
+                             f"{int(counts[impossible[0]])} rows of it; give it a "
+                             "positive prior or drop those rows")
         return priors
 
     def _one_hot(self, labels: np.ndarray, dtype) -> np.ndarray:
@@ -356,7 +373,8 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
 
     # ------------------------------------------------------------ predict
     def _class_log_likelihood(self, X: np.ndarray) -> np.ndarray:
-        """``log p(x | k)`` for every (validated) row and class."""
+        """``log p(x | k)`` for every standardised row and class, up to the
+        standardisation's Jacobian (the same for every class)."""
         out = np.empty((X.shape[0], len(self.classes_)))
         for k in range(len(self.classes_)):
             # One context row, broadcast over the rows by the flow.
@@ -370,7 +388,22 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         with np.errstate(divide="ignore"):
             log_prior = np.log(self.class_prior_)
         temperature = self.temperature_ if tempered else 1.0
-        return self._class_log_likelihood(self._validated(X)) / temperature + log_prior
+        Z, outside = self._standardised(self._validated(X))
+        joint = (self._class_log_likelihood(Z) - self._log_scale()) / temperature + log_prior
+        joint[outside] = -np.inf  # beyond every class's range: p(x | k) underflows for every k
+        return joint
+
+    def _posterior_log(self, joint: np.ndarray) -> np.ndarray:
+        """Bayes' rule on joint log-probabilities; a row that no class gives
+        a positive density (every entry -inf) keeps the class priors."""
+        norm = logsumexp(joint, axis=1, keepdims=True)
+        with np.errstate(divide="ignore"):
+            log_prior = np.log(self.class_prior_)
+        nowhere = ~np.isfinite(norm[:, 0])
+        out = np.empty_like(joint)
+        out[~nowhere] = joint[~nowhere] - norm[~nowhere]
+        out[nowhere] = log_prior
+        return out
 
     def predict_joint_log_proba(self, X: ArrayLike) -> np.ndarray:
         """Joint log-probability ``log p(x, k) = log p(k) + log p(x | k)``.
@@ -397,8 +430,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         log_proba : ndarray of shape (n_samples, n_classes)
             Columns in the order of ``classes_``.
         """
-        joint = self._joint_log_likelihood(X, tempered=True)
-        return joint - logsumexp(joint, axis=1, keepdims=True)
+        return self._posterior_log(self._joint_log_likelihood(X, tempered=True))
 
     def predict_proba(self, X: ArrayLike) -> np.ndarray:
         """Posterior class probabilities (Bayes' rule, tempered by ``temperature_``).
@@ -425,7 +457,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         -------
         y : ndarray of shape (n_samples,)
         """
-        best = self._joint_log_likelihood(X, tempered=True).argmax(1)
+        best = self._posterior_log(self._joint_log_likelihood(X, tempered=True)).argmax(1)
         return self.classes_[best]
 
     def score(self, X: ArrayLike, y: ArrayLike) -> float:
@@ -474,8 +506,11 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         y : ndarray of shape (n_samples,)
         """
         check_is_fitted(self)
-        check_n_samples(n_samples)
-        rng = check_random_state(random_state)
+        check_n_samples(n_samples, self.n_features_in_ + 1)
+        rng = private_random_state(random_state)
         labels = rng.choice(len(self.classes_), size=int(n_samples), p=self.class_prior_)
         X = self._draw(int(n_samples), seed_generator(rng), self._one_hot(labels, self.dtype))
+        location = getattr(self, "location_", None)
+        if location is not None:
+            X = X * self.scale_ + location
         return X, self.classes_[labels]

@@ -5,7 +5,8 @@ from __future__ import annotations
 from numpy.typing import ArrayLike
 from sklearn.base import DensityMixin
 
-from ._base import (ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, UnconditionalMAF,
+from ._base import (ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC,
+                    UnconditionalMAF,
                     flow_parameters_doc)
 
 
@@ -15,8 +16,8 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
     A stack of MADE-based affine autoregressive layers (Papamakarios et al.
     2017) over a standard normal, trained by maximum likelihood with Adam.
     Exact log-densities cost one network pass per layer; sampling goes one
-    feature at a time but computes each hidden unit once, so it costs about
-    the same.  Numpy in and out, PyTorch inside, on the CPU or a CUDA device.
+    feature at a time (computing each hidden unit once), which makes a drawn
+    row several times dearer than a scored one.  Numpy in and out, PyTorch inside, on the CPU or a CUDA device.
 
     Parameters
     ----------
@@ -29,6 +30,8 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
     {FLOW_ATTRIBUTES_DOC.strip()}
 
     {MIXTURE_ATTRIBUTES_DOC.strip()}
+
+    {SCALING_ATTRIBUTES_DOC.strip()}
 
     covariance_shrinkage_ : float
         With ``init="gaussian"``: the share of the start's covariance moved

@@ -10,7 +10,8 @@ from sklearn.base import OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import (ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, UnconditionalMAF,
+from ._base import (ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC,
+                    UnconditionalMAF,
                     flow_parameters_doc)
 
 #: Share of new normal rows that ``contamination="auto"`` flags.
@@ -48,6 +49,8 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
     {FLOW_ATTRIBUTES_DOC.strip()}
 
     {MIXTURE_ATTRIBUTES_DOC.strip()}
+
+    {SCALING_ATTRIBUTES_DOC.strip()}
 
     covariance_shrinkage_ : float
         With ``init="gaussian"``: the share of the start's covariance moved
@@ -158,6 +161,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
             self.offset_ = float(np.percentile(self._log_density(rows), 100 * AUTO_FALSE_ALARM_RATE))
         else:
             self.offset_ = float(np.percentile(self._log_density(X), 100 * self.contamination))
+        self.offset_ -= self._log_scale()  # X is standardised: score_samples adds this Jacobian
         return X, val_index
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:

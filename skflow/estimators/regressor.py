@@ -10,12 +10,12 @@ from numpy.typing import ArrayLike
 from scipy.special import ndtri
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
-from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-from ..nn.devices import DTYPES, seed_generator
+from ..nn.devices import DTYPES, private_random_state, seed_generator
 from ..nn.threads import intra_op_threads, threads_for_rows
+from ._scaling import fit_standardisation, standardise
 from ._base import (FLOW_ATTRIBUTES_DOC, BaseMAF, add_ridge, check_n_samples, check_numeric_columns,
                     flow_parameters_doc)
 
@@ -74,14 +74,6 @@ def _select_penalty(c: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
             best = (total, penalty, residuals)
     _, penalty, residuals = best
     return penalty, add_ridge(residuals.T @ residuals / len(t))
-
-
-def _standardisation(a: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Column means and standard deviations (1 where a column is constant), float64."""
-    a = np.asarray(a, dtype=np.float64)
-    mean, scale = a.mean(0), a.std(0)
-    scale[~(scale > 10 * np.finfo(np.float64).eps * np.maximum(np.abs(mean), 1.0))] = 1.0
-    return mean, scale
 
 
 class MAFRegressor(RegressorMixin, BaseMAF):
@@ -256,17 +248,24 @@ class MAFRegressor(RegressorMixin, BaseMAF):
             raise ValueError(f"warm_start=True needs the fitted model's {self.n_targets_} target(s), "
                              f"got {y2.shape[1]}")
         if not warm:  # a warm start keeps the scales the flow was trained in
-            self._x_shift, self._x_scale = _standardisation(X)
-            self._y_shift, self._y_scale = _standardisation(y2)
+            self._x_shift, self._x_scale = fit_standardisation(X)
+            self._y_shift, self._y_scale = fit_standardisation(y2)
         self.n_targets_ = y2.shape[1]
         self._single_target = y.ndim == 1
-        self._train(self._scaled_targets(y2), self._scaled_features(X))
+        (targets, far_y), (features, far_x) = self._scaled_targets(y2), self._scaled_features(X)
+        if (far_x | far_y).any():
+            raise ValueError(f"row {int(np.flatnonzero(far_x | far_y)[0])} lies too many standard deviations "
+                             "beyond the rows the warm-started model was first fitted on; fit afresh "
+                             "(warm_start=False)")
+        self._train(targets, features)
 
-    def _scaled_features(self, X: np.ndarray) -> np.ndarray:
-        return ((X - self._x_shift) / self._x_scale).astype(self.dtype)
+    def _scaled_features(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Standardised features and the rows beyond the model's range (see
+        :func:`~skflow.estimators._scaling.standardise`)."""
+        return standardise(X, self._x_shift, self._x_scale, self.dtype)
 
-    def _scaled_targets(self, y2: np.ndarray) -> np.ndarray:
-        return ((y2 - self._y_shift) / self._y_scale).astype(self.dtype)
+    def _scaled_targets(self, y2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        return standardise(y2, self._y_shift, self._y_scale, self.dtype)
 
     def _start_at_gaussian(self, flow, x_all, context, train_index) -> None:
         rows = slice(None) if train_index is None else train_index.long()
@@ -278,7 +277,11 @@ class MAFRegressor(RegressorMixin, BaseMAF):
 
     # ------------------------------------------------------------ predict
     def _context(self, X) -> np.ndarray:
-        return self._scaled_features(self._validated(X))
+        context, far = self._scaled_features(self._validated(X))
+        if far.any():
+            raise ValueError(f"row {int(np.flatnonzero(far)[0])} of X lies too many standard deviations beyond "
+                             "the training features for the model to predict there")
+        return context
 
     def _closed_form(self) -> bool:
         # One target through monotone affine layers over a normal base: y | x is Gaussian.
@@ -301,6 +304,8 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         averages over them are the same in any order or batch.
         """
         out = np.empty((len(context), n_draws, self.n_targets_))
+        if n_draws == 0 or len(context) == 0:
+            return out
         step = max(1, _DRAW_ROWS // n_draws)
         dtype = DTYPES[self.dtype]
         shared = self.flow_.base.draw_noise(n_draws, generator, dtype) if common else None
@@ -408,7 +413,8 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         check_is_fitted(self)
         check_n_samples(n_samples)
         context = self._context(X)
-        draws = self._draws(context, int(n_samples), seed_generator(check_random_state(random_state)))
+        check_n_samples(len(context) * int(n_samples), self.n_targets_)
+        draws = self._draws(context, int(n_samples), seed_generator(private_random_state(random_state)))
         return draws[..., 0] if self._single_target else draws
 
     def score(self, X: ArrayLike, y: ArrayLike) -> float:
@@ -446,5 +452,7 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         y2 = y.reshape(len(y), -1)
         if y2.shape[1] != self.n_targets_:
             raise ValueError(f"y has {y2.shape[1]} target column(s); the model was fitted on {self.n_targets_}")
-        log_density = self._log_density(self._scaled_targets(y2), self._scaled_features(X))
-        return log_density - np.log(self._y_scale).sum()
+        (targets, far_y), (features, far_x) = self._scaled_targets(y2), self._scaled_features(X)
+        log_density = self._log_density(targets, features) - np.log(self._y_scale).sum()
+        log_density[far_x | far_y] = -np.inf  # beyond the model's range: the density underflows
+        return log_density

@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import time
-from pathlib import Path
 
-import joblib
 import numpy as np
 from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
@@ -13,6 +11,7 @@ from sklearn.preprocessing import StandardScaler
 
 from ..datasets import fetch_gas, gas_paper_split, load_gas, load_gas_drift
 from ..datasets import GAS_DISCRETE_COLUMNS, gas_cache_path
+from ..io import save_model
 from ..estimators import MAFDensity
 from ..preprocessing import CorrelationFilter, DropColumns
 
@@ -191,8 +190,7 @@ def run_gas_experiment(
         f"MAF({maf.n_flows})              test log-likelihood: {scores.mean():9.3f} "
         f"+/- {2 * se:.3f} nats  ({maf.n_iter_} epochs, {seconds:.0f} s on {maf.device_})"
     )
-    Path(output).parent.mkdir(parents=True, exist_ok=True)
-    joblib.dump(pipe, output)
+    save_model(pipe, output)
     print_fn(f"saved the fitted pipeline to {output}")
     return dict(
         data=description,

@@ -42,3 +42,13 @@ def resolve_device(device: str) -> torch.device:
 def seed_generator(rng) -> torch.Generator:
     """A private CPU torch generator seeded from a numpy ``RandomState``."""
     return torch.Generator().manual_seed(int(rng.randint(0, 2**31 - 1)))
+
+
+def private_random_state(random_state):
+    """``check_random_state``, except that None gives a fresh, OS-seeded
+    ``RandomState`` instead of numpy's global one, so an unseeded call never
+    advances the global random state."""
+    import numpy as np
+    from sklearn.utils import check_random_state
+
+    return np.random.RandomState() if random_state is None else check_random_state(random_state)

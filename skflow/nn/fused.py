@@ -428,7 +428,8 @@ class ScoringPlan:
                 yield start
 
         def work():
-            with intra_op_threads(1):
+            # torch.no_grad() holds for the thread that entered it only.
+            with torch.no_grad(), intra_op_threads(1):
                 self._score_chunks(take(), x, base, context, out, rows, buffers)
 
         with ThreadPoolExecutor(max_workers=workers) as pool:

@@ -11,21 +11,69 @@ two threads were only 1.1-1.4x faster at batch 256-1024 and slower at 128.
 So the fit loop times its steps and keeps the thread count that runs them
 fastest (:class:`ThreadTuner`), and small scoring calls run in one thread
 (:func:`threads_for_rows`).  The count is set for the calling thread only
-(OpenMP's and MKL's settings are per thread) and the caller's count comes
-back afterwards (:func:`intra_op_threads`): the user's torch settings are
-never changed.  The user's ``torch.set_num_threads`` (or the thread budget
+and the caller's count comes back afterwards (:func:`intra_op_threads`):
+the user's torch settings are never changed.  ``torch.set_num_threads``
+cannot do that: besides the calling thread's OpenMP and MKL counts it sets
+the process-wide count that every thread copies when it first runs a torch
+operation, so a thread of the user's starting while a skflow call holds
+one thread would keep one thread for good.  :func:`set_thread_local_count`
+sets the two per-thread counts alone, through the OpenMP runtime and the
+MKL that torch itself loaded.  The user's ``torch.set_num_threads`` (or the thread budget
 joblib gives its workers through ``OMP_NUM_THREADS``) is the upper bound.
 """
 
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import os
 import statistics
 import time
 
 import torch
 
-__all__ = ["ThreadTuner", "intra_op_threads", "threads_for_rows"]
+__all__ = ["ThreadTuner", "intra_op_threads", "set_thread_local_count", "threads_for_rows"]
+
+
+def _local_setters():
+    """``omp_set_num_threads`` and MKL's ``MKL_Set_Num_Threads_Local`` as
+    loaded by torch, or None where this torch build does not expose them."""
+    try:
+        omp = ctypes.CDLL(None).omp_set_num_threads
+    except (AttributeError, OSError):
+        return None
+    omp.argtypes, omp.restype = [ctypes.c_int], None
+    mkl = None
+    try:
+        lib = ctypes.CDLL(os.path.join(os.path.dirname(torch.__file__), "lib", "libtorch_cpu.so"))
+        mkl = lib.MKL_Set_Num_Threads_Local
+        mkl.argtypes, mkl.restype = [ctypes.c_int], ctypes.c_int
+    except (AttributeError, OSError):
+        if torch.backends.mkl.is_available():
+            return None  # an MKL we cannot reach would keep its own count
+    return omp, mkl
+
+
+_SETTERS = _local_setters() if torch.__config__.parallel_info().find("backend: OpenMP") >= 0 else None
+
+
+def set_thread_local_count(n: int) -> None:
+    """Let torch's CPU operations in the calling thread use ``n`` threads.
+
+    Other threads, and threads started later, keep theirs: only the calling
+    thread's OpenMP and MKL counts change.  Where torch does not expose
+    them (another parallel backend, another platform), this falls back to
+    ``torch.set_num_threads``, which also changes the process-wide count.
+    """
+    n = max(1, int(n))
+    if _SETTERS is None:
+        torch.set_num_threads(n)
+        return
+    torch.get_num_threads()  # torch's first call in a thread would overwrite the counts set below
+    omp, mkl = _SETTERS
+    omp(n)
+    if mkl is not None:
+        mkl(n)
 
 
 @contextlib.contextmanager
@@ -42,11 +90,11 @@ def intra_op_threads(n: int | None):
     if n is None or n >= before:
         yield
         return
-    torch.set_num_threads(max(1, n))
+    set_thread_local_count(n)
     try:
         yield
     finally:
-        torch.set_num_threads(before)
+        set_thread_local_count(before)
 
 
 #: Scoring or sampling fewer rows than this runs in one thread: the calls
@@ -166,7 +214,7 @@ class ThreadTuner:
     def step(self, n_rows: int):
         threads = self.current()
         if threads != torch.get_num_threads():
-            torch.set_num_threads(threads)
+            set_thread_local_count(threads)
         start = time.perf_counter()
         yield
         self.record((time.perf_counter() - start) / max(1, n_rows))
@@ -216,4 +264,4 @@ class ThreadTuner:
     def close(self) -> None:
         """Give the caller's thread count back."""
         if torch.get_num_threads() != self.initial:
-            torch.set_num_threads(self.initial)
+            set_thread_local_count(self.initial)
