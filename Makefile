@@ -25,7 +25,7 @@ docs: $(STAMP)  ## the Sphinx site, warnings as errors (docs/_build/html)
 	$(BIN)/python -m pip install --quiet -e ".[docs]"
 	$(BIN)/python -m sphinx -W --keep-going -b html docs docs/_build/html
 
-bench: $(STAMP)  ## benchmarks (minutes): gas drift densities, small data, speed vs nflows/zuko (with this CPU's roofline), idle vs busy machine; rewrites README tables
+bench: $(STAMP)  ## benchmarks (minutes): gas drift densities, small data, speed vs nflows/zuko (with this CPU's roofline), idle vs busy machine; rewrites the tables of docs/benchmarks.md
 	$(BIN)/python -m pip install --quiet -e ".[bench]"
 	$(BIN)/python benchmarks/gas_drift_density.py
 	$(BIN)/python benchmarks/small_data.py

@@ -1,6 +1,6 @@
-"""Rewrite the README's benchmark tables from the JSON files in results/.
+"""Rewrite the benchmark tables of docs/benchmarks.md from the JSON files in results/
 
-    python benchmarks/report.py [--results results] [--readme README.md]
+    python benchmarks/report.py [--results results] [--readme docs/benchmarks.md]
 
 Replaces the text between ``<!-- bench:start -->`` and ``<!-- bench:end -->``
 with tables built from ``gas_drift_density.json``, ``small_data.json``,
@@ -111,7 +111,7 @@ def contention_table(result):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--results", default="results")
-    parser.add_argument("--readme", default="README.md")
+    parser.add_argument("--readme", default="docs/benchmarks.md", help="the page whose tables are rewritten")
     args = parser.parse_args()
     results, readme = Path(args.results), Path(args.readme)
     blocks = []

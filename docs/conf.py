@@ -22,6 +22,8 @@ extensions = [
     "numpydoc",
     "sphinx_gallery.gen_gallery",
     "matplotlib.sphinxext.plot_directive",
+    # The overview and benchmark pages are Markdown (the tables benchmarks/report.py writes).
+    "myst_parser",
 ]
 
 autosummary_generate = True

@@ -1,6 +1,18 @@
 """skflow: normalizing-flow density estimation as scikit-learn estimators."""
 
 from ._version import __version__
-from .estimators import MAFClassifier, MAFDensity, MAFOutlierDetector, MAFRegressor
 
 __all__ = ["MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor", "__version__"]
+
+
+def __getattr__(name):
+    # The estimators import torch (seconds); `skflow --help` and `--version` need none of it.
+    if name in ("MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor"):
+        from . import estimators
+
+        return getattr(estimators, name)
+    raise AttributeError(f"module 'skflow' has no attribute {name!r}")
+
+
+def __dir__():
+    return sorted(__all__)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import sys
 from pathlib import Path
@@ -84,30 +85,28 @@ def sample_from(model, n_samples, random_state=None) -> np.ndarray:
 
 
 def _fit(args) -> int:
-    from sklearn.pipeline import make_pipeline
-    from sklearn.preprocessing import StandardScaler
-
     from .estimators import MAFDensity
     from .estimators._base import describe_stopping
 
     _check_output(args.output, args.force)
     data, names = read_table(args.data)
     X = _as_input(data, names)
-    params = dict(n_flows=args.n_flows, hidden_layer_sizes=tuple(args.hidden), activation=args.activation,
+    params = dict(n_flows=args.n_flows, hidden_layer_sizes=args.hidden, activation=args.activation,
                   batch_norm=args.batch_norm, learning_rate_init=args.learning_rate,
                   batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
                   random_state=args.random_state, verbose=0 if args.quiet else 1,
                   compile=args.compile, init=args.init, layer_type=args.layer_type)
-    maf = MAFDensity(**params)
-    model = maf if args.no_scale else make_pipeline(StandardScaler(), maf)
-    model.fit(X)
-    est = model if args.no_scale else model[-1]
+    # MAFDensity standardises each column inside: no scaler in front, and
+    # `skflow score` reports log-densities in the data's units.
+    model = MAFDensity(**params)
+    with contextlib.redirect_stdout(sys.stderr):  # progress lines are not data
+        model.fit(X)
     try:
         save_model(model, args.output, overwrite=args.force)
     except FileExistsError:
         raise ValueError(f"{args.output} was created during the fit; use --force to overwrite it") from None
-    print(f"fitted on {data.shape[0]} rows x {data.shape[1]} columns: {describe_stopping(est)}; "
-          f"training mean log-likelihood {model.score(X):.4f}; saved to {args.output}")
+    _status(f"fitted on {data.shape[0]} rows x {data.shape[1]} columns: {describe_stopping(model)}; "
+            f"training mean log-likelihood {model.score(X):.4f}; saved to {args.output}")
     return 0
 
 
@@ -123,13 +122,34 @@ def _score(args) -> int:
         raise ValueError(f"{args.model} holds a {type(model).__name__}, a conditional model: score it in "
                          "Python with log_prob(X, y)")
     data, names = read_table(args.data)
-    if getattr(model, "feature_names_in_", None) is None:
+    fitted_names = getattr(model, "feature_names_in_", None)
+    if fitted_names is None:
         names = None  # fitted without names: score the columns by position
-    scores = model.score_samples(_as_input(data, names))
+    elif names is None and len(fitted_names) == data.shape[1]:
+        names = [str(n) for n in fitted_names]  # no header: the model's columns, by position
+    scores = model.score_samples(_as_input(data, names)) - _scaler_log_jacobian(model)
     write_table(args.output, scores[:, None], ["log_density"], overwrite=args.force)
     _status(f"scored {len(scores)} rows (mean log-likelihood {scores.mean():.4f})"
             + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
     return 0
+
+
+def _scaler_log_jacobian(model) -> float:
+    """``log |det|`` of the StandardScalers in front of the last step of a
+    pipeline (older `skflow fit` models): subtracting it puts their
+    log-densities in the data's units.  Other steps refuse, as their
+    Jacobian is not known here."""
+    from sklearn.preprocessing import StandardScaler
+
+    total = 0.0
+    for _, step in (getattr(model, "steps", None) or [])[:-1]:
+        if isinstance(step, StandardScaler):
+            if step.with_std and step.scale_ is not None:
+                total += float(np.log(step.scale_).sum())
+        elif step not in (None, "passthrough"):
+            raise ValueError(f"the model's pipeline holds a {type(step).__name__}: its log-densities are "
+                             "of the transformed features; score it in Python with score_samples")
+    return total
 
 
 def _sample(args) -> int:
@@ -158,13 +178,35 @@ def _demo(args) -> int:
     for label, layer_type in (("MAFDensity(5)", "affine"), ("MAFDensity(5, spline)", "spline"),
                               ("MAFDensity(5, affine_spline)", "affine_spline")):
         maf = MAFDensity(n_flows=5, hidden_layer_sizes=(64, 64), layer_type=layer_type, random_state=0,
-                         verbose=0 if args.quiet else 1).fit(X)
+                         verbose=1 if args.verbose else 0).fit(X)
         ours = maf.score(X_test)
         gap = ours - scores[10]
         print(f"{label:<29}test log-likelihood {ours:7.3f}: {abs(gap):.3f} nats per row "
               f"{'above' if gap > 0 else 'below'} GaussianMixture(10)")
     print("five samples of the affine_spline flow:\n", np.round(maf.sample(5, random_state=0), 3))
     return 0
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be a positive integer, got {text!r}")
+    return value
+
+
+def _sizes(text: str) -> tuple[int, ...]:
+    """``"100,100"`` as ``(100, 100)``: one argument, so it cannot take the next positional."""
+    try:
+        sizes = tuple(int(part) for part in text.split(","))
+    except ValueError:
+        sizes = ()
+    if not sizes or min(sizes) < 1:
+        raise argparse.ArgumentTypeError(f"must be positive integers separated by commas (e.g. 100,100), "
+                                         f"got {text!r}")
+    return sizes
 
 
 def _batch_size(text: str):
@@ -189,6 +231,7 @@ def build_parser() -> argparse.ArgumentParser:
     gas = sub.add_parser(
         "gas",
         help="the MAF paper's GAS density experiment",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
             "Drop time and concentrations, filter correlated columns, standardise, fit "
             "MAF(10) with the paper's settings; print the Gaussian baseline and the "
@@ -204,13 +247,14 @@ def build_parser() -> argparse.ArgumentParser:
     gas.add_argument("--max-iter", type=int, help="maximum epochs (paper: until patience runs out)")
     gas.add_argument("--n-flows", type=int, help="number of MAF layers (paper: 10)")
     gas.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
-    gas.add_argument("--random-state", type=int, default=0)
+    gas.add_argument("--random-state", type=int, default=0, help="seed of the split and the model")
     gas.add_argument("--quiet", action="store_true", help="no per-epoch progress lines")
     gas.set_defaults(func=_gas)
 
     audio = sub.add_parser(
         "audio-outliers",
         help="train on one spoken word, flag the others",
+        formatter_class=argparse.ArgumentDefaultsHelpFormatter,
         description=(
             "Fit MAFOutlierDetector and scikit-learn's detectors on one word's clips of a "
             "Speech-Commands-style folder (speaker-disjoint hold-out) and print, for every "
@@ -225,63 +269,75 @@ def build_parser() -> argparse.ArgumentParser:
                             "frames: frame densities for the MAF and a GMM, mel clip summaries for the rest")
     audio.add_argument("--json", default=None, help="write the per-word AUCs and ranks to this JSON file")
     audio.add_argument("--plot", default="results/audio_scores.png", help="score histogram path")
-    audio.add_argument("--random-state", type=int, default=0)
+    audio.add_argument("--random-state", type=int, default=0, help="seed of the split and the models")
     audio.set_defaults(func=_audio)
 
-    fit = sub.add_parser("fit", help="fit StandardScaler + MAFDensity to a table and save it",
+    fit = sub.add_parser("fit", help="fit MAFDensity to a table and save it",
+                         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                          description="Fit a density model to a CSV (header optional), NPY or "
                          "Parquet table of numbers and save it: with skops for a .skops path "
-                         "(safe to load: nothing in the file runs), else with joblib.")
-    fit.add_argument("data", help="training table (.csv, .npy, .parquet)")
+                         "(safe to load: nothing in the file runs), else with joblib. The model "
+                         "standardises each column inside, so any units will do. Progress and "
+                         "the summary go to standard error.")
+    fit.add_argument("data", help="training table (.csv, .npy, .parquet; - reads CSV from standard input)")
     fit.add_argument("--output", "-o", default="model.skops",
                      help="where to save the model (default model.skops; .joblib for a pickle)")
     fit.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    fit.add_argument("--n-flows", type=int, default=5)
-    fit.add_argument("--hidden", type=int, nargs="+", default=[100, 100], help="hidden layer sizes")
-    fit.add_argument("--activation", default="tanh", choices=["tanh", "relu", "elu", "gelu", "silu"])
+    fit.add_argument("--n-flows", type=_positive_int, default=5, help="number of MAF layers")
+    fit.add_argument("--hidden", type=_sizes, default=(100, 100), metavar="SIZES",
+                     help="hidden layer sizes of each MADE, comma-separated (e.g. 100,100)")
+    fit.add_argument("--activation", default="tanh", choices=["tanh", "relu", "elu", "gelu", "silu"],
+                     help="hidden-unit non-linearity")
     fit.add_argument("--batch-norm", action="store_true",
                      help="batch-norm bijector after each MAF layer (the MAF paper; off by default)")
-    fit.add_argument("--learning-rate", type=float, default=1e-3)
+    fit.add_argument("--learning-rate", type=float, default=1e-3,
+                     help="Adam learning rate (for batches of 256 rows with --batch-size auto)")
     fit.add_argument("--batch-size", type=_batch_size, default="auto",
                      help='rows per step, or "auto" (256, up to 1024 on large data; default)')
-    fit.add_argument("--max-iter", type=int, default=200, help="maximum epochs")
+    fit.add_argument("--max-iter", type=_positive_int, default=200, help="maximum epochs")
     fit.add_argument("--layer-type", choices=["affine", "spline", "affine_spline"], default="affine",
                      help="autoregressive layers (affine_spline: best on large or heavy-tailed data, slower)")
     fit.add_argument("--init", choices=["gaussian", "identity"], default="gaussian",
                      help="start at the data's full-covariance Gaussian, kept unless training beats it "
                           "on held-out rows (default), or at the identity (the MAF paper)")
-    fit.add_argument("--no-scale", action="store_true", help="no StandardScaler before the flow")
-    fit.add_argument("--device", default="auto")
+    fit.add_argument("--no-scale", action="store_true", help=argparse.SUPPRESS)  # no scaler is used now
+    fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     fit.add_argument("--compile", action="store_true",
                      help="train through torch.compile of the reference modules (experimental; slower on CPU)")
-    fit.add_argument("--random-state", type=int, default=0)
-    fit.add_argument("--quiet", action="store_true")
+    fit.add_argument("--random-state", type=int, default=0, help="seed: the same seed, the same model")
+    fit.add_argument("--quiet", action="store_true", help="no progress line per epoch")
     fit.set_defaults(func=_fit)
 
     model_help = ("a model written by `skflow fit`, skops.io.dump (.skops: safe to load) or "
                   "joblib.dump (.joblib: loading it runs any code it holds; only load such files "
                   "from people you trust)")
     score = sub.add_parser("score", help="per-row log-densities of a table under a saved model",
-                           description="Write one log-density per row as CSV (column log_density) "
-                           "to standard output, or to --output.")
+                           formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                           description="Write one log-density per row as CSV (column log_density: "
+                           "natural log of the density in the data's units, the Jacobian of a "
+                           "pipeline's StandardScaler included) to standard output, or to --output. "
+                           "A table without a header is read by column position.")
     score.add_argument("model", help=model_help)
-    score.add_argument("data", help="table to score (.csv, .npy, .parquet)")
+    score.add_argument("data", help="table to score (.csv, .npy, .parquet; - reads CSV from standard input)")
     score.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
     score.add_argument("--force", action="store_true", help="overwrite an existing output file")
     score.set_defaults(func=_score)
 
     sample = sub.add_parser("sample", help="draw samples from a saved model (in the data's units)",
-                            description="Write draws as CSV, with the training table's column "
-                            "names, to standard output or to --output.")
+                            formatter_class=argparse.ArgumentDefaultsHelpFormatter,
+                            description="Write draws as CSV, in the data's units, with the training "
+                            "table's column names, to standard output or to --output.")
     sample.add_argument("model", help=model_help)
-    sample.add_argument("n_samples", type=int)
+    sample.add_argument("n_samples", type=_positive_int, help="number of rows to draw")
     sample.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
     sample.add_argument("--force", action="store_true", help="overwrite an existing output file")
-    sample.add_argument("--random-state", type=int)
+    sample.add_argument("--random-state", type=int, help="seed: the same seed, the same draws")
     sample.set_defaults(func=_sample)
 
-    demo = sub.add_parser("demo", help="a short demo on two moons vs GaussianMixture")
-    demo.add_argument("--quiet", action="store_true")
+    demo = sub.add_parser("demo", help="a short demo on two moons vs GaussianMixture",
+                          formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    demo.add_argument("--verbose", action="store_true", help="print a progress line per epoch")
+    demo.add_argument("--quiet", action="store_true", help=argparse.SUPPRESS)  # the default now
     demo.set_defaults(func=_demo)
     return parser
 
@@ -291,6 +347,13 @@ def main(argv=None) -> int:
     args = parser.parse_args(argv)
     try:
         return args.func(args)
+    except BrokenPipeError:
+        # The reader went away (`skflow score ... | head`): stop quietly, as
+        # Unix tools do; point stdout at /dev/null so the exit flush is quiet too.
+        with contextlib.suppress(OSError, ValueError):
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, sys.stdout.fileno())
+        return 141  # 128 + SIGPIPE, what a shell reports for a tool stopped by a closed pipe
     except (FileNotFoundError, OSError, ValueError) as exc:
         print(f"skflow {args.command}: error: {exc}", file=sys.stderr)
         return 2

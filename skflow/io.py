@@ -32,7 +32,8 @@ TRUSTED_TYPES = [
 
 
 def read_table(path):
-    """A CSV (header optional), NPY or Parquet file as ``(2-D float array, column names or None)``.
+    """A CSV (header optional), NPY or Parquet file as ``(2-D float array, column names or None)``;
+    ``"-"`` reads a CSV table from standard input.
 
     Raises
     ------
@@ -41,6 +42,8 @@ def read_table(path):
         first cell that is empty or not a number (rows counted after the
         header).
     """
+    if to_stdout(path):
+        return _read_stdin()
     path = Path(path)
     if not path.exists():
         raise FileNotFoundError(f"{path}: no such file")
@@ -65,6 +68,24 @@ def read_table(path):
     data = np.asarray(data, dtype=float)
     if data.ndim == 1:
         data = data[:, None]
+    return data, names
+
+
+def _read_stdin():
+    """A CSV table from standard input (``-``), parsed as a CSV file is."""
+    text = sys.stdin.read()
+    fd, tmp = tempfile.mkstemp(suffix=".csv")
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        try:
+            data, names = _read_csv(tmp)
+        except ValueError as exc:
+            raise ValueError(str(exc).replace(tmp, "<stdin>")) from None
+    finally:
+        os.unlink(tmp)
+    if data.size == 0:
+        raise ValueError("<stdin>: no rows")
     return data, names
 
 

@@ -164,15 +164,13 @@ def test_cli_without_force_refuses_a_file_created_during_the_fit(tmp_path, monke
     data = tmp_path / "d.npy"
     np.save(data, np.random.RandomState(0).normal(size=(100, 2)))
     out = tmp_path / "m.skops"
-    from sklearn.pipeline import Pipeline
-
-    real_fit = Pipeline.fit
+    real_fit = MAFDensity.fit
 
     def fit_while_someone_saves(self, *args, **kwargs):
         out.write_bytes(b"the other writer's model")
         return real_fit(self, *args, **kwargs)
 
-    monkeypatch.setattr(Pipeline, "fit", fit_while_someone_saves)
+    monkeypatch.setattr(MAFDensity, "fit", fit_while_someone_saves)
     assert main(["fit", str(data), "-o", str(out), "--max-iter", "1", "--quiet"]) == 2
     assert out.read_bytes() == b"the other writer's model"
 
@@ -310,7 +308,7 @@ def test_cli_turns_unexpected_errors_into_one_line(tmp_path, capsys, monkeypatch
 # ------------------------------------------------------- 7. wide data
 def test_wide_data_select_the_shrinkage_in_the_row_space():
     from skflow.estimators._gaussian import SHRINKAGES, gaussian_log_pdfs, shrink_to_identity
-    from skflow.estimators._gaussian import _held_out_log_pdfs
+    from skflow.estimators._gaussian import spectral_log_pdfs
 
     rng = np.random.RandomState(0)
     for n, d in [(30, 5), (8, 40)]:  # more rows than columns, and fewer
@@ -319,7 +317,8 @@ def test_wide_data_select_the_shrinkage_in_the_row_space():
         cov = (fit - mean).T @ (fit - mean) / n
         dense = np.stack([shrink_to_identity(cov, s) for s in SHRINKAGES])
         expected = gaussian_log_pdfs(test, mean[None], dense[:, None])[:, :, 0]
-        np.testing.assert_allclose(_held_out_log_pdfs(fit, test), expected, rtol=1e-7, atol=1e-6)
+        np.testing.assert_allclose(spectral_log_pdfs(fit - mean, test - mean, SHRINKAGES), expected,
+                                   rtol=1e-7, atol=1e-6)
 
 
 # ----------------------------------------------------- 9, 10, 11, 12
@@ -358,3 +357,29 @@ def test_fits_on_a_handful_of_rows_warn():
     with warnings.catch_warnings():
         warnings.simplefilter("error", FewRowsWarning)
         MAFDensity(**TINY).fit(np.random.RandomState(0).normal(size=(50, 3)))
+
+
+def test_wide_classifier_start_uses_the_pooled_covariance_in_the_row_space():
+    from skflow.estimators.classifier import _BETAS, _select_shrinkage, _shrink, _class_moments
+    from skflow.estimators._gaussian import gaussian_log_pdfs
+    from skflow.estimators.classifier import _label_log_likelihood
+
+    rng = np.random.RandomState(0)
+    n, d, k = 60, 300, 3
+    x = rng.normal(size=(n, d)) + np.repeat(rng.normal(size=(k, d)), n // k, axis=0)
+    labels = np.repeat(np.arange(k), n // k)
+    order = rng.permutation(n)
+    x, labels = torch.as_tensor(x[order]), torch.as_tensor(labels[order])
+    alpha, beta = _select_shrinkage(x, labels, k)
+    # The dense computation of the same losses picks the same beta.
+    fold = np.arange(n) % 5
+    losses = np.zeros(len(_BETAS))
+    for f in range(5):
+        fit = torch.as_tensor(np.flatnonzero(fold != f))
+        means, covs, counts = _class_moments(x, labels, fit, k)
+        prior = np.log(counts.numpy() / counts.sum().item())
+        for i, b in enumerate(_BETAS):
+            joint = gaussian_log_pdfs(x.numpy()[fold == f], means.numpy(), _shrink(covs, counts, 1.0, b).numpy()[None])
+            losses[i] -= _label_log_likelihood(joint[:, 0] + prior, labels.numpy()[fold == f]).sum()
+    assert alpha == 1.0 and beta == _BETAS[int(losses.argmin())]
+

@@ -416,4 +416,4 @@ def test_verbose_fit_says_where_it_stopped(capsys):
     out = capsys.readouterr().out
     # tol so large that no epoch improves: stops after 3 stale epochs, keeps the initial weights
     assert est.n_iter_ == 3 and est.best_epoch_ == 0
-    assert "stopped early at epoch 3, best validation at epoch 0 (restored)" in out
+    assert "stopped early at epoch 3; no epoch beat the Gaussian start on validation, so the Gaussian start was kept" in out

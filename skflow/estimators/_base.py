@@ -428,6 +428,9 @@ def describe_stopping(est) -> str:
         head = f"reached max_iter={est.max_iter} epochs"
     if est.best_epoch_ == run:
         return f"{head}; the last epoch was the best on validation"
+    if np.ndim(est.best_epoch_) == 0 and est.best_epoch_ == 0:
+        start = "the Gaussian start" if est.init == "gaussian" else "the start"
+        return f"{head}; no epoch beat {start} on validation, so {start} was kept"
     return f"{head}, best validation at epoch {est.best_epoch_} (restored)"
 
 

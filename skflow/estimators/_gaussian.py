@@ -12,7 +12,7 @@ import math
 
 import numpy as np
 
-__all__ = ["SHRINKAGES", "gaussian_log_pdfs", "select_shrinkage", "shrink_to_identity"]
+__all__ = ["SHRINKAGES", "gaussian_log_pdfs", "select_shrinkage", "shrink_to_identity", "spectral_log_pdfs"]
 
 #: Candidate shares of the covariance moved onto a multiple of the identity.
 SHRINKAGES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
@@ -70,27 +70,34 @@ def select_shrinkage(x: np.ndarray, folds: int = _FOLDS) -> tuple[float, np.ndar
         fit, test = fold != f, fold == f
         if fit.sum() < 2 or not test.any():
             continue
-        total += _held_out_log_pdfs(x[fit], x[test]).sum(0)
+        mean = x[fit].mean(0)
+        total += spectral_log_pdfs(x[fit] - mean, x[test] - mean, SHRINKAGES).sum(0)
     scores = total / n
     best = int(np.nan_to_num(scores, nan=-np.inf).argmax())
     return SHRINKAGES[best], scores
 
 
-def _held_out_log_pdfs(fit: np.ndarray, test: np.ndarray) -> np.ndarray:
-    """``(n_test, len(SHRINKAGES))`` log-densities of ``test`` under the Gaussian
-    of ``fit`` with each shrinkage, as :func:`shrink_to_identity` makes it."""
-    m, d = fit.shape
-    mean = fit.mean(0)
-    _, singular, vt = np.linalg.svd(fit - mean, full_matrices=False)
+def spectral_log_pdfs(centred: np.ndarray, diffs: np.ndarray, shrinkages) -> np.ndarray:
+    """Log-densities of ``diffs`` (rows minus a mean; any leading axes) under
+    ``N(0, shrink_to_identity(S, s))`` for each ``s`` of ``shrinkages``, where
+    ``S = centred.T @ centred / len(centred)`` (the rows a covariance is made
+    of, each minus its own mean); shape ``diffs.shape[:-1] + (len(shrinkages),)``.
+
+    One thin SVD of ``centred`` gives every candidate: they share its
+    eigenvectors, and outside their span the covariance is a multiple of
+    the identity.
+    """
+    m, d = centred.shape
+    _, singular, vt = np.linalg.svd(centred, full_matrices=False)
     eig = np.square(singular) / m  # the covariance's eigenvalues in the span of vt
     scale = eig.sum() / d  # mean variance: the trace over d
-    diff = test - mean
-    along = np.square(diff @ vt.T)  # (n_test, r)
-    rest = np.maximum(np.square(diff).sum(1) - along.sum(1), 0.0)  # outside the span of the fit rows
-    out = np.empty((len(test), len(SHRINKAGES)))
-    for i, s in enumerate(SHRINKAGES):
+    along = np.square(diffs @ vt.T)  # (..., r)
+    rest = np.maximum(np.square(diffs).sum(-1) - along.sum(-1), 0.0)  # outside the span of the rows
+    out = np.empty(diffs.shape[:-1] + (len(shrinkages),))
+    for i, s in enumerate(shrinkages):
         c = s * scale + 1e-6 * scale + 1e-12
         spectrum = (1.0 - s) * eig + c
         log_det = np.log(spectrum).sum() + (d - len(eig)) * math.log(c)
-        out[:, i] = -0.5 * ((along / spectrum).sum(1) + rest / c) - 0.5 * log_det - 0.5 * d * math.log(2 * math.pi)
+        out[..., i] = (-0.5 * ((along / spectrum).sum(-1) + rest / c) - 0.5 * log_det
+                       - 0.5 * d * math.log(2 * math.pi))
     return out

@@ -16,7 +16,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn.devices import private_random_state, seed_generator
 from ._scaling import fit_standardisation
-from ._gaussian import gaussian_log_pdfs
+from ._gaussian import gaussian_log_pdfs, spectral_log_pdfs
 from ._base import (FLOW_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC, BaseMAF, _gaussian_of, add_ridge, check_n_samples,
                     check_numeric_columns, flow_parameters_doc, warn_if_few_rows)
 
@@ -31,7 +31,9 @@ _INIT_DOC = """
         and that towards a multiple of the identity, by the amounts (from a
         5 x 5 grid, see ``covariance_shrinkage_``) with the lowest 5-fold
         cross-validated log loss of those Gaussians on the training rows
-        (closed form; at most 100,000 rows).  "identity" starts every layer
+        (closed form; at most 100,000 rows).  With more than 256 features and
+        a class with no more rows than features, only ``alpha = 1`` (the
+        pooled covariance, as in linear discriminant analysis) is tried.  "identity" starts every layer
         at the identity."""
 
 
@@ -41,6 +43,9 @@ _ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 _BETAS = (0.0, 0.05, 0.2, 0.5, 0.9)
 _FOLDS = 5
 _MAX_SELECTION_ROWS = 100_000
+#: Above this many features, a class with no more rows than features makes
+#: the start's grid search use the pooled covariance alone (alpha = 1).
+_WIDE = 256
 
 
 def _label_log_likelihood(joint: np.ndarray, labels: np.ndarray) -> np.ndarray:
@@ -87,6 +92,9 @@ def _select_shrinkage(x, labels, n_classes) -> tuple[float, float]:
     however busy the machine)."""
     n, d = x.shape
     fold = torch.arange(n) % _FOLDS  # the rows come in random order
+    counts = torch.bincount(labels, minlength=n_classes)
+    if d > _WIDE and int(counts.min()) <= d:
+        return 1.0, _select_pooled_shrinkage(x.numpy(), labels.numpy(), n_classes)
     grid = [(a, b) for a in _ALPHAS for b in _BETAS]
     loss = np.zeros(len(grid))
     # Candidates per batched factorisation, within about 64 MB of matrices.
@@ -107,6 +115,30 @@ def _select_shrinkage(x, labels, n_classes) -> tuple[float, float]:
             loss[start : start + step] -= _label_log_likelihood(joint, y_test).sum(0)
     best = int(np.nan_to_num(loss, nan=np.inf).argmin())
     return grid[best]
+
+
+def _select_pooled_shrinkage(x: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
+    """The ``beta`` of :data:`_BETAS` for ``alpha = 1`` (every class with the
+    pooled covariance, shrunk by ``beta``), by the same cross-validated log
+    loss, each fold from one thin SVD of its rows minus their class means:
+    what wide data can afford (``d x d`` factorisations per candidate and
+    class would cost minutes at 2,000 features)."""
+    n = len(x)
+    fold = np.arange(n) % _FOLDS
+    loss = np.zeros(len(_BETAS))
+    for f in range(min(_FOLDS, n)):
+        fit, test = fold != f, fold == f
+        if not fit.any() or not test.any():
+            continue
+        counts = np.bincount(labels[fit], minlength=n_classes).astype(float)
+        means = np.stack([x[fit][labels[fit] == k].mean(0) if counts[k] else x[fit].mean(0)
+                          for k in range(n_classes)])
+        centred = x[fit] - means[labels[fit]]
+        log_pdfs = spectral_log_pdfs(centred, x[test][:, None, :] - means[None], _BETAS)  # (n_test, k, betas)
+        log_prior = np.log(np.maximum(counts, 1) / np.maximum(counts, 1).sum())
+        joint = np.moveaxis(log_pdfs, -1, 1) + log_prior  # (n_test, betas, k)
+        loss -= _label_log_likelihood(joint, labels[test]).sum(0)
+    return float(_BETAS[int(np.nan_to_num(loss, nan=np.inf).argmin())])
 
 
 class MAFClassifier(ClassifierMixin, BaseMAF):
