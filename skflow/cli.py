@@ -86,7 +86,7 @@ def sample_from(model, n_samples, random_state=None) -> np.ndarray:
 
 def _fit(args) -> int:
     from .estimators import MAFDensity
-    from .estimators._base import describe_stopping
+    from .estimators._validation import describe_stopping
 
     _check_output(args.output, args.force)
     data, names = read_table(args.data)

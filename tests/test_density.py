@@ -264,7 +264,7 @@ def test_shrinkage_grows_as_rows_become_few():
 
 
 def test_significance_rule():
-    from skflow.estimators._base import _significant_gain
+    from skflow.estimators._gaussian import _significant_gain
 
     rng = np.random.RandomState(0)
     assert not _significant_gain(rng.normal(0.0, 1.0, 400))

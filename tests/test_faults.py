@@ -17,7 +17,7 @@ import torch
 
 from skflow import MAFClassifier, MAFDensity, MAFOutlierDetector, MAFRegressor
 from skflow.cli import main
-from skflow.estimators._base import FewRowsWarning
+from skflow.estimators._validation import FewRowsWarning
 from skflow.estimators._saved_state import DamagedModelError
 from skflow.io import atomic_write, load_model, save_model
 

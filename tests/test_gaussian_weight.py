@@ -6,7 +6,7 @@ from scipy.stats import multivariate_normal
 from sklearn.datasets import make_moons
 
 from skflow import MAFDensity, MAFOutlierDetector
-from skflow.estimators._base import _best_gaussian_weight
+from skflow.estimators._gaussian import _best_gaussian_weight
 
 from ._helpers import joblib_round_trip
 

@@ -22,7 +22,7 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..estimators import MAFDensity
-from ..estimators._base import UnconditionalMAF
+from ..estimators._unconditional import UnconditionalMAF
 from .features import _frames, _waveforms, mel_filterbank
 
 __all__ = ["FrameFeatures", "FrameOutlierDetector", "aggregate_frames", "stack_frames"]

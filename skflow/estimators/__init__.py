@@ -1,8 +1,11 @@
 """The scikit-learn estimators: a thin layer over :mod:`skflow.nn`.
 
-``_base.BaseMAF`` holds what they share (parameters, validation, the fit,
-scoring, sampling, pickling) and ``_base.UnconditionalMAF`` what the two
-flows of ``X`` alone add; each estimator is one module.
+``_base.BaseMAF`` holds what they share (parameters, the fit, scoring,
+sampling, pickling) and ``_unconditional.UnconditionalMAF`` what the two
+flows of ``X`` alone add; each estimator is one module.  Beside them:
+``_gaussian`` (closed-form Gaussians), ``_scaling`` (the standardisation
+inside), ``_validation`` (input checks), ``_saved_state`` (checks on loaded
+files) and ``_docs`` (shared parameter documentation).
 """
 
 from .classifier import MAFClassifier

@@ -1,5 +1,6 @@
-"""Closed-form Gaussians in numpy: batched log-densities and the
-cross-validated covariance shrinkage of the Gaussian starts.
+"""Closed-form Gaussians: moments, ridge, log-densities, the
+cross-validated covariance shrinkage of the Gaussian starts, and the rules
+that weigh a trained flow against its Gaussian start.
 
 Numpy rather than torch: its small factorisations run in one thread, which
 keeps them fast however busy the machine (torch's small ops under two busy
@@ -11,10 +12,14 @@ from __future__ import annotations
 import math
 
 import numpy as np
+import torch
 
 __all__ = ["SHRINKAGES", "gaussian_log_pdfs", "select_shrinkage", "shrink_to_identity", "spectral_log_pdfs"]
 
 #: Candidate shares of the covariance moved onto a multiple of the identity.
+#: Rows the cross-validated choice of the Gaussian start's shrinkage looks at.
+MAX_SELECTION_ROWS = 100_000
+
 SHRINKAGES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
 _FOLDS = 5
 
@@ -101,3 +106,83 @@ def spectral_log_pdfs(centred: np.ndarray, diffs: np.ndarray, shrinkages) -> np.
         out[..., i] = (-0.5 * ((along / spectrum).sum(-1) + rest / c) - 0.5 * log_det
                        - 0.5 * d * math.log(2 * math.pi))
     return out
+
+
+def _gaussian_of(x, rows=None, chunk_size=65536, ridge=True):
+    """Mean and covariance (float64; with ``ridge``, plus 1e-6 of the mean variance) of ``x[rows]``."""
+    n = x.shape[0] if rows is None else rows.numel()
+
+    def chunks():  # float64 on the CPU, a chunk at a time: no copy of all rows
+        for start in range(0, n, chunk_size):
+            idx = slice(start, start + chunk_size) if rows is None else rows[start : start + chunk_size]
+            yield x[idx].double().cpu()
+
+    # Two passes (mean, then centred products), as the batch-norm refit does.
+    mean = sum(c.sum(0) for c in chunks()) / n
+    cov = sum(d.t() @ d for d in (c - mean for c in chunks())) / n
+    return mean, (add_ridge(cov) if ridge else cov)
+
+
+def _shrunk_gaussian(x, rows=None, shrinkage=None):
+    """Mean (tensor) and covariance (numpy) of ``x[rows]``, the covariance
+    shrunk towards a multiple of the identity by ``shrinkage`` (None: the
+    amount with the best 5-fold cross-validated log-likelihood), and that
+    amount."""
+    mean, cov = _gaussian_of(x, rows, ridge=False)
+    if shrinkage is None:
+        sample = x if rows is None else x[rows[:MAX_SELECTION_ROWS].long()]
+        shrinkage, _ = select_shrinkage(sample[:MAX_SELECTION_ROWS].double().cpu().numpy())
+    return mean, shrink_to_identity(cov.numpy(), shrinkage), shrinkage
+
+
+#: Training must beat the Gaussian start on the validation rows by this many
+#: standard errors of the mean per-row gain, or the start is kept.
+_KEEP_TRAINED_Z = 1.0
+
+
+def _significant_gain(gain: np.ndarray, z: float = _KEEP_TRAINED_Z) -> bool:
+    """Whether per-row log-likelihood gains are above zero by more than ``z``
+    standard errors."""
+    n = len(gain)
+    if n < 2:
+        return bool(gain.mean() > 0)
+    return bool(gain.mean() > z * gain.std(ddof=1) / np.sqrt(n))
+
+
+def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray, caution: float = 0.0) -> float:
+    """The weight ``w`` in 0, 0.05, ..., 1 of ``w N + (1 - w) flow`` with the
+    best mean log-likelihood of rows whose log-densities under each are given
+    (the smallest such weight on ties).  With ``caution`` > 0: the largest
+    ``w`` whose mean is within ``caution`` standard errors (of the rows'
+    paired differences) of the best."""
+    weights = np.linspace(0.0, 1.0, 21)
+    with np.errstate(divide="ignore"):
+        rows = np.array([np.logaddexp(np.log(w) + gaussian, np.log1p(-w) + flow) for w in weights])
+    means = rows.mean(1)
+    best = 0
+    for i in range(1, len(weights)):
+        if means[i] > means[best] + 1e-12:
+            best = i
+    if caution > 0 and rows.shape[1] > 1:
+        for i in range(len(weights) - 1, best, -1):
+            if not _significant_gain(rows[best] - rows[i], caution):
+                return float(weights[i])
+    return float(weights[best])
+
+
+def _gaussian_log_pdf(X: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
+    """Log-density of each row of ``X`` under ``N(mean, cov)``."""
+    from scipy.linalg import cholesky, solve_triangular
+
+    chol = cholesky(cov, lower=True)
+    z = solve_triangular(chol, (np.asarray(X, dtype=np.float64) - mean).T, lower=True)
+    return (-0.5 * np.square(z).sum(0) - np.log(np.diag(chol)).sum()
+            - 0.5 * len(mean) * np.log(2 * np.pi))
+
+
+def add_ridge(cov):
+    """``cov`` (a torch tensor or numpy array) plus 1e-6 of its mean variance
+    on the diagonal: invertible, and a row's density hardly changes."""
+    ridge = 1e-6 * float(cov.diagonal().mean()) + 1e-12
+    eye = torch.eye(cov.shape[-1], dtype=cov.dtype) if torch.is_tensor(cov) else np.eye(cov.shape[-1])
+    return cov + ridge * eye

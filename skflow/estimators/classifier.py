@@ -17,8 +17,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..nn.devices import private_random_state, seed_generator
 from ._scaling import fit_standardisation
 from ._gaussian import gaussian_log_pdfs, spectral_log_pdfs
-from ._base import (FLOW_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC, BaseMAF, _gaussian_of, add_ridge, check_n_samples,
-                    check_numeric_columns, flow_parameters_doc, warn_if_few_rows)
+from ._docs import FLOW_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC, flow_parameters_doc
+from ._base import BaseMAF
+from ._gaussian import _gaussian_of, add_ridge
+from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
 
 _INIT_DOC = """
     init : {"gaussian", "identity"}, default="gaussian"

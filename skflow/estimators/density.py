@@ -5,9 +5,8 @@ from __future__ import annotations
 from numpy.typing import ArrayLike
 from sklearn.base import DensityMixin
 
-from ._base import (ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC,
-                    UnconditionalMAF,
-                    flow_parameters_doc)
+from ._docs import ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC, flow_parameters_doc
+from ._unconditional import UnconditionalMAF
 
 
 class MAFDensity(DensityMixin, UnconditionalMAF):

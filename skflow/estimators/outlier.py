@@ -10,9 +10,8 @@ from sklearn.base import OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._base import (ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC,
-                    UnconditionalMAF,
-                    flow_parameters_doc)
+from ._docs import ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC, flow_parameters_doc
+from ._unconditional import UnconditionalMAF
 
 #: Share of new normal rows that ``contamination="auto"`` flags.
 AUTO_FALSE_ALARM_RATE = 0.01

@@ -16,8 +16,10 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..nn.devices import DTYPES, private_random_state, seed_generator
 from ..nn.threads import intra_op_threads, threads_for_rows
 from ._scaling import fit_standardisation, standardise
-from ._base import (FLOW_ATTRIBUTES_DOC, BaseMAF, add_ridge, check_n_samples, check_numeric_columns,
-                    flow_parameters_doc)
+from ._docs import FLOW_ATTRIBUTES_DOC, flow_parameters_doc
+from ._base import BaseMAF
+from ._gaussian import add_ridge
+from ._validation import check_n_samples, check_numeric_columns
 
 _INIT_DOC = """
     init : {"gaussian", "identity"}, default="gaussian"

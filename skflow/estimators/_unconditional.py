@@ -1,0 +1,326 @@
+"""What the two flows of ``X`` alone add to :class:`BaseMAF`:
+:class:`UnconditionalMAF`, the base of MAFDensity and MAFOutlierDetector
+(ensembles, the mixture with the Gaussian, scoring and sampling ``X``)."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from joblib import Parallel, delayed
+from numpy.typing import ArrayLike
+from sklearn.base import _fit_context, clone
+from sklearn.model_selection import GroupShuffleSplit
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils.validation import check_is_fitted, validate_data
+
+from ..nn import FlowEnsemble
+from ..nn.devices import private_random_state, resolve_device, seed_generator
+from ._base import BaseMAF
+from ._gaussian import _best_gaussian_weight, _gaussian_log_pdf, _shrunk_gaussian, add_ridge
+from ._scaling import fit_standardisation
+from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
+
+
+def _fit_member(template, X, split, seed):
+    """One ensemble member: ``template``'s flow trained on ``split``'s rows."""
+    member = clone(template).set_params(n_estimators=1, n_jobs=None, random_state=seed,
+                                        warm_start=False, verbose=0, gaussian_weight=0.0)
+    member._train(X, split=split, refit_start=False)
+    return member
+
+
+class UnconditionalMAF(BaseMAF):
+    """A flow of ``X`` alone: fit(X), score_samples, sample (MAFDensity, MAFOutlierDetector)."""
+
+    _parameter_constraints: dict = {
+        **BaseMAF._parameter_constraints,
+        "n_estimators": [Interval(Integral, 1, None, closed="left")],
+        "n_jobs": [Integral, None],
+        "gaussian_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
+    }
+
+    def __init__(
+        self,
+        *,
+        n_flows=5,
+        hidden_layer_sizes=(100, 100),
+        activation="tanh",
+        batch_norm=False,
+        order="reverse",
+        learning_rate="constant",
+        learning_rate_init=1e-3,
+        weight_decay=0.0,
+        batch_size="auto",
+        max_iter=200,
+        early_stopping=True,
+        validation_fraction=0.1,
+        n_iter_no_change=10,
+        tol=1e-4,
+        log_scale_bound=5.0,
+        max_grad_norm=10.0,
+        device="auto",
+        dtype="float32",
+        random_state=None,
+        verbose=0,
+        warm_start=False,
+        compile=False,
+        init="gaussian",
+        base="normal",
+        n_components=10,
+        layer_type="affine",
+        n_bins=8,
+        tail_bound=5.0,
+        n_estimators=1,
+        n_jobs=None,
+        gaussian_weight="auto",
+    ):
+        super().__init__(
+            n_flows=n_flows,
+            hidden_layer_sizes=hidden_layer_sizes,
+            activation=activation,
+            batch_norm=batch_norm,
+            order=order,
+            learning_rate=learning_rate,
+            learning_rate_init=learning_rate_init,
+            weight_decay=weight_decay,
+            batch_size=batch_size,
+            max_iter=max_iter,
+            early_stopping=early_stopping,
+            validation_fraction=validation_fraction,
+            n_iter_no_change=n_iter_no_change,
+            tol=tol,
+            log_scale_bound=log_scale_bound,
+            max_grad_norm=max_grad_norm,
+            device=device,
+            dtype=dtype,
+            random_state=random_state,
+            verbose=verbose,
+            warm_start=warm_start,
+            compile=compile,
+            init=init,
+            base=base,
+            n_components=n_components,
+            layer_type=layer_type,
+            n_bins=n_bins,
+            tail_bound=tail_bound,
+        )
+        self.n_estimators = n_estimators
+        self.n_jobs = n_jobs
+        self.gaussian_weight = gaussian_weight
+
+    def __setstate__(self, state):
+        # Models saved before ensembles existed had one flow.
+        state = dict(state)
+        state.setdefault("n_estimators", 1)
+        state.setdefault("n_jobs", None)
+        # ... and before the mixture with the Gaussian: the flow alone.
+        state.setdefault("gaussian_weight", 0.0)
+        if "flow_" in state:
+            state.setdefault("gaussian_weight_", 0.0)
+        super().__setstate__(state)
+
+    def _make_flow(self, config: dict, generator: torch.Generator):
+        if "members" in config:
+            return FlowEnsemble([super(UnconditionalMAF, self)._make_flow(c, generator)
+                                 for c in config["members"]])
+        return super()._make_flow(config, generator)
+
+    def _train_ensemble(self, X: np.ndarray, split=None):
+        """Train ``n_estimators`` flows on bootstrap samples of the training
+        rows of ``split`` (or of a random split); set the fitted attributes of
+        their mixture; return the held-out row positions (or None)."""
+        if self.warm_start:
+            raise ValueError("warm_start=True is not supported with n_estimators > 1")
+        rng = private_random_state(self.random_state)
+        n = X.shape[0]
+        if split is not None:
+            val_index, train_rows = split
+        elif self.early_stopping:
+            val_index, train_rows = self._validation_split(n, rng, None)
+        else:
+            val_index, train_rows = None, np.arange(n)
+        splits = [(val_index, np.sort(rng.choice(train_rows, len(train_rows), replace=True)))
+                  for _ in range(self.n_estimators)]
+        seeds = rng.randint(np.iinfo(np.int32).max, size=self.n_estimators)
+        members = Parallel(n_jobs=self.n_jobs)(
+            delayed(_fit_member)(self, X, split, int(seed)) for split, seed in zip(splits, seeds))
+        device = resolve_device(self.device)
+        self.flow_ = FlowEnsemble([m.flow_ for m in members]).to(device).eval()
+        self.device_ = device
+        self._flow_config_ = {"members": [m._flow_config_ for m in members]}
+        self.batch_size_ = members[0].batch_size_
+        self.n_iter_ = np.array([m.n_iter_ for m in members])
+        self.best_epoch_ = np.array([m.best_epoch_ for m in members])
+        self.loss_curve_ = [m.loss_curve_ for m in members]
+        self.validation_scores_ = [m.validation_scores_ for m in members] if self.early_stopping else None
+        self.best_validation_score_ = None
+        if val_index is not None:
+            self.best_validation_score_ = float(self._log_density(X[val_index]).mean())
+        if self.init == "gaussian":
+            self.covariance_shrinkage_ = np.array([m.covariance_shrinkage_ for m in members])
+        self._fit_epochs = int(self.n_iter_.max())
+        return val_index
+
+    @_fit_context(prefer_skip_nested_validation=True)
+    def fit(self, X: ArrayLike, y: None = None, groups: ArrayLike | None = None):
+        """Fit the flow to ``X`` by maximum likelihood.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows; at least 2.
+        y : None
+            Ignored, present for API consistency.
+        groups : array-like of shape (n_samples,), default=None
+            The source of each row (a speaker, a recording day, a batch).
+            With early stopping, the validation rows are then whole groups
+            (about ``validation_fraction`` of them), so early stopping and the
+            Gaussian start's significance test judge the flow on sources it
+            was not trained on -- what matters when new data come from new
+            sources.  In a pipeline, pass it as ``<step>__groups``.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit_keeping_state(self._fit, X, groups)
+
+    def _fit(self, X, groups=None):
+        """Fit; return the validated, standardised ``X`` and the held-out row positions (or None)."""
+        check_numeric_columns(X)
+        X = validate_data(
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not self._warm()
+        )
+        warn_if_few_rows(*X.shape)
+        if not self._warm():  # a warm start keeps the scales the flow was trained in
+            self.location_, self.scale_ = fit_standardisation(X)
+        X, outside = self._standardised(X)
+        if outside.any():
+            raise ValueError(f"row {int(np.flatnonzero(outside)[0])} of X lies too many standard deviations "
+                             "beyond the rows the warm-started model was first fitted on; fit afresh "
+                             "(warm_start=False)")
+        split = None
+        self.gaussian_weight_ = 0.0  # until this fit sets it (scoring inside the fit sees the flow alone)
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (X.shape[0],):
+                raise ValueError(f"groups must hold one entry per row of X ({X.shape[0]}), "
+                                 f"got shape {groups.shape}")
+            if self.early_stopping:
+                split = self._group_split(groups)
+        if self.n_estimators > 1:
+            val_index = self._train_ensemble(X, split)
+        else:
+            val_index = self._train(X, split=split)
+        self._set_gaussian_mixture(X)
+        return X, val_index
+
+    #: ``gaussian_weight="auto"``: how many standard errors of validation
+    #: log-likelihood the flow must gain before less weight goes to the
+    #: Gaussian (0: the best weight; the outlier detector is cautious).
+    _gaussian_weight_caution = 0.0
+
+    def _kept_over_start(self, start: np.ndarray, trained: np.ndarray) -> None:
+        self._mixing_rows = (start, trained)  # for the mixture with the Gaussian
+
+    def _set_gaussian_mixture(self, X: np.ndarray) -> None:
+        """Set ``gaussian_weight_`` (and the Gaussian's moments when it is positive)."""
+        rows = self.__dict__.pop("_mixing_rows", None)
+        weight = self.gaussian_weight
+        if weight == "auto":
+            weight = (0.0 if rows is None or self.n_estimators > 1
+                      else _best_gaussian_weight(*rows, caution=self._gaussian_weight_caution))
+        self.gaussian_weight_ = float(weight)
+        for name in ("gaussian_mean_", "gaussian_covariance_"):
+            self.__dict__.pop(name, None)
+        if self.gaussian_weight_ == 0.0:
+            return
+        shrinkage = getattr(self, "covariance_shrinkage_", None)  # the start's, where there is one
+        # torch wraps only writeable arrays (not read-only memmaps): np.require copies those.
+        mean, cov, _ = _shrunk_gaussian(torch.from_numpy(np.require(X, np.float64, ["W"])), None,
+                                        None if shrinkage is None or np.ndim(shrinkage) > 0 else float(shrinkage))
+        self.gaussian_mean_ = mean.numpy()
+        self.gaussian_covariance_ = add_ridge(cov)
+
+    def _log_density(self, X: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
+        weight = getattr(self, "gaussian_weight_", 0.0)
+        if weight == 0.0:
+            return super()._log_density(X, context)
+        gaussian = _gaussian_log_pdf(X, self.gaussian_mean_, self.gaussian_covariance_)
+        if weight == 1.0:
+            return gaussian
+        flow = super()._log_density(X, context)
+        return np.logaddexp(np.log(weight) + gaussian, np.log1p(-weight) + flow)
+
+    def _draw(self, n: int, generator, context: np.ndarray | None = None) -> np.ndarray:
+        weight = getattr(self, "gaussian_weight_", 0.0)
+        if weight == 0.0:
+            return super()._draw(n, generator, context)
+        from_gaussian = (torch.rand(n, generator=generator, dtype=torch.float64) < weight).numpy()
+        out = np.empty((n, self.n_features_in_))
+        out[~from_gaussian] = super()._draw(int((~from_gaussian).sum()), generator, context)
+        noise = torch.randn(int(from_gaussian.sum()), self.n_features_in_, generator=generator,
+                            dtype=torch.float64).numpy()
+        out[from_gaussian] = self.gaussian_mean_ + noise @ np.linalg.cholesky(self.gaussian_covariance_).T
+        return out
+
+    def _group_split(self, groups: np.ndarray):
+        """(validation rows, training rows) with whole groups held out."""
+        if len(np.unique(groups)) < 2:
+            raise ValueError("groups needs at least two distinct values to hold one out for early stopping")
+        splitter = GroupShuffleSplit(n_splits=1, test_size=self.validation_fraction,
+                                     random_state=private_random_state(self.random_state).randint(2**31 - 1))
+        train, val = next(splitter.split(np.zeros(len(groups)), groups=groups))
+        return val, train
+
+    def _start_at_gaussian(self, flow, x_all, context, train_index) -> None:
+        """The Gaussian of the training rows, its covariance shrunk towards a
+        multiple of the identity by the amount with the best 5-fold
+        cross-validated log-likelihood (``covariance_shrinkage_``)."""
+        mean, cov, self.covariance_shrinkage_ = _shrunk_gaussian(x_all, train_index)
+        flow.transforms[0].set_gaussian(mean, torch.from_numpy(cov))
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log-density of each row of ``X`` under the fitted flow.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,), dtype float64
+            Natural-log densities.  Rows far outside the float range of the
+            model's dtype get ``-inf``.
+        """
+        Z, outside = self._standardised(self._validated(X))
+        out = self._log_density(Z) - self._log_scale()
+        out[outside] = -np.inf
+        return out
+
+    @torch.no_grad()
+    def sample(self, n_samples: int = 1, random_state=None) -> np.ndarray:
+        """Draw samples from the fitted flow.
+
+        Sampling inverts every MAF layer one dimension at a time, computing
+        each hidden unit once: about one network pass per layer.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+            Number of rows to draw; 0 gives an empty array.
+        random_state : int, RandomState instance or None, default=None
+            Seeds the base noise; the same seed gives the same samples.
+
+        Returns
+        -------
+        X : ndarray of shape (n_samples, n_features), dtype float64
+        """
+        check_is_fitted(self)
+        check_n_samples(n_samples, self.n_features_in_)
+        draws = self._draw(int(n_samples), seed_generator(private_random_state(random_state)))
+        location = getattr(self, "location_", None)
+        return draws if location is None else draws * self.scale_ + location

@@ -1,0 +1,80 @@
+"""Checks on what users pass in, and how a fit reports where it stopped."""
+
+from __future__ import annotations
+
+import os
+import warnings
+from numbers import Integral
+
+import numpy as np
+
+
+def check_numeric_columns(X) -> None:
+    """A clear error naming the first non-numeric column of a DataFrame."""
+    columns, dtypes = getattr(X, "columns", None), getattr(X, "dtypes", None)
+    if columns is None or dtypes is None or not hasattr(dtypes, "__iter__"):
+        return
+    for name, dtype in zip(columns, dtypes):
+        if getattr(dtype, "kind", "O") not in "biuf":
+            raise ValueError(f"column {name!r} is not numeric ({dtype}); encode it first, e.g. with "
+                             "OneHotEncoder or OrdinalEncoder in a Pipeline")
+
+
+def check_n_samples(n_samples, values_per_draw: int = 0) -> None:
+    """A clear error for a number of draws that is not a non-negative int, or
+    whose result (``values_per_draw`` float64 values each, with the working
+    copies sampling needs) would not fit in this machine's memory."""
+    if isinstance(n_samples, (bool, np.bool_)) or not isinstance(n_samples, Integral):
+        raise TypeError(f"n_samples must be an int, got {n_samples!r}")
+    if n_samples < 0:
+        raise ValueError(f"n_samples must be >= 0, got {n_samples}")
+    needed = 3 * 8 * int(n_samples) * max(1, values_per_draw)  # the result, a float32 chunk copy, labels
+    available = _available_memory()
+    if available is not None and needed > available:
+        raise ValueError(f"n_samples={n_samples} needs about {needed / 2**30:.1f} GiB, more than the "
+                         f"{available / 2**30:.1f} GiB of memory available; draw in smaller batches")
+
+
+def _available_memory() -> int | None:
+    """Bytes of memory available to this process (Linux's MemAvailable), or None where unknown."""
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, ValueError, OSError):
+        return None
+
+
+class FewRowsWarning(UserWarning):
+    """A fit on fewer rows than a full-covariance Gaussian needs: the model is mostly guesswork."""
+
+
+def warn_if_few_rows(n_rows: int, n_features: int) -> None:
+    """Warn when ``n_rows`` cannot determine a Gaussian in ``n_features`` dimensions."""
+    if n_rows < n_features + 2:
+        warnings.warn(f"fitting on {n_rows} rows of {n_features} features: fewer than n_features + 2, so "
+                      "even one Gaussian's covariance is not determined by the data; the model's "
+                      "densities are mostly the shrinkage and the architecture's guesses", FewRowsWarning,
+                      stacklevel=4)
+
+
+def describe_stopping(est) -> str:
+    """Where a fit stopped, in words (printed with ``verbose`` and by ``skflow fit``)."""
+    run = est.n_iter_
+    if not est.early_stopping:
+        return f"trained {run} epochs (kept the last weights)"
+    if est._fit_epochs < est.max_iter:
+        head = f"stopped early at epoch {run}"
+    else:
+        head = f"reached max_iter={est.max_iter} epochs"
+    if est.best_epoch_ == run:
+        return f"{head}; the last epoch was the best on validation"
+    if np.ndim(est.best_epoch_) == 0 and est.best_epoch_ == 0:
+        start = "the Gaussian start" if est.init == "gaussian" else "the start"
+        return f"{head}; no epoch beat {start} on validation, so {start} was kept"
+    return f"{head}, best validation at epoch {est.best_epoch_} (restored)"
