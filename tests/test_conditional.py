@@ -161,8 +161,10 @@ def test_shrinkage_is_chosen_by_cross_validated_log_loss():
 
 def test_early_stopping_watches_the_held_out_log_loss(monkeypatch):
     X, y, _, _ = _class_data(400)
+    from skflow.estimators.classifier import HeldOutLogLoss
+
     seen = []
-    original = MAFClassifier._validation_score
+    original = HeldOutLogLoss.__call__
 
     def recording(self, x_val, c_val):
         score = original(self, x_val, c_val)
@@ -174,7 +176,7 @@ def test_early_stopping_watches_the_held_out_log_loss(monkeypatch):
                 flow.eval()
                 joint = torch.stack([flow.log_prob(x_val, c) for c in torch.eye(3, dtype=x_val.dtype)], 1).double()
                 flow.train()
-            joint += torch.as_tensor(self.class_prior_).log()
+            joint += torch.as_tensor(self.class_prior).log()
             by_hand = (joint[torch.arange(len(x_val)), c_val.argmax(1)] - joint.logsumexp(1)).mean()
             assert abs(value - float(by_hand)) < 1e-9
             seen.append(value)
@@ -182,7 +184,7 @@ def test_early_stopping_watches_the_held_out_log_loss(monkeypatch):
 
         return wrapped
 
-    monkeypatch.setattr(MAFClassifier, "_validation_score", recording)
+    monkeypatch.setattr(HeldOutLogLoss, "__call__", recording)
     clf = MAFClassifier(**FAST).fit(X, y)
     assert seen[1:] == clf.validation_scores_  # seen[0]: the starting point
     assert clf.best_validation_score_ == max(seen[: clf.best_epoch_ + 1])

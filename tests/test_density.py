@@ -1,7 +1,6 @@
 """MAFDensity as a scikit-learn estimator: quality, API, persistence, devices."""
 
 import pickle
-import warnings
 
 import joblib
 import numpy as np
@@ -15,7 +14,6 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
 from skflow import MAFDensity
-from skflow.nn.training import TrainingDivergedError
 
 FAST = dict(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=15, random_state=0)
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")

@@ -150,12 +150,12 @@ def test_failed_fit_leaves_model_unchanged(fitted, monkeypatch):
     state = pickle.dumps(est)
     expected = est.score_samples(X)
 
-    import skflow.estimators._base as base
+    import skflow.estimators._fitting as fitting
 
     def boom(*args, **kwargs):
         raise KeyboardInterrupt
 
-    monkeypatch.setattr(base, "train_flow", boom)
+    monkeypatch.setattr(fitting, "train_flow", boom)
     with pytest.raises(KeyboardInterrupt):
         est.fit(X + 5)
     monkeypatch.undo()
@@ -319,10 +319,10 @@ def test_unpickling_and_deepcopy_leave_the_global_torch_rng_alone():
 
 @pytest.mark.parametrize("batch_norm", [False, True])
 def test_large_fit_gathers_a_batch_norm_subset_only_with_batch_norm(batch_norm, monkeypatch):
-    import skflow.estimators._base as base
+    import skflow.estimators._fitting as fitting
     from skflow.nn import Flow
 
-    monkeypatch.setattr(base, "_BATCH_NORM_REFIT_ROWS", 20)  # "more than 2^20 rows" at test size
+    monkeypatch.setattr(fitting, "BATCH_NORM_REFIT_ROWS", 20)  # "more than 2^20 rows" at test size
     calls = []
     refit = Flow.refit_batch_norm
     monkeypatch.setattr(Flow, "refit_batch_norm", lambda self, x, *a, **k: calls.append(len(x)) or refit(self, x, *a, **k))

@@ -25,15 +25,14 @@ from ..nn import build_maf, layer_orders
 from ..nn.devices import DTYPES, private_random_state, resolve_device, seed_generator
 from ..nn.made import ACTIVATIONS
 from ..nn.threads import intra_op_threads, threads_for_rows
-from ..nn.training import TrainingConfig, batch_schedule, index_dtype, train_flow
-from ._gaussian import _gaussian_of, _significant_gain
+from ..nn.training import TrainingConfig, batch_schedule
+from ._fitting import fit_flow
 from ._saved_state import DamagedModelError, check_loaded_weights, check_saved_flow
 from ._scaling import standardise
 from ._validation import check_numeric_columns, describe_stopping
 
 _SCORE_CHUNK = 65536
 
-_BATCH_NORM_REFIT_ROWS = 1 << 20
 # The architecture parameters, declared once.
 _ARCHITECTURE_CONSTRAINTS: dict = {
     "n_flows": [Interval(Integral, 1, None, closed="left")],
@@ -50,19 +49,6 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
     "n_bins": [Interval(Integral, 2, None, closed="left")],
     "tail_bound": [Interval(Real, 0, None, closed="neither")],
 }
-
-
-@torch.no_grad()
-def _row_log_likelihood(flow, x, context=None, chunk_size=65536) -> np.ndarray:
-    """Per-row log-density (float64 numpy) of ``x`` under ``flow`` in eval mode."""
-    was_training = flow.training
-    flow.eval()
-    with intra_op_threads(threads_for_rows(x.shape[0])):
-        out = np.concatenate([
-            flow.log_prob(x[i : i + chunk_size], None if context is None else context[i : i + chunk_size])
-            .double().cpu().numpy() for i in range(0, x.shape[0], chunk_size)])
-    flow.train(was_training)
-    return out
 
 
 class BaseMAF(BaseEstimator):
@@ -164,10 +150,11 @@ class BaseMAF(BaseEstimator):
             )
         return tuple(int(s) for s in sizes)
 
-    #: What ``init="gaussian"`` puts first (see :func:`skflow.nn.build_maf`).
-    _gaussian_start = True
-
-    def _flow_config(self, n_features: int, generator, context_features: int = 0) -> dict:
+    def _flow_config(self, n_features: int, generator, context_features: int = 0,
+                     start_layer=False) -> dict:
+        """The architecture of the flow to build (what a warm start must
+        keep); ``start_layer``: the Gaussian start's first layer (the
+        ``gaussian_start`` of :func:`~skflow.nn.build_maf`), False for none."""
         order = self.order if isinstance(self.order, str) else [list(map(int, o)) for o in self.order]
         try:
             orders = layer_orders(n_features, self.n_flows, order, generator)
@@ -185,7 +172,7 @@ class BaseMAF(BaseEstimator):
             order=orders,
             log_scale_bound=None if self.log_scale_bound is None else float(self.log_scale_bound),
             dtype=self.dtype,
-            gaussian_start=self._gaussian_start if self.init == "gaussian" else False,
+            gaussian_start=start_layer,
         )
         if self.base != "normal":  # older models' configs name no base
             config.update(base=self.base, n_components=int(self.n_components))
@@ -239,32 +226,21 @@ class BaseMAF(BaseEstimator):
         perm = rng.permutation(n)
         return perm[:n_val].copy(), perm[n_val:]
 
-    def _start_at_gaussian(self, flow, x_all, context, train_index) -> None:
-        """Set the Gaussian start layer (``init="gaussian"``) from the training rows."""
-        flow.transforms[0].set_gaussian(*_gaussian_of(x_all, train_index))
+    def _train(self, X: np.ndarray, context: np.ndarray | None = None, *, start=None, stratify=None,
+               split=None, refit_start: bool = True, validation_score=None):
+        """Train the flow on the validated, standardised rows ``X`` (given
+        ``context``, one row per row of ``X``, for a conditional flow) with
+        :func:`~skflow.estimators._fitting.fit_flow`; set the fitted
+        attributes; return the :class:`~skflow.estimators._fitting.FitResult`
+        and the held-out row positions (or None).
 
-    def _kept_over_start(self, start: np.ndarray, trained: np.ndarray) -> None:
-        """Called when training beat the Gaussian start significantly, with
-        the validation rows' log-densities under each (a hook; nothing here)."""
-
-    def _validation_score(self, x_val, c_val):
-        """What early stopping watches (see :func:`~skflow.nn.train_flow`); None:
-        the held-out mean log-likelihood."""
-        return None
-
-    def _train(self, X: np.ndarray, context: np.ndarray | None = None, stratify=None, split=None,
-               refit_start: bool = True):
-        """Train the flow on the validated rows ``X`` (given ``context``, a
-        float array with one row per row of ``X``, for a conditional flow);
-        set the fitted attributes; return the held-out row positions (or None).
-
-        ``stratify`` (labels) keeps every class in both parts of the
-        early-stopping split where the counts allow it.  ``split``, a pair
-        ``(validation rows or None, training rows)``, replaces that split
-        (the training rows may repeat: an ensemble member's bootstrap sample).
-        A Gaussian start that training does not beat significantly is kept,
-        refitted on every row of ``X`` with ``refit_start`` (else the
-        training rows': an ensemble member keeps its bootstrap sample's).
+        ``start`` is the Gaussian start (a strategy object; None: every layer
+        at the identity), applied unless this is a warm start.  ``stratify``
+        (labels) keeps every class in both parts of the early-stopping split
+        where the counts allow it.  ``split``, a pair ``(validation rows or
+        None, training rows)``, replaces that split (the training rows may
+        repeat: an ensemble member's bootstrap sample).  ``refit_start`` and
+        ``validation_score`` go to ``fit_flow``.
         """
         warm = self._warm()
         context_features = 0 if context is None else context.shape[1]
@@ -272,10 +248,11 @@ class BaseMAF(BaseEstimator):
         rng = private_random_state(self.random_state)
         generator = seed_generator(rng)
         n = X.shape[0]
+        start_layer = False if start is None else start.layer
 
         if warm:
             config = self._flow_config_
-            new = self._flow_config(X.shape[1], generator, context_features)
+            new = self._flow_config(X.shape[1], generator, context_features, start_layer)
             if {k: v for k, v in new.items() if k != "order"} != {
                 k: v for k, v in config.items() if k != "order"
             }:
@@ -287,35 +264,19 @@ class BaseMAF(BaseEstimator):
             # Train a copy: an interrupted warm start must not damage the fitted model.
             flow = copy.deepcopy(self.flow_).to(device)
         else:
-            config = self._flow_config(X.shape[1], generator, context_features)
+            config = self._flow_config(X.shape[1], generator, context_features, start_layer)
             flow = self._make_flow(config, generator).to(device)
 
         # The data are held once (shared with X when dtypes match); training
         # indexes into them, only the validation rows are copied.
         x_all = self._to_tensor(X, device)
         c_all = None if context is None else self._to_tensor(context, device)
-        x_val = c_val = None
-        val_index = train_index = None
-        n_train = n
+        val_index = train_rows = None
         if split is not None or self.early_stopping:
             val_index, train_rows = split if split is not None else self._validation_split(n, rng, stratify)
-            train_index = torch.from_numpy(train_rows).to(device=device, dtype=index_dtype(n))
-            n_train = len(train_rows)
-            del train_rows
-        if val_index is not None:
-            held_out = torch.from_numpy(val_index).to(device)
-            x_val = x_all[held_out]
-            c_val = None if c_all is None else c_all[held_out]
-
-        validation_score = None if x_val is None else self._validation_score(x_val, c_val)
-        start = None
-        if not warm and config.get("gaussian_start"):
-            with intra_op_threads(1):  # small factorisations and copies
-                self._start_at_gaussian(flow, x_all, c_all, train_index)
-            if x_val is not None and validation_score is None:
-                start = (copy.deepcopy(flow.state_dict()), _row_log_likelihood(flow, x_val, c_val))
-        batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init, n_train)
-        config_training = TrainingConfig(
+        batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init,
+                                                   n if train_rows is None else len(train_rows))
+        training = TrainingConfig(
             learning_rate=learning_rate,
             learning_rate_schedule=self.learning_rate,
             weight_decay=self.weight_decay,
@@ -328,40 +289,18 @@ class BaseMAF(BaseEstimator):
             # A seed asks for the same model each time: no timing-based thread count.
             tune_threads=self.random_state is None,
         )
-        result = train_flow(flow, x_all, x_val, train_index=train_index, context=c_all, context_val=c_val,
-                            validation_score=validation_score,
-                            config=config_training, generator=generator, log=print if self.verbose else None)
-        if flow.has_statistics():  # without batch norm, no copy of the data either
-            if n > _BATCH_NORM_REFIT_ROWS:
-                # A random subset, gathered once and overwritten layer by layer:
-                # the statistics of a million rows are the full data's to about
-                # 1e-3 standard deviations, for a fraction of the memory.
-                rows = torch.randperm(n, generator=generator, dtype=index_dtype(n))[:_BATCH_NORM_REFIT_ROWS]
-                rows = rows.sort().values.to(device)
-                flow.refit_batch_norm(x_all[rows], overwrite=True,
-                                      context=None if c_all is None else c_all[rows])
-            else:
-                flow.refit_batch_norm(x_all, context=c_all)
-        if start is not None:
-            trained = _row_log_likelihood(flow, x_val, c_val) if result.best_epoch > 0 else start[1]
-            if result.best_epoch > 0 and _significant_gain(trained - start[1]):
-                self._kept_over_start(start[1], trained)
-            else:
-                # No epoch beat the start, or the gain is within the noise of the
-                # validation rows: keep the start (with refit_start, refitted on
-                # every row, as the user's one Gaussian would be).
-                flow.load_state_dict(start[0])
-                if refit_start:
-                    with intra_op_threads(1):
-                        self._start_at_gaussian(flow, x_all, c_all, None)
-                result.best_epoch = 0
-                result.best_validation_score = float(start[1].mean())
-        del x_val, c_val, train_index, start
+        result = fit_flow(flow, x_all, c_all, training=training, generator=generator,
+                          validation_rows=val_index, training_rows=train_rows,
+                          start=None if warm else start, refit_start=refit_start,
+                          validation_score=validation_score, log=print if self.verbose else None)
+        del train_rows
 
-        self.flow_ = flow
+        self.flow_ = result.flow
         self.device_ = device
-        self.batch_size_ = batch_size
+        self.batch_size_ = result.batch_size
         self._flow_config_ = config
+        for name, value in result.start_attributes.items():
+            setattr(self, name, value)
         previous_epochs = self.n_iter_ if warm else 0
         self.n_iter_ = result.n_epochs + previous_epochs
         self.best_epoch_ = (result.best_epoch if self.early_stopping else result.n_epochs) + previous_epochs
@@ -377,7 +316,7 @@ class BaseMAF(BaseEstimator):
         self._fit_epochs = result.n_epochs
         if self.verbose:
             print(describe_stopping(self))
-        return val_index
+        return result, val_index
 
     # -------------------------------------------------------------- scoring
     def _validated(self, X) -> np.ndarray:

@@ -18,6 +18,7 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..nn import FlowEnsemble
 from ..nn.devices import private_random_state, resolve_device, seed_generator
 from ._base import BaseMAF
+from ._fitting import GaussianStart
 from ._gaussian import _best_gaussian_weight, _gaussian_log_pdf, _shrunk_gaussian, add_ridge
 from ._scaling import fit_standardisation
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
@@ -27,7 +28,8 @@ def _fit_member(template, X, split, seed):
     """One ensemble member: ``template``'s flow trained on ``split``'s rows."""
     member = clone(template).set_params(n_estimators=1, n_jobs=None, random_state=seed,
                                         warm_start=False, verbose=0, gaussian_weight=0.0)
-    member._train(X, split=split, refit_start=False)
+    start = GaussianStart() if member.init == "gaussian" else None
+    member._train(X, split=split, start=start, refit_start=False)
     return member
 
 
@@ -156,8 +158,8 @@ class UnconditionalMAF(BaseMAF):
         self.loss_curve_ = [m.loss_curve_ for m in members]
         self.validation_scores_ = [m.validation_scores_ for m in members] if self.early_stopping else None
         self.best_validation_score_ = None
-        if val_index is not None:
-            self.best_validation_score_ = float(self._log_density(X[val_index]).mean())
+        if val_index is not None:  # of the members' mixture (the Gaussian is mixed in after)
+            self.best_validation_score_ = float(BaseMAF._log_density(self, X[val_index]).mean())
         if self.init == "gaussian":
             self.covariance_shrinkage_ = np.array([m.covariance_shrinkage_ for m in members])
         self._fit_epochs = int(self.n_iter_.max())
@@ -203,7 +205,6 @@ class UnconditionalMAF(BaseMAF):
                              "beyond the rows the warm-started model was first fitted on; fit afresh "
                              "(warm_start=False)")
         split = None
-        self.gaussian_weight_ = 0.0  # until this fit sets it (scoring inside the fit sees the flow alone)
         if groups is not None:
             groups = np.asarray(groups)
             if groups.shape != (X.shape[0],):
@@ -211,11 +212,14 @@ class UnconditionalMAF(BaseMAF):
                                  f"got shape {groups.shape}")
             if self.early_stopping:
                 split = self._group_split(groups)
+        held_out = None
         if self.n_estimators > 1:
             val_index = self._train_ensemble(X, split)
         else:
-            val_index = self._train(X, split=split)
-        self._set_gaussian_mixture(X)
+            result, val_index = self._train(X, split=split,
+                                            start=GaussianStart() if self.init == "gaussian" else None)
+            held_out = result.held_out
+        self._set_gaussian_mixture(X, held_out)
         return X, val_index
 
     #: ``gaussian_weight="auto"``: how many standard errors of validation
@@ -223,16 +227,14 @@ class UnconditionalMAF(BaseMAF):
     #: Gaussian (0: the best weight; the outlier detector is cautious).
     _gaussian_weight_caution = 0.0
 
-    def _kept_over_start(self, start: np.ndarray, trained: np.ndarray) -> None:
-        self._mixing_rows = (start, trained)  # for the mixture with the Gaussian
-
-    def _set_gaussian_mixture(self, X: np.ndarray) -> None:
-        """Set ``gaussian_weight_`` (and the Gaussian's moments when it is positive)."""
-        rows = self.__dict__.pop("_mixing_rows", None)
+    def _set_gaussian_mixture(self, X: np.ndarray, held_out) -> None:
+        """Set ``gaussian_weight_`` (and the Gaussian's moments when it is
+        positive); ``held_out``: the validation rows' log-densities under the
+        Gaussian start and the trained flow, when training beat the start."""
         weight = self.gaussian_weight
         if weight == "auto":
-            weight = (0.0 if rows is None or self.n_estimators > 1
-                      else _best_gaussian_weight(*rows, caution=self._gaussian_weight_caution))
+            weight = (0.0 if held_out is None or self.n_estimators > 1
+                      else _best_gaussian_weight(*held_out, caution=self._gaussian_weight_caution))
         self.gaussian_weight_ = float(weight)
         for name in ("gaussian_mean_", "gaussian_covariance_"):
             self.__dict__.pop(name, None)
@@ -275,13 +277,6 @@ class UnconditionalMAF(BaseMAF):
                                      random_state=private_random_state(self.random_state).randint(2**31 - 1))
         train, val = next(splitter.split(np.zeros(len(groups)), groups=groups))
         return val, train
-
-    def _start_at_gaussian(self, flow, x_all, context, train_index) -> None:
-        """The Gaussian of the training rows, its covariance shrunk towards a
-        multiple of the identity by the amount with the best 5-fold
-        cross-validated log-likelihood (``covariance_shrinkage_``)."""
-        mean, cov, self.covariance_shrinkage_ = _shrunk_gaussian(x_all, train_index)
-        flow.transforms[0].set_gaussian(mean, torch.from_numpy(cov))
 
     def score_samples(self, X: ArrayLike) -> np.ndarray:
         """Log-density of each row of ``X`` under the fitted flow.

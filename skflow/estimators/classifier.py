@@ -143,6 +143,58 @@ def _select_pooled_shrinkage(x: np.ndarray, labels: np.ndarray, n_classes: int) 
     return float(_BETAS[int(np.nan_to_num(loss, nan=np.inf).argmin())])
 
 
+class ClassGaussianStart:
+    """The classifier's start: one full-covariance Gaussian per class, the
+    class covariances shrunk towards the pooled one and that towards a
+    multiple of the identity by the amounts with the lowest cross-validated
+    log loss (``covariance_shrinkage_``)."""
+
+    #: The first layer :func:`~skflow.nn.build_maf` makes for it.
+    layer = "grouped"
+
+    def __init__(self, labels: np.ndarray, n_classes: int):
+        self.labels, self.n_classes = labels, n_classes
+
+    def fit(self, flow, x_all, context, train_index) -> dict:
+        labels = torch.as_tensor(self.labels, device=x_all.device)
+        rows = torch.arange(len(labels), device=labels.device) if train_index is None else train_index.long()
+        # Classes only in the validation rows start from all their rows.
+        missing = [k for k in range(self.n_classes) if not bool((labels[rows] == k).any())]
+        if missing:
+            rows = torch.cat([rows, torch.nonzero(torch.isin(labels, torch.tensor(missing, device=labels.device)))[:, 0]])
+        x = x_all[rows[:_MAX_SELECTION_ROWS]].double().cpu()
+        y = labels[rows[:_MAX_SELECTION_ROWS]].cpu()
+        shrinkage = _select_shrinkage(x, y, self.n_classes)
+        means, covs, counts = _class_moments(x_all, labels, rows, self.n_classes)
+        flow.transforms[0].set_group_gaussians(means, _shrink(covs, counts, *shrinkage))
+        return {"covariance_shrinkage_": shrinkage}
+
+
+class HeldOutLogLoss:
+    """What the classifier's early stopping maximises: the held-out rows'
+    mean ``log p(y | x)`` under the class priors (minus the log loss)."""
+
+    def __init__(self, class_prior: np.ndarray):
+        self.class_prior = class_prior
+
+    def __call__(self, x_val, c_val):
+        """The score of a flow on the validation rows ``x_val`` (their one-hot labels ``c_val``)."""
+        labels = c_val.argmax(1).cpu().numpy()
+        with np.errstate(divide="ignore"):
+            log_prior = np.log(self.class_prior)
+        eye = torch.eye(c_val.shape[1], dtype=c_val.dtype, device=c_val.device)
+
+        def negative_log_loss(flow) -> float:
+            was_training = flow.training
+            flow.eval()
+            with torch.no_grad():
+                joint = torch.stack([flow.log_prob(x_val, eye[k]).double().cpu() for k in range(len(eye))], 1)
+            flow.train(was_training)
+            return float(_label_log_likelihood(joint.numpy() + log_prior, labels).mean())
+
+        return negative_log_loss
+
+
 class MAFClassifier(ClassifierMixin, BaseMAF):
     __doc__ = f"""Classifier by Bayes' rule over a class-conditional normalizing flow.
 
@@ -224,7 +276,6 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
 
     _parameter_constraints: dict = {**BaseMAF._parameter_constraints, "priors": ["array-like", None],
                                     "calibrate": ["boolean"]}
-    _gaussian_start = "grouped"
 
     def __init__(
         self,
@@ -335,7 +386,9 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
             raise ValueError(f"row {int(np.flatnonzero(outside)[0])} of X lies too many standard deviations "
                              "beyond the rows the warm-started model was first fitted on; fit afresh "
                              "(warm_start=False)")
-        val_index = self._train(X, self._one_hot(labels, X.dtype), stratify=labels)
+        start = ClassGaussianStart(labels, len(classes)) if self.init == "gaussian" else None
+        _, val_index = self._train(X, self._one_hot(labels, X.dtype), start=start, stratify=labels,
+                                   validation_score=HeldOutLogLoss(self.class_prior_))
         self.temperature_ = 1.0
         if self.calibrate and val_index is not None:
             self.temperature_ = self._fit_temperature(X[val_index], labels[val_index])
@@ -375,35 +428,6 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
     def _one_hot(self, labels: np.ndarray, dtype) -> np.ndarray:
         return np.eye(len(self.classes_), dtype=dtype)[labels]
 
-    def _start_at_gaussian(self, flow, x_all, context, train_index) -> None:
-        labels = context.argmax(1)
-        rows = torch.arange(len(labels), device=labels.device) if train_index is None else train_index.long()
-        n_classes = context.shape[1]
-        # Classes only in the validation rows start from all their rows.
-        missing = [k for k in range(n_classes) if not bool((labels[rows] == k).any())]
-        if missing:
-            rows = torch.cat([rows, torch.nonzero(torch.isin(labels, torch.tensor(missing, device=labels.device)))[:, 0]])
-        x = x_all[rows[:_MAX_SELECTION_ROWS]].double().cpu()
-        y = labels[rows[:_MAX_SELECTION_ROWS]].cpu()
-        self.covariance_shrinkage_ = _select_shrinkage(x, y, n_classes)
-        means, covs, counts = _class_moments(x_all, labels, rows, n_classes)
-        flow.transforms[0].set_group_gaussians(means, _shrink(covs, counts, *self.covariance_shrinkage_))
-
-    def _validation_score(self, x_val, c_val):
-        labels = c_val.argmax(1).cpu().numpy()
-        with np.errstate(divide="ignore"):
-            log_prior = np.log(self.class_prior_)
-        eye = torch.eye(c_val.shape[1], dtype=c_val.dtype, device=c_val.device)
-
-        def negative_log_loss(flow) -> float:
-            was_training = flow.training
-            flow.eval()
-            with torch.no_grad():
-                joint = torch.stack([flow.log_prob(x_val, eye[k]).double().cpu() for k in range(len(eye))], 1)
-            flow.train(was_training)
-            return float(_label_log_likelihood(joint.numpy() + log_prior, labels).mean())
-
-        return negative_log_loss
 
     # ------------------------------------------------------------ predict
     def _class_log_likelihood(self, X: np.ndarray) -> np.ndarray:

@@ -78,6 +78,24 @@ def _select_penalty(c: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
     return penalty, add_ridge(residuals.T @ residuals / len(t))
 
 
+class LinearGaussianStart:
+    """The regressor's start: the ridge linear-Gaussian regression of the
+    targets on the features, its penalty chosen by cross-validation
+    (``ridge_penalty_``)."""
+
+    #: The first layer :func:`~skflow.nn.build_maf` makes for it.
+    layer = "linear"
+
+    def fit(self, flow, x_all, context, train_index) -> dict:
+        rows = slice(None) if train_index is None else train_index.long()
+        c = context[rows].double().cpu().numpy()
+        t = x_all[rows].double().cpu().numpy()
+        penalty, cov = _select_penalty(c[:_MAX_SELECTION_ROWS], t[:_MAX_SELECTION_ROWS])
+        coef, intercept, _ = _ridge_gaussian(c, t, penalty)
+        flow.transforms[0].set_linear_gaussian(*map(torch.from_numpy, (coef, intercept, cov)))
+        return {"ridge_penalty_": penalty}
+
+
 class MAFRegressor(RegressorMixin, BaseMAF):
     __doc__ = f"""Probabilistic regressor: a conditional normalizing flow ``p(y | x)``.
 
@@ -147,7 +165,6 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         **BaseMAF._parameter_constraints,
         "n_predict_samples": [Interval(Integral, 1, None, closed="left")],
     }
-    _gaussian_start = "linear"
 
     def __init__(
         self,
@@ -259,7 +276,7 @@ class MAFRegressor(RegressorMixin, BaseMAF):
             raise ValueError(f"row {int(np.flatnonzero(far_x | far_y)[0])} lies too many standard deviations "
                              "beyond the rows the warm-started model was first fitted on; fit afresh "
                              "(warm_start=False)")
-        self._train(targets, features)
+        self._train(targets, features, start=LinearGaussianStart() if self.init == "gaussian" else None)
 
     def _scaled_features(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Standardised features and the rows beyond the model's range (see
@@ -268,14 +285,6 @@ class MAFRegressor(RegressorMixin, BaseMAF):
 
     def _scaled_targets(self, y2: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         return standardise(y2, self._y_shift, self._y_scale, self.dtype)
-
-    def _start_at_gaussian(self, flow, x_all, context, train_index) -> None:
-        rows = slice(None) if train_index is None else train_index.long()
-        c = context[rows].double().cpu().numpy()
-        t = x_all[rows].double().cpu().numpy()
-        self.ridge_penalty_, cov = _select_penalty(c[:_MAX_SELECTION_ROWS], t[:_MAX_SELECTION_ROWS])
-        coef, intercept, _ = _ridge_gaussian(c, t, self.ridge_penalty_)
-        flow.transforms[0].set_linear_gaussian(*map(torch.from_numpy, (coef, intercept, cov)))
 
     # ------------------------------------------------------------ predict
     def _context(self, X) -> np.ndarray:
