@@ -63,7 +63,7 @@ def build(lib):
         from skflow.nn import build_maf
 
         return build_maf(6, 5, (100, 100), "relu", lib == "skflow", "reverse",
-                         generator=torch.Generator().manual_seed(0))
+                         generator=torch.Generator().manual_seed(0), batch_norm=True)
     if lib == "nflows":
         from nflows.distributions import StandardNormal
         from nflows.flows import Flow

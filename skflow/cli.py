@@ -295,8 +295,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=_batch_size, default="auto",
                      help='rows per step, or "auto" (256, up to 1024 on large data; default)')
     fit.add_argument("--max-iter", type=_positive_int, default=200, help="maximum epochs")
-    fit.add_argument("--layer-type", choices=["affine", "spline", "affine_spline"], default="affine",
-                     help="autoregressive layers (affine_spline: best on large or heavy-tailed data, slower)")
+    fit.add_argument("--layer-type", default="affine",
+                     help="autoregressive layers, a layer_type of MAFDensity: affine, spline or affine_spline "
+                          "(best on large or heavy-tailed data, slower), or one registered with "
+                          "skflow.nn.layers.register_layer_type")
     fit.add_argument("--init", choices=["gaussian", "identity"], default="gaussian",
                      help="start at the data's full-covariance Gaussian, kept unless training beats it "
                           "on held-out rows (default), or at the identity (the MAF paper)")

@@ -92,9 +92,9 @@ def test_linear_start_is_a_linear_gaussian_regression():
 
 def test_gaussian_start_needs_a_context():
     with pytest.raises(ValueError, match="needs context_features"):
-        build_maf(2, gaussian_start="linear")
+        build_maf(2, gaussian_start="linear", batch_norm=True)
     with pytest.raises(ValueError, match="gaussian_start must be"):
-        build_maf(2, context_features=1, gaussian_start="per-row")
+        build_maf(2, context_features=1, gaussian_start="per-row", batch_norm=True)
 
 
 def test_one_input_made_with_context_uses_every_hidden_unit():

@@ -209,7 +209,7 @@ def test_context_errors_are_clear():
         flow.log_prob(x, torch.zeros(5, 2, dtype=torch.float64))
     with pytest.raises(ValueError, match="rows"):
         flow.log_prob(x, torch.zeros(4, 3, dtype=torch.float64))
-    plain = build_maf(2, 1, (4,))
+    plain = build_maf(2, 1, (4,), batch_norm=True)
     with pytest.raises(ValueError, match="without context"):
         plain.log_prob(torch.zeros(1, 2), torch.zeros(1, 1))
 
@@ -241,7 +241,7 @@ def test_layer_modules_accept_a_context_argument():
 
 # ---------------------------------------------------------------- defects
 def test_fused_pass_applies_each_batch_norm_layers_own_momentum():
-    flow = build_maf(D, 2, (8,), generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    flow = build_maf(D, 2, (8,), generator=torch.Generator().manual_seed(0), dtype=torch.float64, batch_norm=True)
     flow.transforms[1].momentum, flow.transforms[3].momentum = 0.05, 0.5
     flow = _perturb(flow).train()
     x = 3.0 * torch.randn(64, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
@@ -255,7 +255,7 @@ def test_fused_pass_applies_each_batch_norm_layers_own_momentum():
 
 def test_scoring_plan_sees_edits_through_data():
     flow = _perturb(build_maf(D, 2, (8,), generator=torch.Generator().manual_seed(0),
-                              dtype=torch.float64)).eval()
+                              dtype=torch.float64, batch_norm=True)).eval()
     x = torch.randn(20, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     with torch.no_grad():
         first = flow.log_prob(x)
@@ -270,7 +270,7 @@ def test_scoring_plan_sees_edits_through_data():
 
 def test_first_scoring_calls_from_many_threads_agree():
     flow = _perturb(build_maf(D, 3, (16,), generator=torch.Generator().manual_seed(0),
-                              dtype=torch.float64)).eval()
+                              dtype=torch.float64, batch_norm=True)).eval()
     x = torch.randn(500, D, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
     u, log_det = flow.forward_reference(x)
     expected = (flow.base.log_prob(u) + log_det).detach()
@@ -299,21 +299,21 @@ def test_first_scoring_calls_from_many_threads_agree():
 def test_workspace_index_cache_is_bounded():
     x = torch.randn(3, 2)
     for width in range(1, 100):
-        flow = build_maf(2, 1, (width,))
+        flow = build_maf(2, 1, (width,), batch_norm=True)
         flow(x)
     assert fused._ones_rows.cache_info().currsize <= fused._ones_rows.cache_info().maxsize
 
 
 def test_building_does_not_touch_the_global_torch_rng():
     state = torch.get_rng_state()
-    build_maf(3, 2, (8,), order="random")
+    build_maf(3, 2, (8,), order="random", batch_norm=True)
     assert torch.equal(state, torch.get_rng_state())
 
 
 def test_a_fit_leaves_no_reference_cycle_holding_the_optimiser():
     import gc
 
-    flow = build_maf(D, 2, (8,), generator=torch.Generator().manual_seed(0))
+    flow = build_maf(D, 2, (8,), generator=torch.Generator().manual_seed(0), batch_norm=True)
     x = torch.randn(200, D, generator=torch.Generator().manual_seed(1))
     # torch's first Adam in a process leaves a traceback cycle of its own behind
     torch.optim.Adam([torch.zeros(2, requires_grad=True)], fused=True)

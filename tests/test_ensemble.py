@@ -60,7 +60,7 @@ def test_samples_come_from_every_member_in_equal_shares():
     # members that put their mass far apart: the share of draws near each is ~1/3
     members = []
     for shift in (-10.0, 0.0, 10.0):
-        flow = build_maf(1, n_flows=1, hidden_sizes=(4,), gaussian_start=True, dtype=torch.float64)
+        flow = build_maf(1, n_flows=1, hidden_sizes=(4,), gaussian_start=True, dtype=torch.float64, batch_norm=True)
         flow.transforms[0].set_gaussian(torch.tensor([shift], dtype=torch.float64),
                                         torch.eye(1, dtype=torch.float64))
         members.append(flow.eval())
@@ -86,7 +86,7 @@ def test_warm_start_is_refused_for_ensembles(data):
 
 def test_ensemble_members_must_agree_on_features():
     with pytest.raises(ValueError, match="features"):
-        FlowEnsemble([build_maf(2, n_flows=1, hidden_sizes=(4,)), build_maf(3, n_flows=1, hidden_sizes=(4,))])
+        FlowEnsemble([build_maf(2, n_flows=1, hidden_sizes=(4,), batch_norm=True), build_maf(3, n_flows=1, hidden_sizes=(4,), batch_norm=True)])
 
 
 def test_skops_round_trip(ensemble, data, tmp_path):

@@ -74,7 +74,7 @@ def test_eval_log_prob_equals_reference_across_chunks(n, batch_norm):
 
 
 def test_non_fusable_activation_uses_the_reference_path():
-    flow = build_maf(3, 2, (8,), activation="elu", generator=torch.Generator().manual_seed(0))
+    flow = build_maf(3, 2, (8,), activation="elu", generator=torch.Generator().manual_seed(0), batch_norm=True)
     assert not flow.fusable()
     x = torch.randn(10, 3)
     with torch.no_grad():
@@ -151,7 +151,7 @@ def test_training_with_flat_parameters_equals_per_parameter_training(monkeypatch
     x = torch.randn(600, D, generator=torch.Generator().manual_seed(6))
 
     def fit():
-        flow = build_maf(D, 2, (16, 16), generator=torch.Generator().manual_seed(0))
+        flow = build_maf(D, 2, (16, 16), generator=torch.Generator().manual_seed(0), batch_norm=True)
         result = train_flow(flow, x[:500], x[500:], batch_size=50, max_epochs=3,
                             generator=torch.Generator().manual_seed(0))
         return flow, result
@@ -179,7 +179,7 @@ def test_learning_rate_schedule(schedule, expected):
     # tol so large that no epoch counts as an improvement: the rate halves every
     # n_iter_no_change // 3 = 2 stale epochs, and training stops after 6.
     x = torch.randn(200, 3, generator=torch.Generator().manual_seed(0))
-    flow = build_maf(3, 1, (8,), generator=torch.Generator().manual_seed(0))
+    flow = build_maf(3, 1, (8,), generator=torch.Generator().manual_seed(0), batch_norm=True)
     lines = []
     train_flow(flow, x[:150], x[150:], learning_rate=1e-2, learning_rate_schedule=schedule,
                n_iter_no_change=6, tol=1e9, max_epochs=50, batch_size=50,
@@ -189,13 +189,13 @@ def test_learning_rate_schedule(schedule, expected):
 
 
 def test_unknown_learning_rate_schedule_is_rejected():
-    flow = build_maf(2, 1, (4,))
+    flow = build_maf(2, 1, (4,), batch_norm=True)
     with pytest.raises(ValueError, match="learning_rate_schedule"):
         train_flow(flow, torch.randn(20, 2), learning_rate_schedule="cosine")
 
 
 def test_masked_weights_start_at_zero():
-    flow = build_maf(4, 2, (10, 10), generator=torch.Generator().manual_seed(0))
+    flow = build_maf(4, 2, (10, 10), generator=torch.Generator().manual_seed(0), batch_norm=True)
     for t in flow.transforms[::2]:
         for layer in t.made.layers:
             assert torch.all(layer.weight[layer.mask == 0] == 0)

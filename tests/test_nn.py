@@ -155,7 +155,7 @@ def test_batch_norm_train_mode_uses_batch_statistics_and_updates_running():
 
 
 def test_fresh_flow_is_standard_normal():
-    flow = build_maf(D, 4, (16, 16), generator=_gen(), dtype=torch.float64).eval()
+    flow = build_maf(D, 4, (16, 16), generator=_gen(), dtype=torch.float64, batch_norm=True).eval()
     x = torch.randn(20, D, dtype=torch.float64)
     expected = -0.5 * (x.square().sum(-1) + D * math.log(2 * math.pi))
     assert torch.allclose(flow.log_prob(x), expected, atol=1e-12)
@@ -171,7 +171,7 @@ def test_eval_is_deterministic_and_batch_independent():
 
 
 def test_refit_batch_norm_sets_whole_data_statistics():
-    flow = build_maf(3, 2, (8,), generator=_gen(), dtype=torch.float64)
+    flow = build_maf(3, 2, (8,), generator=_gen(), dtype=torch.float64, batch_norm=True)
     x = torch.randn(1000, 3, dtype=torch.float64) * 3 + 2
     flow.refit_batch_norm(x, chunk_size=128)
     bn = flow.transforms[1]
@@ -181,8 +181,8 @@ def test_refit_batch_norm_sets_whole_data_statistics():
 
 def test_build_uses_private_generator_only():
     state = torch.get_rng_state()
-    a = build_maf(4, 2, (8,), order="random", generator=_gen(3))
-    b = build_maf(4, 2, (8,), order="random", generator=_gen(3))
+    a = build_maf(4, 2, (8,), order="random", generator=_gen(3), batch_norm=True)
+    b = build_maf(4, 2, (8,), order="random", generator=_gen(3), batch_norm=True)
     assert torch.equal(state, torch.get_rng_state())
     for pa, pb in zip(a.state_dict().values(), b.state_dict().values()):
         assert torch.equal(pa, pb)
@@ -207,7 +207,7 @@ def test_permutation_layer():
 
 
 def test_one_dimensional_flow_works():
-    flow = build_maf(1, 2, (4,), generator=_gen()).eval()
+    flow = build_maf(1, 2, (4,), generator=_gen(), batch_norm=True).eval()
     x = torch.randn(10, 1)
     assert flow.log_prob(x).shape == (10,)
     assert flow.sample(3, _gen()).shape == (3, 1)

@@ -5,7 +5,7 @@ sampling, pickling) and ``_unconditional.UnconditionalMAF`` what the two
 flows of ``X`` alone add; each estimator is one module.  Beside them:
 ``_gaussian`` (closed-form Gaussians), ``_scaling`` (the standardisation
 inside), ``_validation`` (input checks), ``_saved_state`` (checks on loaded
-files) and ``_docs`` (shared parameter documentation).
+files).
 """
 
 from .classifier import MAFClassifier

@@ -21,7 +21,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from .._version import __version__
-from ..nn import build_maf, layer_orders
+from ..nn import AUTOREGRESSIVE_TRANSFORMS, BASES, build_maf, layer_orders
 from ..nn.devices import DTYPES, private_random_state, resolve_device, seed_generator
 from ..nn.made import ACTIVATIONS
 from ..nn.threads import intra_op_threads, threads_for_rows
@@ -43,9 +43,10 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
     "log_scale_bound": [Interval(Real, 0, None, closed="neither"), None],
     "dtype": [StrOptions(set(DTYPES))],
     "init": [StrOptions({"gaussian", "identity"})],
-    "base": [StrOptions({"normal", "made_mog"})],
+    # Live views of the registries: a registered layer type or base is accepted.
+    "base": [StrOptions(BASES.keys())],
     "n_components": [Interval(Integral, 1, None, closed="left")],
-    "layer_type": [StrOptions({"affine", "spline", "affine_spline"})],
+    "layer_type": [StrOptions(AUTOREGRESSIVE_TRANSFORMS.keys())],
     "n_bins": [Interval(Integral, 2, None, closed="left")],
     "tail_bound": [Interval(Real, 0, None, closed="neither")],
 }

@@ -5,9 +5,10 @@ the file as they are: an edited ``hidden_sizes`` of ``(100000, 100000)``
 would make rebuilding the flow allocate tens of gigabytes before the saved
 weights are even compared with it.  The rule here bounds every size in the
 saved configuration by the sizes of the weights saved beside it (a layer of
-the saved model is never larger than its largest weight array), so what is
-built is never much larger than what the file holds, and names the field
-that is wrong.
+the saved model is never larger than its largest weight array; sizes up to
+1024 pass, as options a configuration records without using them do), so
+what is built stays within a small multiple of what the file holds, and
+names the field that is wrong.
 """
 
 from __future__ import annotations
@@ -18,6 +19,9 @@ from numbers import Integral, Real
 import numpy as np
 
 from ..nn.devices import DTYPES
+
+
+_SIZE_FLOOR = 1024
 
 
 class DamagedModelError(ValueError):
@@ -78,7 +82,9 @@ def check_saved_flow(config, flow_state) -> None:
         elif isinstance(value, bool) or value is None or isinstance(value, str):
             continue
         elif isinstance(value, Integral):
-            bound = count if name == "n_flows" else largest
+            # Sizes no weight shows (a base's unused n_components) get a floor
+            # that still bounds what rebuilding can allocate.
+            bound = count if name == "n_flows" else max(largest, _SIZE_FLOOR)
             if not 0 <= value <= bound:
                 raise DamagedModelError(f"the saved flow configuration has {where}={value}, which its "
                                         f"weights (largest dimension {largest}) cannot have come from")

@@ -17,27 +17,9 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..nn.devices import private_random_state, seed_generator
 from ._scaling import fit_standardisation
 from ._gaussian import gaussian_log_pdfs, spectral_log_pdfs
-from ._docs import FLOW_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC, flow_parameters_doc
 from ._base import BaseMAF
 from ._gaussian import _gaussian_of, add_ridge
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
-
-_INIT_DOC = """
-    init : {"gaussian", "identity"}, default="gaussian"
-        Where training starts.  "gaussian" puts a class-conditional affine
-        layer first, set in closed form to one full-covariance Gaussian per
-        class, with every MAF layer at the identity: before the first step the
-        classifier *is* that (regularised) quadratic discriminant, and early
-        stopping keeps it unless training lowers the validation log loss.
-        Each class's covariance is shrunk towards the pooled within-class one,
-        and that towards a multiple of the identity, by the amounts (from a
-        5 x 5 grid, see ``covariance_shrinkage_``) with the lowest 5-fold
-        cross-validated log loss of those Gaussians on the training rows
-        (closed form; at most 100,000 rows).  With more than 256 features and
-        a class with no more rows than features, only ``alpha = 1`` (the
-        pooled covariance, as in linear discriminant analysis) is tried.  "identity" starts every layer
-        at the identity."""
-
 
 # Shrinkage grid of the class-Gaussian start: alpha towards the pooled
 # within-class covariance, beta of that towards a multiple of the identity.
@@ -196,7 +178,7 @@ class HeldOutLogLoss:
 
 
 class MAFClassifier(ClassifierMixin, BaseMAF):
-    __doc__ = f"""Classifier by Bayes' rule over a class-conditional normalizing flow.
+    """Classifier by Bayes' rule over a class-conditional normalizing flow.
 
     One Masked Autoregressive Flow models ``p(x | class)`` for every class
     at once: the class enters each MADE as a one-hot context.  Class priors
@@ -220,7 +202,155 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         dimensions are overconfident; tempering corrects the probabilities
         and leaves the densities (``score_samples``,
         ``predict_joint_log_proba``) exact.
-    {flow_parameters_doc(_INIT_DOC)}
+    n_flows : int, default=5
+        Number of MAF layers (each one a MADE network).
+
+    hidden_layer_sizes : tuple of int, default=(100, 100)
+        Width of each hidden layer of every MADE.  Layers narrower than
+        ``n_features - 1`` cannot carry every dependency and trigger a
+        :class:`~skflow.nn.MADEWidthWarning`.
+
+    activation : {"tanh", "relu", "elu", "gelu", "silu"}, default="tanh"
+        Hidden-unit non-linearity.  The MAF paper used tanh for GAS and relu
+        for its other UCI data sets.
+
+    batch_norm : bool, default=False
+        Follow each MAF layer by a batch-normalisation bijector, as the MAF
+        paper did.  Its statistics are recomputed on the training set after
+        fitting (on a random 1,048,576 of its rows when it has more), so
+        scores do not depend on the last mini-batches.  See the user guide
+        on hyper-parameters for when it helps.
+
+    order : {"reverse", "identity", "random"} or list of permutations, default="reverse"
+        Autoregressive order of each layer: "reverse" alternates the column
+        order and its reverse (the MAF paper), "random" draws one permutation
+        per layer, or give ``n_flows`` permutations of ``range(n_features)``.
+
+    learning_rate : {"constant", "adaptive"}, default="constant"
+        Learning-rate schedule (as in :class:`~sklearn.neural_network.MLPRegressor`).
+        "constant" keeps ``learning_rate_init``.  "adaptive" halves the rate
+        each time the validation log-likelihood (the training one without
+        ``early_stopping``) has not improved by ``tol`` for
+        ``max(1, n_iter_no_change // 3)`` epochs in a row; use it with a
+        larger ``n_iter_no_change`` where the validation score is noisy.
+
+    learning_rate_init : float, default=1e-3
+        Initial Adam learning rate (for batches of 256 rows when
+        ``batch_size="auto"``, see there).
+
+    weight_decay : float, default=0.0
+        L2 penalty on all weights (Adam's ``weight_decay``; the MAF paper's
+        GAS settings use 1e-6).
+
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; clipped to the number of training rows.  "auto"
+        uses 256 rows, and on large data sets the largest batch up to 1024
+        that still makes 1024 steps per epoch (``n_train // 1024``, so from
+        262,144 training rows on), with the learning rate scaled by
+        ``sqrt(batch_size_ / 256)`` (the square-root rule for Adam).  An
+        integer is used as given, with ``learning_rate_init`` unscaled.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training rows).
+
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the rows, stop when their mean
+        log-likelihood has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and restore the best weights.  When False, training stops once
+        the training loss stalls in the same way.
+
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping (at least one row).
+
+    n_iter_no_change : int, default=10
+        Patience, in epochs.
+
+    tol : float, default=1e-4
+        Smallest improvement of the mean log-likelihood (nats) that counts.
+
+    log_scale_bound : float or None, default=5.0
+        The log-scale of each "affine" (and "affine_spline") layer is
+        soft-clamped to ``(-bound, bound)`` with ``bound * tanh(a / bound)``,
+        which keeps training stable on data with near-constant or duplicated
+        columns.  None disables the bound.
+
+    max_grad_norm : float or None, default=10.0
+        Clip the global gradient norm at this value; None disables clipping.
+
+    device : str, default="auto"
+        "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
+        Inputs and outputs are numpy arrays whatever the device.
+
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the torch model.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling.  The
+        global numpy and torch random states are never changed.  With an int,
+        fitting on the CPU is reproducible (same machine, same torch thread
+        count): the fit then keeps torch's thread count (one thread for
+        small models) instead of choosing it by timing, since the rounding
+        of the matrix products depends on it.
+
+    verbose : int, default=0
+        When > 0, print one line per epoch (train and validation
+        log-likelihood, time) and progress lines for scoring or sampling more
+        than 65,536 rows.
+
+    warm_start : bool, default=False
+        Continue training the fitted flow on the next call to ``fit``
+        (the architecture parameters must be unchanged).
+
+    init : {"gaussian", "identity"}, default="gaussian"
+        Where training starts.  "gaussian" puts a class-conditional affine
+        layer first, set in closed form to one full-covariance Gaussian per
+        class, with every MAF layer at the identity: before the first step the
+        classifier *is* that (regularised) quadratic discriminant, and early
+        stopping keeps it unless training lowers the validation log loss.
+        Each class's covariance is shrunk towards the pooled within-class one,
+        and that towards a multiple of the identity, by the amounts (from a
+        5 x 5 grid, see ``covariance_shrinkage_``) with the lowest 5-fold
+        cross-validated log loss of those Gaussians on the training rows
+        (closed form; at most 100,000 rows).  With more than 256 features and
+        a class with no more rows than features, only ``alpha = 1`` (the
+        pooled covariance, as in linear discriminant analysis) is tried.  "identity" starts every layer
+        at the identity.
+
+    base : {"normal", "made_mog"}, default="normal"
+        The base distribution.  "made_mog" is the MAF paper's MADE
+        mixture of Gaussians ("MAF MoG"): each base variable given the
+        earlier ones (and the context) is a mixture of ``n_components``
+        Gaussians computed by a MADE of the same hidden sizes.  Sampling it
+        takes one network pass per feature.
+
+    n_components : int, default=10
+        Mixture components per feature of the "made_mog" base.
+
+    layer_type : {"affine", "spline", "affine_spline"}, default="affine"
+        The autoregressive layers: "affine" (the MAF layer); "spline", a
+        monotone rational-quadratic spline per feature (Durkan et al. 2019,
+        "Neural Spline Flows") on ``[-tail_bound, tail_bound]`` with
+        ``n_bins`` bins and the identity outside; or "affine_spline", the
+        spline after an autoregressive shift and scale of each feature (the
+        MAF layer's), which can move values from beyond ``tail_bound`` into
+        the spline's interval.  Prefer "affine_spline" to "spline" on data
+        with heavy-tailed columns.  The spline layers are more flexible, and
+        slower per epoch, than "affine" (two to three times at 8 features).
+
+    n_bins : int, default=8
+        Bins of each spline (spline layers only).
+
+    tail_bound : float, default=5.0
+        Half-width of the interval the splines act on, in the units the
+        layers see (spline layers only); outside it they are the identity.  With
+        ``init="gaussian"`` those units are whitened; 5.0 also reaches the
+        heavy tails that real columns have beyond 3 standard deviations.
+
+    compile : bool, default=False
+        Train through ``torch.compile`` of the reference modules instead of
+        skflow's hand-written fused pass (compiling takes tens of seconds).
+        Falls back to plain PyTorch with a warning where compilation is
+        unavailable.
 
     Attributes
     ----------
@@ -238,9 +368,51 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         covariances ``(1 - alpha) S_k + alpha P'`` with
         ``P' = (1 - beta) P + beta mean(diag(P)) I`` (``S_k`` the class's,
         ``P`` the pooled covariance, both of the training rows).
-    {FLOW_ATTRIBUTES_DOC.strip()}
+    flow_ : skflow.nn.Flow
+        The fitted torch module (in eval mode, on ``device_``).
 
-    {SCALING_ATTRIBUTES_DOC.strip()}
+    device_ : torch.device
+        The device the model lives on.
+
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    n_iter_ : int
+        Number of epochs run (in total, over warm starts).
+
+    best_epoch_ : int
+        The epoch (counted as ``n_iter_`` is) whose weights the model kept:
+        the best validation epoch with early stopping (0, the start, when none
+        improved on it or, with ``init="gaussian"``, when the gain was not
+        significant), else the last one.
+
+    batch_size_ : int
+        The mini-batch size the last fit used (see ``batch_size="auto"``).
+
+    loss_curve_ : list of float
+        Mean training negative log-likelihood per epoch (nats of the
+        standardised rows the flow is trained on, see ``scale_``).
+
+    validation_scores_ : list of float or None
+        Mean validation log-likelihood per epoch (standardised rows, as
+        ``loss_curve_``); None without early stopping.
+
+    best_validation_score_ : float or None
+        Best validation log-likelihood (standardised rows, as
+        ``loss_curve_``); the restored weights reach it (when the Gaussian
+        start is kept, its score).
+
+    location_ : ndarray of shape (n_features,)
+        The training rows' column means.  The flow models the standardised
+        rows ``(X - location_) / scale_`` and every log-density includes the
+        Jacobian ``-log(scale_).sum()``, so the model is the same in any
+        units (``log p(cX) = log p(X) - n_features log c``).
+
+    scale_ : ndarray of shape (n_features,)
+        The training rows' column standard deviations (1 for a constant column).
 
     See Also
     --------
@@ -272,7 +444,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
     >>> clf.fit(X, y).predict_proba(X[:2]).round(3)
     array([[1., 0., 0.],
            [1., 0., 0.]])
-    """
+"""
 
     _parameter_constraints: dict = {**BaseMAF._parameter_constraints, "priors": ["array-like", None],
                                     "calibrate": ["boolean"]}

@@ -10,7 +10,6 @@ from sklearn.base import OutlierMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._docs import ENSEMBLE_PARAMETERS_DOC, FLOW_ATTRIBUTES_DOC, MIXTURE_ATTRIBUTES_DOC, SCALING_ATTRIBUTES_DOC, flow_parameters_doc
 from ._unconditional import UnconditionalMAF
 
 #: Share of new normal rows that ``contamination="auto"`` flags.
@@ -18,7 +17,7 @@ AUTO_FALSE_ALARM_RATE = 0.01
 
 
 class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
-    __doc__ = f"""Outlier detection by the log-density of a Masked Autoregressive Flow.
+    """Outlier detection by the log-density of a Masked Autoregressive Flow.
 
     The flow is fitted to (mostly) normal rows; rows with a low log-density
     under it are outliers.  Follows scikit-learn's outlier conventions:
@@ -37,19 +36,245 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         the 1st percentile of the scores of the rows held out for early
         stopping, which the flow did not train on (training scores are
         optimistic).  Without early stopping, "auto" uses the training rows.
-    {flow_parameters_doc()}
+    n_flows : int, default=5
+        Number of MAF layers (each one a MADE network).
 
-    {ENSEMBLE_PARAMETERS_DOC.strip()}
+    hidden_layer_sizes : tuple of int, default=(100, 100)
+        Width of each hidden layer of every MADE.  Layers narrower than
+        ``n_features - 1`` cannot carry every dependency and trigger a
+        :class:`~skflow.nn.MADEWidthWarning`.
+
+    activation : {"tanh", "relu", "elu", "gelu", "silu"}, default="tanh"
+        Hidden-unit non-linearity.  The MAF paper used tanh for GAS and relu
+        for its other UCI data sets.
+
+    batch_norm : bool, default=False
+        Follow each MAF layer by a batch-normalisation bijector, as the MAF
+        paper did.  Its statistics are recomputed on the training set after
+        fitting (on a random 1,048,576 of its rows when it has more), so
+        scores do not depend on the last mini-batches.  See the user guide
+        on hyper-parameters for when it helps.
+
+    order : {"reverse", "identity", "random"} or list of permutations, default="reverse"
+        Autoregressive order of each layer: "reverse" alternates the column
+        order and its reverse (the MAF paper), "random" draws one permutation
+        per layer, or give ``n_flows`` permutations of ``range(n_features)``.
+
+    learning_rate : {"constant", "adaptive"}, default="constant"
+        Learning-rate schedule (as in :class:`~sklearn.neural_network.MLPRegressor`).
+        "constant" keeps ``learning_rate_init``.  "adaptive" halves the rate
+        each time the validation log-likelihood (the training one without
+        ``early_stopping``) has not improved by ``tol`` for
+        ``max(1, n_iter_no_change // 3)`` epochs in a row; use it with a
+        larger ``n_iter_no_change`` where the validation score is noisy.
+
+    learning_rate_init : float, default=1e-3
+        Initial Adam learning rate (for batches of 256 rows when
+        ``batch_size="auto"``, see there).
+
+    weight_decay : float, default=0.0
+        L2 penalty on all weights (Adam's ``weight_decay``; the MAF paper's
+        GAS settings use 1e-6).
+
+    batch_size : int or "auto", default="auto"
+        Mini-batch size; clipped to the number of training rows.  "auto"
+        uses 256 rows, and on large data sets the largest batch up to 1024
+        that still makes 1024 steps per epoch (``n_train // 1024``, so from
+        262,144 training rows on), with the learning rate scaled by
+        ``sqrt(batch_size_ / 256)`` (the square-root rule for Adam).  An
+        integer is used as given, with ``learning_rate_init`` unscaled.
+
+    max_iter : int, default=200
+        Maximum number of epochs (passes over the training rows).
+
+    early_stopping : bool, default=True
+        Hold out ``validation_fraction`` of the rows, stop when their mean
+        log-likelihood has not improved by ``tol`` for ``n_iter_no_change``
+        epochs, and restore the best weights.  When False, training stops once
+        the training loss stalls in the same way.
+
+    validation_fraction : float, default=0.1
+        Share of rows held out for early stopping (at least one row).
+
+    n_iter_no_change : int, default=10
+        Patience, in epochs.
+
+    tol : float, default=1e-4
+        Smallest improvement of the mean log-likelihood (nats) that counts.
+
+    log_scale_bound : float or None, default=5.0
+        The log-scale of each "affine" (and "affine_spline") layer is
+        soft-clamped to ``(-bound, bound)`` with ``bound * tanh(a / bound)``,
+        which keeps training stable on data with near-constant or duplicated
+        columns.  None disables the bound.
+
+    max_grad_norm : float or None, default=10.0
+        Clip the global gradient norm at this value; None disables clipping.
+
+    device : str, default="auto"
+        "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
+        Inputs and outputs are numpy arrays whatever the device.
+
+    dtype : {"float32", "float64"}, default="float32"
+        Precision of the torch model.
+
+    random_state : int, RandomState instance or None, default=None
+        Seeds weight initialisation, the validation split and shuffling.  The
+        global numpy and torch random states are never changed.  With an int,
+        fitting on the CPU is reproducible (same machine, same torch thread
+        count): the fit then keeps torch's thread count (one thread for
+        small models) instead of choosing it by timing, since the rounding
+        of the matrix products depends on it.
+
+    verbose : int, default=0
+        When > 0, print one line per epoch (train and validation
+        log-likelihood, time) and progress lines for scoring or sampling more
+        than 65,536 rows.
+
+    warm_start : bool, default=False
+        Continue training the fitted flow on the next call to ``fit``
+        (the architecture parameters must be unchanged).
+
+    init : {"gaussian", "identity"}, default="gaussian"
+        Where training starts.  "gaussian" puts a dense lower-triangular
+        affine layer first, set in closed form to whiten the full-covariance
+        Gaussian of the training rows, its covariance shrunk towards a
+        multiple of the identity by the amount with the best 5-fold
+        cross-validated log-likelihood (``covariance_shrinkage_``); every MAF
+        layer starts at the identity, so before the first step the model *is*
+        that Gaussian.  With early stopping, training must then beat it on the
+        validation rows by more than one standard error of the mean per-row
+        gain, or the Gaussian is kept (refitted on all rows, an ensemble
+        member's on its bootstrap sample; ``best_epoch_``
+        is 0): on small data the model is never worse than a Gaussian.
+        "identity" starts every layer at the identity (a standard normal; the
+        MAF paper's start).
+
+    base : {"normal", "made_mog"}, default="normal"
+        The base distribution.  "made_mog" is the MAF paper's MADE
+        mixture of Gaussians ("MAF MoG"): each base variable given the
+        earlier ones (and the context) is a mixture of ``n_components``
+        Gaussians computed by a MADE of the same hidden sizes.  Sampling it
+        takes one network pass per feature.
+
+    n_components : int, default=10
+        Mixture components per feature of the "made_mog" base.
+
+    layer_type : {"affine", "spline", "affine_spline"}, default="affine"
+        The autoregressive layers: "affine" (the MAF layer); "spline", a
+        monotone rational-quadratic spline per feature (Durkan et al. 2019,
+        "Neural Spline Flows") on ``[-tail_bound, tail_bound]`` with
+        ``n_bins`` bins and the identity outside; or "affine_spline", the
+        spline after an autoregressive shift and scale of each feature (the
+        MAF layer's), which can move values from beyond ``tail_bound`` into
+        the spline's interval.  Prefer "affine_spline" to "spline" on data
+        with heavy-tailed columns.  The spline layers are more flexible, and
+        slower per epoch, than "affine" (two to three times at 8 features).
+
+    n_bins : int, default=8
+        Bins of each spline (spline layers only).
+
+    tail_bound : float, default=5.0
+        Half-width of the interval the splines act on, in the units the
+        layers see (spline layers only); outside it they are the identity.  With
+        ``init="gaussian"`` those units are whitened; 5.0 also reaches the
+        heavy tails that real columns have beyond 3 standard deviations.
+
+    compile : bool, default=False
+        Train through ``torch.compile`` of the reference modules instead of
+        skflow's hand-written fused pass (compiling takes tens of seconds).
+        Falls back to plain PyTorch with a warning where compilation is
+        unavailable.
+
+    n_estimators : int, default=1
+        Number of flows.  With more than one, each is trained on a bootstrap
+        sample of the training rows (all validated on the same held-out rows)
+        and the model is their equal-weight mixture: ``score_samples`` is the
+        log-mean-exp of their log-densities and ``sample`` draws each row from
+        one of them.  The per-fit attributes ``n_iter_``, ``best_epoch_``,
+        ``covariance_shrinkage_`` (arrays), ``loss_curve_`` and
+        ``validation_scores_`` (lists) then hold one entry per flow, and
+        ``best_validation_score_`` is the mixture's.
+
+    n_jobs : int or None, default=None
+        Number of processes that train the ``n_estimators`` flows in parallel
+        (:class:`joblib.Parallel` semantics: None is 1 unless in a
+        :func:`joblib.parallel_backend` context, -1 is every CPU).
+
+    gaussian_weight : "auto" or float in [0, 1], default="auto"
+        The model is the mixture ``w N(x) + (1 - w) flow(x)`` of the flow and
+        the Gaussian of the training rows (its covariance shrunk as the
+        Gaussian start's).  ``"auto"`` picks ``w`` among 0, 0.05, ..., 1 by the
+        log-likelihood of the early-stopping validation rows, under the flow
+        and the Gaussian fitted without them (MAFDensity: the best ``w``;
+        MAFOutlierDetector: the largest ``w`` within three standard errors of
+        the best, so that the flow's detail must clearly pay on held-out rows
+        before it shapes the scores); it is 0 (the flow alone) without
+        ``init="gaussian"`` and early stopping, with ``n_estimators > 1``, in a
+        warm start, and when training did not beat the Gaussian start (the
+        flow is then that Gaussian).  A float fixes ``w``.
 
     Attributes
     ----------
     offset_ : float
         Log-density threshold: ``decision_function = score_samples - offset_``.
-    {FLOW_ATTRIBUTES_DOC.strip()}
+    flow_ : skflow.nn.Flow
+        The fitted torch module (in eval mode, on ``device_``).
 
-    {MIXTURE_ATTRIBUTES_DOC.strip()}
+    device_ : torch.device
+        The device the model lives on.
 
-    {SCALING_ATTRIBUTES_DOC.strip()}
+    n_features_in_ : int
+        Number of features seen during fit.
+
+    feature_names_in_ : ndarray of shape (n_features,)
+        Names of features seen during fit, when ``X`` has string column names.
+
+    n_iter_ : int
+        Number of epochs run (in total, over warm starts).
+
+    best_epoch_ : int
+        The epoch (counted as ``n_iter_`` is) whose weights the model kept:
+        the best validation epoch with early stopping (0, the start, when none
+        improved on it or, with ``init="gaussian"``, when the gain was not
+        significant), else the last one.
+
+    batch_size_ : int
+        The mini-batch size the last fit used (see ``batch_size="auto"``).
+
+    loss_curve_ : list of float
+        Mean training negative log-likelihood per epoch (nats of the
+        standardised rows the flow is trained on, see ``scale_``).
+
+    validation_scores_ : list of float or None
+        Mean validation log-likelihood per epoch (standardised rows, as
+        ``loss_curve_``); None without early stopping.
+
+    best_validation_score_ : float or None
+        Best validation log-likelihood (standardised rows, as
+        ``loss_curve_``); the restored weights reach it (when the Gaussian
+        start is kept, its score).
+
+    gaussian_weight_ : float
+        The Gaussian's weight ``w`` in the fitted mixture (see
+        ``gaussian_weight``); 0 means the flow alone.
+
+    gaussian_mean_ : ndarray of shape (n_features,)
+        The Gaussian's mean (only when ``gaussian_weight_ > 0``), of the
+        standardised rows ``(X - location_) / scale_``.
+
+    gaussian_covariance_ : ndarray of shape (n_features, n_features)
+        The Gaussian's covariance (only when ``gaussian_weight_ > 0``), of
+        the standardised rows.
+
+    location_ : ndarray of shape (n_features,)
+        The training rows' column means.  The flow models the standardised
+        rows ``(X - location_) / scale_`` and every log-density includes the
+        Jacobian ``-log(scale_).sum()``, so the model is the same in any
+        units (``log p(cX) = log p(X) - n_features log c``).
+
+    scale_ : ndarray of shape (n_features,)
+        The training rows' column standard deviations (1 for a constant column).
 
     covariance_shrinkage_ : float
         With ``init="gaussian"``: the share of the start's covariance moved
@@ -71,7 +296,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
     ...                          max_iter=5, random_state=0).fit(X)
     >>> det.predict([[0.0, 0.0], [8.0, 8.0]])
     array([ 1, -1])
-    """
+"""
 
     # New rows often come from sources the training rows did not (speakers,
     # days): a Gaussian-heavier mixture ranks them better (benchmarks/small_data.py).

@@ -17,7 +17,9 @@ from .made import check_context
 __all__ = ["BASES", "Flow", "build_maf", "layer_orders"]
 
 #: name -> factory(n_features, context_features, generator, n_components,
-#: hidden_sizes, activation) of a base distribution.
+#: hidden_sizes, activation) of a base distribution: every base
+#: ``build_maf(base=...)`` and the estimators' ``base`` know (a new one is
+#: one entry).
 BASES = {
     "normal": lambda n_features, context_features, generator, **_: StandardNormal(n_features),
     "made_mog": lambda n_features, context_features, generator, **options: MADEMixture(
@@ -312,7 +314,7 @@ def build_maf(
     n_flows: int = 5,
     hidden_sizes: Sequence[int] = (100, 100),
     activation: str = "tanh",
-    batch_norm: bool = True,
+    batch_norm: bool = False,
     order="reverse",
     log_scale_bound: float | None = 5.0,
     degree_mode: str = "sequential",
@@ -322,7 +324,7 @@ def build_maf(
     *,
     transform: str = "affine",
     n_bins: int = 8,
-    tail_bound: float = 3.0,
+    tail_bound: float = 5.0,
     base: str = "normal",
     n_components: int = 10,
     context_features: int = 0,
@@ -355,8 +357,8 @@ def build_maf(
     --------
     >>> import torch
     >>> flow = build_maf(4, n_flows=3, hidden_sizes=(16, 16), generator=torch.Generator().manual_seed(0))
-    >>> len(flow.transforms)  # MAF, batch norm, MAF, batch norm, MAF, batch norm
-    6
+    >>> len(flow.transforms)  # three MAF layers (batch_norm=True adds one after each)
+    3
     """
     if n_features < 1:
         raise ValueError("n_features must be >= 1")
@@ -366,12 +368,10 @@ def build_maf(
         raise ValueError(f"base must be one of {sorted(BASES)}, got {base!r}")
     if generator is None:
         generator = torch.Generator()
-    options = {}
-    if transform in ("affine", "affine_spline"):
-        options["log_scale_bound"] = log_scale_bound
-    if transform in ("spline", "affine_spline"):
-        options.update(n_bins=n_bins, tail_bound=tail_bound)
-    make_layer = AUTOREGRESSIVE_TRANSFORMS[transform]
+    layer_type = AUTOREGRESSIVE_TRANSFORMS[transform]
+    offered = dict(log_scale_bound=log_scale_bound, n_bins=n_bins, tail_bound=tail_bound)
+    options = {name: offered[name] for name in layer_type.options}
+    make_layer = layer_type.make
     transforms = _gaussian_start_layers(gaussian_start, n_features, context_features)
     for layer_order in layer_orders(n_features, n_flows, order, generator):
         layer = make_layer(n_features, hidden_sizes, layer_order, activation, degree_mode, generator,

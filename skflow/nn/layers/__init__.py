@@ -2,9 +2,12 @@
 its fused kernel (:mod:`skflow.nn.layers.kernel`).
 
 ``AUTOREGRESSIVE_TRANSFORMS`` is the registry :func:`skflow.nn.build_maf`
-builds from: a new autoregressive layer type is one module here plus one
-entry.
+builds from and the estimators' ``layer_type`` accepts: a new autoregressive
+layer type is one module plus one :func:`register_layer_type` call.
 """
+
+from dataclasses import dataclass
+from typing import Callable
 
 from .affine import AffineKernel, MaskedAffineAutoregressive, soft_clamp
 from .batch_norm import BatchNormKernel, BatchNormTransform
@@ -22,22 +25,45 @@ def _affine(n_features, hidden_sizes, order, activation, degree_mode, generator,
 
 
 def _spline(n_features, hidden_sizes, order, activation, degree_mode, generator, context_features,
-            n_bins=8, tail_bound=3.0):
+            n_bins=8, tail_bound=5.0):
     return MaskedRQSplineAutoregressive(n_features, hidden_sizes, order, activation, degree_mode, generator,
                                         context_features, n_bins, tail_bound)
 
 
 def _affine_spline(n_features, hidden_sizes, order, activation, degree_mode, generator, context_features,
-                   n_bins=8, tail_bound=3.0, log_scale_bound=5.0):
+                   n_bins=8, tail_bound=5.0, log_scale_bound=5.0):
     return MaskedRQSplineAutoregressive(n_features, hidden_sizes, order, activation, degree_mode, generator,
                                         context_features, n_bins, tail_bound, affine=True,
                                         log_scale_bound=log_scale_bound)
 
 
-#: name -> factory(n_features, hidden_sizes, order, activation, degree_mode,
-#: generator, context_features, **options) of an autoregressive layer whose
-#: untrained state (zero MADE output layer) is the identity.
-AUTOREGRESSIVE_TRANSFORMS = {"affine": _affine, "spline": _spline, "affine_spline": _affine_spline}
+@dataclass(frozen=True)
+class LayerType:
+    """An autoregressive layer type: ``make(n_features, hidden_sizes, order,
+    activation, degree_mode, generator, context_features, **options)`` builds
+    one layer whose untrained state (zero MADE output layer) is the
+    identity; ``options`` names the :func:`~skflow.nn.build_maf` options it
+    takes (of ``log_scale_bound``, ``n_bins``, ``tail_bound``)."""
+
+    make: Callable
+    options: tuple[str, ...] = ()
+
+
+#: name -> :class:`LayerType`: every layer type ``build_maf(transform=...)``
+#: and the estimators' ``layer_type`` know.
+AUTOREGRESSIVE_TRANSFORMS: dict[str, LayerType] = {
+    "affine": LayerType(_affine, ("log_scale_bound",)),
+    "spline": LayerType(_spline, ("n_bins", "tail_bound")),
+    "affine_spline": LayerType(_affine_spline, ("n_bins", "tail_bound", "log_scale_bound")),
+}
+
+
+def register_layer_type(name: str, make: Callable, options=()) -> None:
+    """Make ``name`` a layer type of :func:`~skflow.nn.build_maf` and of the
+    estimators' ``layer_type`` (see :class:`LayerType`)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"a layer type needs a non-empty name, got {name!r}")
+    AUTOREGRESSIVE_TRANSFORMS[name] = LayerType(make, tuple(options))
 
 __all__ = [
     "AUTOREGRESSIVE_TRANSFORMS",
@@ -46,6 +72,7 @@ __all__ = [
     "BatchNormTransform",
     "ConditionalGaussianAffine",
     "LayerKernel",
+    "LayerType",
     "LowerTriangularAffine",
     "LowerTriangularKernel",
     "MaskedAffineAutoregressive",
@@ -53,5 +80,6 @@ __all__ = [
     "Permutation",
     "PermutationKernel",
     "rational_quadratic_spline",
+    "register_layer_type",
     "soft_clamp",
 ]
