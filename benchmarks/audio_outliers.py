@@ -27,7 +27,8 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 
-from skflow.audio import FrameFeatures, FrameOutlierDetector, MelFeatures, make_detectors, read_wav
+from skflow.audio import FrameFeatures, FrameOutlierDetector, MelFeatures, read_wav
+from skflow.experiments import make_detectors
 from skflow.datasets import find_shared_data, load_speech_commands, speaker_split
 
 sys.path.insert(0, str(Path(__file__).parent))

@@ -28,7 +28,7 @@ from sklearn.neighbors import KernelDensity
 
 from skflow import MAFDensity
 from skflow.datasets import load_gas_drift
-from skflow.gas import make_gas_pipeline
+from skflow.experiments import make_gas_pipeline
 
 
 def main():

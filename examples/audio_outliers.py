@@ -9,7 +9,7 @@ DATA_DIR is a Speech-Commands-style folder (default:
 import sys
 
 from skflow.datasets import find_shared_data
-from skflow.audio import run_audio_outliers
+from skflow.experiments import run_audio_outliers
 
 if __name__ == "__main__":
     data = sys.argv[1] if len(sys.argv) > 1 else find_shared_data("speech_commands_v0.02_test_subset")

@@ -12,7 +12,7 @@ import matplotlib
 
 matplotlib.use("Agg")
 
-from skflow.gas import run_gas_experiment  # noqa: E402
+from skflow.experiments import run_gas_experiment  # noqa: E402
 from skflow.plotting import plot_training_history  # noqa: E402
 
 if __name__ == "__main__":

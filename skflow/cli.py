@@ -15,7 +15,7 @@ from .io import load_model, read_table, save_model, to_stdout, write_table
 
 
 def _gas(args) -> int:
-    from .gas import run_gas_experiment
+    from .experiments.gas import run_gas_experiment
 
     overrides = {}
     if args.max_iter is not None:
@@ -36,7 +36,7 @@ def _gas(args) -> int:
 
 
 def _audio(args) -> int:
-    from .audio import run_audio_outliers
+    from .experiments.spoken_words import run_audio_outliers
 
     run_audio_outliers(args.data, args.target, features=args.features,
                        random_state=args.random_state, plot=args.plot, json_path=args.json)
@@ -162,28 +162,9 @@ def _sample(args) -> int:
 
 
 def _demo(args) -> int:
-    from sklearn.datasets import make_moons
-    from sklearn.mixture import GaussianMixture
+    from .experiments.demo import run_demo
 
-    from .estimators import MAFDensity
-
-    X, _ = make_moons(4000, noise=0.05, random_state=0)
-    X_test, _ = make_moons(2000, noise=0.05, random_state=1)
-    print("two moons (scikit-learn's make_moons), 4,000 training rows")
-    scores = {}
-    for k in (1, 10):
-        gm = GaussianMixture(k, random_state=0).fit(X)
-        scores[k] = gm.score(X_test)
-        print(f"{f'GaussianMixture({k:2d})':<29}test log-likelihood {scores[k]:7.3f}")
-    for label, layer_type in (("MAFDensity(5)", "affine"), ("MAFDensity(5, spline)", "spline"),
-                              ("MAFDensity(5, affine_spline)", "affine_spline")):
-        maf = MAFDensity(n_flows=5, hidden_layer_sizes=(64, 64), layer_type=layer_type, random_state=0,
-                         verbose=1 if args.verbose else 0).fit(X)
-        ours = maf.score(X_test)
-        gap = ours - scores[10]
-        print(f"{label:<29}test log-likelihood {ours:7.3f}: {abs(gap):.3f} nats per row "
-              f"{'above' if gap > 0 else 'below'} GaussianMixture(10)")
-    print("five samples of the affine_spline flow:\n", np.round(maf.sample(5, random_state=0), 3))
+    run_demo(verbose=args.verbose)
     return 0
 
 

@@ -164,7 +164,7 @@ def test_audio_outliers_end_to_end_on_real_clips(tmp_path, capsys):
 
 
 def test_audio_outliers_rejects_unknown_target(tiny_folder):
-    from skflow.audio import run_audio_outliers
+    from skflow.experiments import run_audio_outliers
 
     with pytest.raises(ValueError, match="target word 'bird'"):
         run_audio_outliers(tiny_folder, "bird", print_fn=lambda *a: None)

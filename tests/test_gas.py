@@ -7,7 +7,7 @@ import pytest
 from skflow import MAFDensity
 from skflow.cli import main
 from skflow.datasets import load_gas_drift
-from skflow.gas import GAS_MAF_PARAMS, make_gas_pipeline, run_gas_experiment
+from skflow.experiments import GAS_MAF_PARAMS, make_gas_pipeline, run_gas_experiment
 
 from .conftest import shared_path
 
@@ -80,7 +80,7 @@ def test_cli_on_uci_format_file(tmp_path, capsys):
 
 
 def test_experiment_data_comes_from_the_fetch_gas_cache(tmp_path):
-    from skflow.gas import load_experiment_data
+    from skflow.experiments import load_experiment_data
 
     (tmp_path / "gas").mkdir()
     np.save(tmp_path / "gas" / "ethylene_CO.npy", np.ones((50, 19), dtype=np.float32))

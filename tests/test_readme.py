@@ -36,12 +36,12 @@ def test_readme_block_is_the_recorded_run():
 
 def test_readme_lines_have_the_shape_the_command_prints_today(tmp_path, monkeypatch, capsys):
     from skflow.cli import main
-    from skflow.gas import run_gas_experiment
+    from skflow.experiments.gas import run_gas_experiment
 
     tool = _readme_tool()
     documented = tool.readme_block(tool.README.read_text())
     monkeypatch.chdir(tmp_path)
-    monkeypatch.setattr("skflow.gas.run_gas_experiment", lambda *a, **k: results.append(
+    monkeypatch.setattr("skflow.experiments.gas.run_gas_experiment", lambda *a, **k: results.append(
         run_gas_experiment(*a, **{**k, "n_flows": 1, "max_iter": 2})))
     results = []
     assert main(tool.COMMAND[1:]) == 0  # what `skflow gas` runs, two epochs of one layer

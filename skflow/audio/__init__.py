@@ -1,10 +1,10 @@
 """Audio: wav reading and clip feature transformers (``features``), frame-level
-features and a clip detector over frame densities (``frames``), and the
-spoken-word outlier workflow (``spoken_words``: train on one word, flag the others)."""
+features and a clip detector over frame densities (``frames``).  The
+spoken-word outlier workflow is :mod:`skflow.experiments.spoken_words`."""
 
 from .frames import FrameFeatures, FrameOutlierDetector, aggregate_frames, stack_frames
-from .features import MelFeatures, SpectrumFeatures, fix_length, mel_filterbank, read_wav, resample
-from .spoken_words import make_detectors, run_audio_outliers
+from .features import (MelFeatures, SpectrumFeatures, fix_length, log_mel_spectrogram, mel_filterbank, read_wav,
+                       resample)
 
 __all__ = [
     "FrameFeatures",
@@ -14,9 +14,8 @@ __all__ = [
     "MelFeatures",
     "SpectrumFeatures",
     "fix_length",
-    "make_detectors",
+    "log_mel_spectrogram",
     "mel_filterbank",
     "read_wav",
     "resample",
-    "run_audio_outliers",
 ]

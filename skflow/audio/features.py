@@ -137,6 +137,24 @@ def _frames(x: np.ndarray, frame: int, hop: int) -> np.ndarray:
     return x[idx]
 
 
+def log_mel_spectrogram(wave: np.ndarray, sample_rate: int, n_mels: int, window: int,
+                        hop: int) -> tuple[np.ndarray, np.ndarray]:
+    """Log-mel energies and power spectrum of each frame of ``wave``.
+
+    Frames of ``window`` samples every ``hop`` samples, Hamming-windowed, to
+    a power spectrum (FFT size the next power of two), then ``n_mels``
+    triangular mel bands and ``log(x + 1e-10)``.
+
+    Returns
+    -------
+    log_mel : ndarray of shape (n_frames, n_mels)
+    power : ndarray of shape (n_frames, n_fft // 2 + 1)
+    """
+    n_fft = 1 << (window - 1).bit_length()
+    power = np.abs(rfft(_frames(wave, window, hop) * np.hamming(window), n=n_fft, axis=1)) ** 2
+    return np.log(power @ mel_filterbank(n_mels, n_fft, sample_rate).T + 1e-10), power
+
+
 def _waveforms(X, sample_rate: int) -> list[np.ndarray]:
     """Clips (paths or 1-D waveforms) as float arrays, with errors that name the clip."""
     if isinstance(X, (str, Path)):
@@ -318,13 +336,9 @@ class MelFeatures(_ClipTransformer):
         self.top_db = top_db
 
     def _features(self, clip):
-        win = int(round(0.025 * self.sample_rate))
         hop = int(round(0.010 * self.sample_rate))
-        n_fft = 1 << (win - 1).bit_length()
-        frames = _frames(clip, win, hop) * np.hamming(win)
-        power = np.abs(rfft(frames, n=n_fft, axis=1)) ** 2
-        fb = mel_filterbank(self.n_mels, n_fft, self.sample_rate)
-        logmel = np.log(power @ fb.T + 1e-10)
+        logmel, power = log_mel_spectrogram(clip, self.sample_rate, self.n_mels,
+                                            int(round(0.025 * self.sample_rate)), hop)
         energy = np.log(power.sum(1) + 1e-10)
         start, stop = 0, len(energy)
         if self.top_db is not None:

@@ -12,18 +12,18 @@ recipe, with any density estimator in place of the GMM).
 
 from __future__ import annotations
 
+import inspect
 from numbers import Integral, Real
 
 import numpy as np
-from scipy.fft import dct, rfft
+from scipy.fft import dct
 from sklearn.base import BaseEstimator, OutlierMixin, TransformerMixin, _fit_context, clone
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..estimators import MAFDensity
-from ..estimators._unconditional import UnconditionalMAF
-from .features import _frames, _waveforms, mel_filterbank
+from .features import _waveforms, log_mel_spectrogram
 
 __all__ = ["FrameFeatures", "FrameOutlierDetector", "aggregate_frames", "stack_frames"]
 
@@ -195,9 +195,7 @@ class FrameFeatures(TransformerMixin, BaseEstimator):
         if len(wave) < win:
             raise ValueError(f"clip {i} has {len(wave)} samples, fewer than one frame "
                              f"({win} samples = {1000 * _WINDOW_SECONDS:.0f} ms at {self.sample_rate} Hz)")
-        n_fft = 1 << (win - 1).bit_length()
-        power = np.abs(rfft(_frames(wave, win, hop) * np.hamming(win), n=n_fft, axis=1)) ** 2
-        feats = np.log(power @ mel_filterbank(self.n_mels, n_fft, self.sample_rate).T + 1e-10)
+        feats, power = log_mel_spectrogram(wave, self.sample_rate, self.n_mels, win, hop)
         if self.n_mfcc is not None:
             feats = dct(feats, type=2, norm="ortho", axis=1)[:, : self.n_mfcc]
         parts = [feats]
@@ -327,7 +325,7 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         scaler = StandardScaler().fit(rows)
         density = self._default_density() if self.density is None else clone(self.density)
         scaled = scaler.transform(rows)
-        if isinstance(density, UnconditionalMAF) and density.early_stopping:
+        if getattr(density, "early_stopping", False) and "groups" in inspect.signature(density.fit).parameters:
             density.fit(scaled, groups=clip)  # validation on whole held-out clips
         else:
             density.fit(scaled)

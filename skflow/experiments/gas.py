@@ -9,10 +9,9 @@ from sklearn.mixture import GaussianMixture
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from ..datasets import fetch_gas, gas_paper_split, load_gas, load_gas_drift
-from ..datasets import GAS_DISCRETE_COLUMNS, gas_cache_path
+from .. import MAFDensity
+from ..datasets import GAS_DISCRETE_COLUMNS, fetch_gas, gas_cache_path, gas_paper_split, load_gas, load_gas_drift
 from ..io import save_model
-from ..estimators import MAFDensity
 from ..preprocessing import CorrelationFilter, DropColumns
 
 __all__ = ["GAS_MAF_PARAMS", "load_experiment_data", "make_gas_pipeline", "run_gas_experiment"]
@@ -60,7 +59,7 @@ def make_gas_pipeline(
 
     Examples
     --------
-    >>> from skflow.gas import make_gas_pipeline
+    >>> from skflow.experiments import make_gas_pipeline
     >>> [name for name, _ in make_gas_pipeline().steps]
     ['drop', 'filter', 'scale', 'density']
     """
@@ -95,7 +94,7 @@ def load_experiment_data(path=None, data_home=None):
 
     Examples
     --------
-    >>> from skflow.gas import load_experiment_data
+    >>> from skflow.experiments import load_experiment_data
     >>> X, drop, description, fraction = load_experiment_data()  # doctest: +SKIP
     >>> print(description)  # doctest: +SKIP
     """
@@ -153,7 +152,7 @@ def run_gas_experiment(
 
     Examples
     --------
-    >>> from skflow.gas import run_gas_experiment
+    >>> from skflow.experiments import run_gas_experiment
     >>> results = run_gas_experiment("ethylene_CO.txt", output="gas.joblib")  # doctest: +SKIP
     >>> results["maf_test_ll"] > results["gaussian_test_ll"]  # doctest: +SKIP
     True

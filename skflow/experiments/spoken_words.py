@@ -15,10 +15,9 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 from sklearn.svm import OneClassSVM
 
-from .features import MelFeatures, SpectrumFeatures, read_wav
-from .frames import FrameFeatures, FrameOutlierDetector
+from .. import MAFOutlierDetector
+from ..audio import FrameFeatures, FrameOutlierDetector, MelFeatures, SpectrumFeatures, read_wav
 from ..datasets import load_speech_commands, speaker_split
-from ..estimators import MAFOutlierDetector
 
 __all__ = ["FEATURES", "make_detectors", "run_audio_outliers"]
 
@@ -33,7 +32,7 @@ def make_detectors(random_state=0, n_components=0.99) -> dict:
 
     Examples
     --------
-    >>> from skflow.audio import make_detectors
+    >>> from skflow.experiments import make_detectors
     >>> sorted(make_detectors())
     ['GaussianMixture', 'IsolationForest', 'LOF', 'MAF', 'OneClassSVM']
     """
@@ -109,7 +108,7 @@ def run_audio_outliers(
 
     Examples
     --------
-    >>> from skflow.audio import run_audio_outliers
+    >>> from skflow.experiments import run_audio_outliers
     >>> res = run_audio_outliers("speech_commands_v0.02_test_subset", "yes")  # doctest: +SKIP
     >>> res["target_rank"]  # doctest: +SKIP
     1
