@@ -11,7 +11,7 @@ from torch.autograd.functional import jacobian
 from skflow.nn import MADE, BaseDistribution, Flow, MaskedAffineAutoregressive, build_maf, train_flow
 from skflow.nn import fused
 from skflow.nn.adam import Adam
-from skflow.nn.fused import eval_log_prob
+from skflow.nn.fused import ScoringPlan
 
 from ._helpers import perturb
 
@@ -178,7 +178,7 @@ def test_scoring_with_context_equals_reference(wide):
     expected = (flow.base.log_prob(u) + log_det).detach()
     with torch.no_grad():
         assert torch.allclose(flow.log_prob(x, c), expected, rtol=1e-12, atol=1e-9)
-        got = eval_log_prob(x, flow._kernels(len(x)), flow.base, c, chunk_bytes=256 * 200 * 8)
+        got = ScoringPlan(flow._kernels(len(x)), x.shape[1]).log_prob(x, flow.base, c, chunk_bytes=256 * 200 * 8)
         assert torch.allclose(got, expected, rtol=1e-12, atol=1e-9)
         # the density depends on the context
         assert not torch.allclose(flow.log_prob(x, c + 1.0), expected)

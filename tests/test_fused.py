@@ -10,7 +10,7 @@ import torch
 
 from skflow.nn.training import train_flow
 from skflow.nn import build_maf
-from skflow.nn.fused import eval_log_prob
+from skflow.nn.fused import ScoringPlan
 from skflow.nn.flow import Flow
 
 from ._helpers import perturb as _perturb
@@ -61,13 +61,13 @@ def test_fused_pass_equals_reference(activation, bound, batch_norm, training):
 
 @pytest.mark.parametrize("n", [1, 7, 300, 1000])
 @pytest.mark.parametrize("batch_norm", [True, False])
-def test_eval_log_prob_equals_reference_across_chunks(n, batch_norm):
+def test_scoring_plan_equals_reference_across_chunks(n, batch_norm):
     flow = _perturbed_flow(batch_norm=batch_norm).eval()
     x = torch.randn(n, D, generator=torch.Generator().manual_seed(3), dtype=torch.float64)
     expected = _reference_log_prob(flow, x)
     kernels = flow._kernels(n)
     # a tiny chunk forces many chunks and a ragged last one
-    got = eval_log_prob(x, kernels, flow.base, chunk_bytes=256 * 16 * 8)
+    got = ScoringPlan(kernels, x.shape[1]).log_prob(x, flow.base, chunk_bytes=256 * 16 * 8)
     assert torch.allclose(got, expected, rtol=1e-12, atol=1e-10)
     with torch.no_grad():
         assert torch.allclose(flow.log_prob(x), expected, rtol=1e-12, atol=1e-10)
@@ -350,9 +350,9 @@ def test_chunks_scored_by_workers_equal_one_thread_in_order(dtype):
     x = torch.randn(5000, D, generator=torch.Generator().manual_seed(4), dtype=dtype)
     kernels = flow._kernels(len(x))
     with _torch_threads(1):
-        serial = eval_log_prob(x, kernels, flow.base, chunk_bytes=256 * 16 * 8)
+        serial = ScoringPlan(kernels, x.shape[1]).log_prob(x, flow.base, chunk_bytes=256 * 16 * 8)
     with _torch_threads(3):
-        parallel = eval_log_prob(x, kernels, flow.base, chunk_bytes=256 * 16 * 8)
+        parallel = ScoringPlan(kernels, x.shape[1]).log_prob(x, flow.base, chunk_bytes=256 * 16 * 8)
         assert torch.get_num_threads() == 3  # the caller's count is left alone
     assert torch.equal(parallel, serial)
 
@@ -368,4 +368,4 @@ def test_an_error_in_a_scoring_worker_reaches_the_caller():
     base = copy.deepcopy(flow.base)
     base.__class__ = Broken
     with _torch_threads(2), pytest.raises(RuntimeError, match="broken base"):
-        eval_log_prob(x, flow._kernels(len(x)), base, chunk_bytes=256 * 16 * 8)
+        ScoringPlan(flow._kernels(len(x)), x.shape[1]).log_prob(x, base, chunk_bytes=256 * 16 * 8)

@@ -386,20 +386,21 @@ def test_skops_file_with_foreign_types_is_refused(tmp_path):
         load_model(tmp_path / "m.skops")
 
 
-def test_old_pickles_holding_torch_tensors_still_load():
+def test_pickles_carry_a_format_and_others_are_refused():
+    from skflow.estimators._base import PICKLE_FORMAT
+
     X = np.random.RandomState(0).normal(size=(60, 3))
-    est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0, gaussian_weight=0.0).fit(X)
+    est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=2, random_state=0).fit(X)
     state = est.__getstate__()
-    state["flow_"] = {k: torch.as_tensor(v) for k, v in state["flow_"].items()}  # the 0.1.0 format
-    for name in ("n_estimators", "n_jobs", "layer_type", "n_bins", "tail_bound",
-                 "gaussian_weight", "gaussian_weight_"):  # older than these
-        del state[name]
-    old = MAFDensity.__new__(MAFDensity)
-    old.__setstate__(state)
-    np.testing.assert_array_equal(old.score_samples(X), est.score_samples(X))
-    assert old.get_params()["n_estimators"] == 1
-    assert old.get_params()["layer_type"] == "affine"
-    assert old.get_params()["gaussian_weight"] == 0.0 and old.gaussian_weight_ == 0.0
+    assert state["_skflow_format"] == PICKLE_FORMAT
+    for wrong in (None, PICKLE_FORMAT + 1):
+        old = dict(state)
+        if wrong is None:
+            del old["_skflow_format"]  # a pre-release file
+        else:
+            old["_skflow_format"] = wrong
+        with pytest.raises(ValueError, match="fit it again"):
+            MAFDensity.__new__(MAFDensity).__setstate__(old)
 
 
 def test_dataframe_with_a_string_column_names_it():

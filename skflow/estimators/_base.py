@@ -32,6 +32,9 @@ from ._scaling import standardise
 from ._validation import check_numeric_columns, describe_stopping
 
 _SCORE_CHUNK = 65536
+#: The layout of a fitted estimator's pickled state; a file of another layout
+#: is refused with a message instead of being patched up.
+PICKLE_FORMAT = 1
 
 # The architecture parameters, declared once.
 _ARCHITECTURE_CONSTRAINTS: dict = {
@@ -327,20 +330,14 @@ class BaseMAF(BaseEstimator):
 
     def _standardised(self, X: np.ndarray, what: str = "X") -> tuple[np.ndarray, np.ndarray]:
         """``(X - location_) / scale_`` in the model's dtype and the rows it
-        cannot hold (see :func:`~skflow.estimators._scaling.standardise`).
-        Models saved before the standardisation existed have no
-        ``location_`` and see ``X`` unchanged."""
-        location = getattr(self, "location_", None)
-        if location is None:
-            return np.require(X, dtype=self.dtype), np.zeros(X.shape[0], dtype=bool)
+        cannot hold (see :func:`~skflow.estimators._scaling.standardise`)."""
         # float64 rows stay float64 (the closed-form Gaussians use every digit;
         # the flow casts them as it always did); float32 rows stay float32.
-        return standardise(X, location, self.scale_, np.promote_types(X.dtype, self.dtype))
+        return standardise(X, self.location_, self.scale_, np.promote_types(X.dtype, self.dtype))
 
     def _log_scale(self) -> float:
         """The log-Jacobian of the standardisation, ``log(scale_).sum()``."""
-        scale = getattr(self, "scale_", None)
-        return 0.0 if scale is None else float(np.log(scale).sum())
+        return float(np.log(self.scale_).sum())
 
     def _progress(self, what: str, done: int, total: int, start: float) -> None:
         # Long calls report progress when verbose, once per chunk.
@@ -388,6 +385,7 @@ class BaseMAF(BaseEstimator):
             state["flow_"] = {k: v.detach().cpu().numpy() for k, v in self.flow_.state_dict().items()}
             state["device_"] = str(self.device_)
         state["_skflow_version"] = __version__
+        state["_skflow_format"] = PICKLE_FORMAT
         return state
 
     def __setstate__(self, state):
@@ -401,13 +399,11 @@ class BaseMAF(BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        # Models saved before the init parameter existed started at the identity.
-        state.setdefault("init", "identity")
-        state.setdefault("base", "normal")
-        state.setdefault("n_components", 10)
-        state.setdefault("layer_type", "affine")
-        state.setdefault("n_bins", 8)
-        state.setdefault("tail_bound", 3.0)
+        saved_format = state.pop("_skflow_format", None)
+        if "flow_" in state and saved_format != PICKLE_FORMAT:
+            raise DamagedModelError(
+                f"this {type(self).__name__} was saved in file format {saved_format or 'of a pre-release'} "
+                f"skflow; this skflow reads format {PICKLE_FORMAT}: fit it again and save it")
         flow_state = state.get("flow_")
         super().__setstate__(state)
         if flow_state is None:
@@ -418,7 +414,6 @@ class BaseMAF(BaseEstimator):
             # global torch RNG untouched (unpickling and deepcopy must not move it).
             flow = self._make_flow(self._flow_config_, torch.Generator())
             check_loaded_weights(flow, flow_state)
-            # Older pickles hold CPU tensors, newer ones numpy arrays.
             flow.load_state_dict({k: torch.as_tensor(v) for k, v in flow_state.items()})
             device = torch.device(state["device_"])
         except DamagedModelError:

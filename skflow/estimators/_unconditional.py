@@ -112,17 +112,6 @@ class UnconditionalMAF(BaseMAF):
         self.n_jobs = n_jobs
         self.gaussian_weight = gaussian_weight
 
-    def __setstate__(self, state):
-        # Models saved before ensembles existed had one flow.
-        state = dict(state)
-        state.setdefault("n_estimators", 1)
-        state.setdefault("n_jobs", None)
-        # ... and before the mixture with the Gaussian: the flow alone.
-        state.setdefault("gaussian_weight", 0.0)
-        if "flow_" in state:
-            state.setdefault("gaussian_weight_", 0.0)
-        super().__setstate__(state)
-
     def _make_flow(self, config: dict, generator: torch.Generator):
         if "members" in config:
             return FlowEnsemble([super(UnconditionalMAF, self)._make_flow(c, generator)
@@ -248,7 +237,7 @@ class UnconditionalMAF(BaseMAF):
         self.gaussian_covariance_ = add_ridge(cov)
 
     def _log_density(self, X: np.ndarray, context: np.ndarray | None = None) -> np.ndarray:
-        weight = getattr(self, "gaussian_weight_", 0.0)
+        weight = self.gaussian_weight_
         if weight == 0.0:
             return super()._log_density(X, context)
         gaussian = _gaussian_log_pdf(X, self.gaussian_mean_, self.gaussian_covariance_)
@@ -258,7 +247,7 @@ class UnconditionalMAF(BaseMAF):
         return np.logaddexp(np.log(weight) + gaussian, np.log1p(-weight) + flow)
 
     def _draw(self, n: int, generator, context: np.ndarray | None = None) -> np.ndarray:
-        weight = getattr(self, "gaussian_weight_", 0.0)
+        weight = self.gaussian_weight_
         if weight == 0.0:
             return super()._draw(n, generator, context)
         from_gaussian = (torch.rand(n, generator=generator, dtype=torch.float64) < weight).numpy()
@@ -317,5 +306,4 @@ class UnconditionalMAF(BaseMAF):
         check_is_fitted(self)
         check_n_samples(n_samples, self.n_features_in_)
         draws = self._draw(int(n_samples), seed_generator(private_random_state(random_state)))
-        location = getattr(self, "location_", None)
-        return draws if location is None else draws * self.scale_ + location
+        return draws * self.scale_ + self.location_

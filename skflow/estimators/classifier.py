@@ -740,7 +740,4 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         rng = private_random_state(random_state)
         labels = rng.choice(len(self.classes_), size=int(n_samples), p=self.class_prior_)
         X = self._draw(int(n_samples), seed_generator(rng), self._one_hot(labels, self.dtype))
-        location = getattr(self, "location_", None)
-        if location is not None:
-            X = X * self.scale_ + location
-        return X, self.classes_[labels]
+        return X * self.scale_ + self.location_, self.classes_[labels]

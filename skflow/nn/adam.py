@@ -14,6 +14,8 @@ import math
 
 import torch
 
+from ._compat import fused_adam_
+
 __all__ = ["Adam"]
 
 
@@ -77,15 +79,9 @@ class Adam:
         beta1, beta2 = self.betas
         step = state["step"]
         step += 1
-        fused = getattr(torch, "_fused_adam_", None)
-        if fused is not None and p.device.type in ("cpu", "cuda"):
-            try:
-                fused([p], [grad], [state["exp_avg"]], [state["exp_avg_sq"]], [], [step],
-                      lr=self.lr, beta1=beta1, beta2=beta2, weight_decay=self.weight_decay,
-                      eps=self.eps, amsgrad=False, maximize=False)
-                return
-            except (RuntimeError, TypeError, NotImplementedError):
-                pass
+        if fused_adam_(p, grad, state["exp_avg"], state["exp_avg_sq"], step, lr=self.lr, beta1=beta1,
+                       beta2=beta2, weight_decay=self.weight_decay, eps=self.eps):
+            return
         t = float(step)
         if self.weight_decay:
             grad = grad.add(p, alpha=self.weight_decay)

@@ -38,9 +38,10 @@ from concurrent.futures import ThreadPoolExecutor
 import torch
 from torch.autograd.function import once_differentiable
 
+from ._compat import foreach_lerp_, foreach_mul_
 from .threads import intra_op_threads
 
-__all__ = ["FlatParameters", "FlowFunction", "ScoringPlan", "Workspace", "eval_log_prob"]
+__all__ = ["FlatParameters", "FlowFunction", "ScoringPlan", "Workspace"]
 
 _MIN_EVAL_ROWS = 256
 
@@ -131,7 +132,7 @@ class ForwardState:
         if self._constants:
             self.log_det.add_(torch.stack(self._constants).sum())
         for momentum, (targets, values) in self._updates.items():
-            torch._foreach_lerp_(targets, values, momentum)
+            foreach_lerp_(targets, values, momentum)
 
 
 class BackwardState:
@@ -331,16 +332,9 @@ class FlowFunction(torch.autograd.Function):
         masked = [(gb, m) for k, kgb in zip(kernels, grad_blocks) for gb, (_, m) in zip(kgb, k.slots())
                   if m is not None]
         if masked:
-            torch._foreach_mul_([gb for gb, _ in masked], [m for _, m in masked])
+            foreach_mul_([gb for gb, _ in masked], [m for _, m in masked])
         out = [p for k, kgb in zip(kernels, grad_blocks) for p in k.unpack_grads(kgb)]
         return (grad_input, grad_ctx, None, None, *out)
-
-
-@torch.no_grad()
-def eval_log_prob(x, kernels, base, context=None, chunk_bytes=1 << 22):
-    """Log-density of each row of ``x`` under ``kernels`` (all in eval mode)
-    then ``base``, through a freshly built :class:`ScoringPlan`."""
-    return ScoringPlan(kernels, x.shape[1]).log_prob(x, base, context, chunk_bytes)
 
 
 class ScoringPlan:

@@ -9,11 +9,11 @@ import torch
 from torch import nn
 
 from ..made import MADE, autograd_records
+from .._compat import tanh_backward_into
 from .made_kernel import FusedMADELayer, MADEKernel
 
 __all__ = ["AffineKernel", "MaskedAffineAutoregressive", "soft_clamp"]
 
-_tanh_backward_out = torch.ops.aten.tanh_backward.grad_input
 
 
 def soft_clamp(x: torch.Tensor, bound: float | None) -> torch.Tensor:
@@ -176,7 +176,7 @@ class AffineKernel(MADEKernel):
         if self.bound is None:
             torch.neg(g_alpha, out=g_t)
         else:
-            _tanh_backward_out(g_alpha, saved.alpha_unit, grad_input=g_t).neg_()
+            tanh_backward_into(g_alpha, saved.alpha_unit, g_t).neg_()
         return self.made_backward(state, saved.made, blocks, grad_p, grad_blocks, grad_x)
 
     def eval_prepare(self, blocks, order):

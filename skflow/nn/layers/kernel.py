@@ -25,12 +25,12 @@ from __future__ import annotations
 
 import torch
 
+from .._compat import relu_backward, tanh_backward
+
 __all__ = ["LayerKernel", "activation_", "activation_backward", "block"]
 
 FUSED_ACTIVATIONS = frozenset({"tanh", "relu"})
 
-_tanh_backward = torch.ops.aten.tanh_backward
-_threshold_backward = torch.ops.aten.threshold_backward
 
 
 def activation_(a: torch.Tensor, activation: str) -> torch.Tensor:
@@ -47,8 +47,8 @@ def activation_(a: torch.Tensor, activation: str) -> torch.Tensor:
 def activation_backward(grad: torch.Tensor, out: torch.Tensor, activation: str) -> torch.Tensor:
     """Gradient through a fused activation, from its output (tanh, relu)."""
     if activation == "tanh":
-        return _tanh_backward(grad, out)
-    return _threshold_backward(grad, out, 0)
+        return tanh_backward(grad, out)
+    return relu_backward(grad, out)
 
 
 def block(w: torch.Tensor, b: torch.Tensor) -> torch.Tensor:

@@ -234,10 +234,6 @@ class MaskedRQSplineAutoregressive(FusedMADELayer, nn.Module):
         self.made = MADE(n_features, hidden_sizes, self.n_params, order, activation, degree_mode,
                          generator, context_features)
 
-    # Layers pickled before the affine part existed are splines alone.
-    affine = False
-    log_scale_bound = 5.0
-
     @property
     def n_params(self) -> int:
         """Network outputs per coordinate: the spline's ``3 K - 1``, then shift and log-scale."""
