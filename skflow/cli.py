@@ -246,7 +246,7 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--data", required=True, help="folder with one sub-folder per word")
     audio.add_argument("--target", default="yes", help="the word to train on")
     audio.add_argument("--features", choices=["mel", "spectrum", "frames"], default="mel",
-                       help="clip features for every detector (mel, the best measured; spectrum), or "
+                       help="clip features for every detector (mel; or spectrum), or "
                             "frames: frame densities for the MAF and a GMM, mel clip summaries for the rest")
     audio.add_argument("--json", default=None, help="write the per-word AUCs and ranks to this JSON file")
     audio.add_argument("--plot", default="results/audio_scores.png", help="score histogram path")

@@ -246,8 +246,8 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         Anything with ``fit`` and ``score_samples`` (a
         :class:`~sklearn.mixture.GaussianMixture` gives the GMM-UBM
         baseline); ``MAFDensity(n_flows=2, hidden_layer_sizes=(64, 64),
-        gaussian_weight=0.0)`` if None (mixing in the Gaussian lowered the
-        mean AUC on all four targets of ``benchmarks/audio_outliers.py``).
+        gaussian_weight=0.0)`` if None (the flow alone: see the outlier
+        guide for why no Gaussian is mixed in here).
     aggregate : {"mean", "trimmed", "median"}, default="mean"
         How frames' log-densities make a clip's score ("trimmed" drops each
         clip's lowest 10 %).

@@ -24,7 +24,6 @@ from .._version import __version__
 from ..nn import AUTOREGRESSIVE_TRANSFORMS, BASES, build_maf, layer_orders
 from ..nn.devices import DTYPES, private_random_state, resolve_device, seed_generator
 from ..nn.made import ACTIVATIONS
-from ..nn.threads import intra_op_threads, threads_for_rows
 from ..nn.training import TrainingConfig, batch_schedule
 from ._fitting import fit_flow
 from ._saved_state import DamagedModelError, check_loaded_weights, check_saved_flow
@@ -349,16 +348,15 @@ class BaseMAF(BaseEstimator):
         """Log-density of each row of ``X`` (given the rows of ``context``), float64."""
         out = np.empty(X.shape[0], dtype=np.float64)
         began = time.perf_counter()
-        with intra_op_threads(threads_for_rows(X.shape[0])):
-            for start in range(0, X.shape[0], _SCORE_CHUNK):
-                chunk = self._to_tensor(X[start : start + _SCORE_CHUNK])
-                c = None if context is None else self._to_tensor(context[start : start + _SCORE_CHUNK])
-                out[start : start + chunk.shape[0]] = self.flow_.log_prob(chunk, c).double().cpu().numpy()
-                self._progress("scored", start + chunk.shape[0], X.shape[0], began)
+        for start in range(0, X.shape[0], _SCORE_CHUNK):
+            chunk = self._to_tensor(X[start : start + _SCORE_CHUNK])
+            c = None if context is None else self._to_tensor(context[start : start + _SCORE_CHUNK])
+            out[start : start + chunk.shape[0]] = self.flow_.log_prob(chunk, c).double().cpu().numpy()
+            self._progress("scored", start + chunk.shape[0], X.shape[0], began)
         if np.isnan(out).any():
             raise FloatingPointError(
-                "the model produced NaN log-densities; it was probably fitted on data "
-                "of a very different scale. Refit on standardised data."
+                "the model produced NaN log-densities (a numerical failure inside the flow); "
+                "please report it with the data's shape and the estimator's parameters"
             )
         return out
 
@@ -367,12 +365,11 @@ class BaseMAF(BaseEstimator):
         """``n`` draws of the flow (one per row of ``context``), float64."""
         out = np.empty((n, self.flow_.n_features), dtype=np.float64)
         began = time.perf_counter()
-        with intra_op_threads(threads_for_rows(n)):
-            for start in range(0, n, _SCORE_CHUNK):
-                m = min(_SCORE_CHUNK, n - start)
-                c = None if context is None else self._to_tensor(context[start : start + m])
-                out[start : start + m] = self.flow_.sample(m, generator, c).double().cpu().numpy()
-                self._progress("sampled", start + m, n, began)
+        for start in range(0, n, _SCORE_CHUNK):
+            m = min(_SCORE_CHUNK, n - start)
+            c = None if context is None else self._to_tensor(context[start : start + m])
+            out[start : start + m] = self.flow_.sample(m, generator, c).double().cpu().numpy()
+            self._progress("sampled", start + m, n, began)
         return out
 
     # ---------------------------------------------------------- persistence

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from ..nn.threads import intra_op_threads, threads_for_rows
+from ..nn.threads import intra_op_threads
 from ..nn.training import TrainingConfig, index_dtype, train_flow
 from ._gaussian import _shrunk_gaussian, _significant_gain
 
@@ -62,10 +62,9 @@ def row_log_likelihood(flow, x, context=None, chunk_size=65536) -> np.ndarray:
     """Per-row log-density (float64 numpy) of ``x`` under ``flow`` in eval mode."""
     was_training = flow.training
     flow.eval()
-    with intra_op_threads(threads_for_rows(x.shape[0])):
-        out = np.concatenate([
-            flow.log_prob(x[i : i + chunk_size], None if context is None else context[i : i + chunk_size])
-            .double().cpu().numpy() for i in range(0, x.shape[0], chunk_size)])
+    out = np.concatenate([
+        flow.log_prob(x[i : i + chunk_size], None if context is None else context[i : i + chunk_size])
+        .double().cpu().numpy() for i in range(0, x.shape[0], chunk_size)])
     flow.train(was_training)
     return out
 

@@ -3,8 +3,7 @@ cross-validated covariance shrinkage of the Gaussian starts, and the rules
 that weigh a trained flow against its Gaussian start.
 
 Numpy rather than torch: its small factorisations run in one thread, which
-keeps them fast however busy the machine (torch's small ops under two busy
-threads were measured 10-40x slower).
+keeps them fast however busy the machine.
 """
 
 from __future__ import annotations

@@ -14,7 +14,6 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn.devices import DTYPES, private_random_state, seed_generator
-from ..nn.threads import intra_op_threads, threads_for_rows
 from ._scaling import fit_standardisation, standardise
 from ._base import BaseMAF
 from ._gaussian import add_ridge
@@ -486,17 +485,16 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         step = max(1, _DRAW_ROWS // n_draws)
         dtype = DTYPES[self.dtype]
         shared = self.flow_.base.draw_noise(n_draws, generator, dtype) if common else None
-        with intra_op_threads(threads_for_rows(len(context) * n_draws)):
-            for start in range(0, len(context), step):
-                rows = context[start : start + step]
-                block = self._to_tensor(np.repeat(rows, n_draws, axis=0))
-                if common:
-                    noise = shared.repeat(len(rows), 1)
-                else:
-                    noise = self.flow_.base.draw_noise(len(block), generator, dtype)
-                draws = self.flow_.from_noise(noise, block).double().cpu().numpy()
-                out[start : start + step] = (draws * self._y_scale + self._y_shift).reshape(-1, n_draws,
-                                                                                           self.n_targets_)
+        for start in range(0, len(context), step):
+            rows = context[start : start + step]
+            block = self._to_tensor(np.repeat(rows, n_draws, axis=0))
+            if common:
+                noise = shared.repeat(len(rows), 1)
+            else:
+                noise = self.flow_.base.draw_noise(len(block), generator, dtype)
+            draws = self.flow_.from_noise(noise, block).double().cpu().numpy()
+            out[start : start + step] = (draws * self._y_scale + self._y_shift).reshape(-1, n_draws,
+                                                                                       self.n_targets_)
         return out
 
     def _shape(self, a: np.ndarray) -> np.ndarray:

@@ -13,6 +13,7 @@ from .fused import FlatParameters, FlowFunction, ScoringPlan
 from .layers import (AUTOREGRESSIVE_TRANSFORMS, BatchNormTransform, ConditionalGaussianAffine,
                      LowerTriangularAffine)
 from .made import check_context
+from .threads import intra_op_threads, threads_for_rows
 
 __all__ = ["BASES", "Flow", "build_maf", "layer_orders"]
 
@@ -149,26 +150,35 @@ class Flow(nn.Module):
         In eval mode without gradients (scoring), flows whose layers all
         have kernels take a dedicated path that prepares every layer once
         (kept while parameters and statistics are unchanged) and streams the
-        rows through reused, cache-sized buffers.
+        rows through reused, cache-sized buffers.  Scoring fewer than
+        :data:`~skflow.nn.threads.SMALL_CALL_ROWS` rows runs in one thread
+        (the thread policy of every scoring and sampling call is here).
         """
         context = self._check_context(context, x.shape[0])
         if not self.training and not torch.is_grad_enabled() and not torch.compiler.is_compiling():
-            kernels = self._kernels(x.shape[0])
-            # Layers without kernels at the front (a conditional Gaussian start)
-            # run as modules; the rest through the plan.
-            first = next((i for i, k in enumerate(kernels) if k is not None), len(kernels))
-            kernels = kernels[first:]
-            if kernels and all(k is not None for k in kernels):
-                log_det = 0.0
-                for t in self.transforms[:first]:
-                    x, ld = self._call(t, x, context)
-                    log_det = log_det + ld
-                plan = self.__dict__.get("_scoring_plan")
-                if plan is None or not plan.matches(kernels):
-                    plan = ScoringPlan(kernels, self.n_features)
-                    # One assignment: a concurrent caller sees the old plan or the new one.
-                    self.__dict__["_scoring_plan"] = plan
-                return plan.log_prob(x, self.base, context) + log_det
+            with intra_op_threads(threads_for_rows(x.shape[0])):
+                return self._score(x, context)
+        u, log_det = self(x, context)
+        return self.base.log_prob(u, context) + log_det
+
+    def _score(self, x, context):
+        """:meth:`log_prob` in eval mode without gradients."""
+        kernels = self._kernels(x.shape[0])
+        # Layers without kernels at the front (a conditional Gaussian start)
+        # run as modules; the rest through the plan.
+        first = next((i for i, k in enumerate(kernels) if k is not None), len(kernels))
+        kernels = kernels[first:]
+        if kernels and all(k is not None for k in kernels):
+            log_det = 0.0
+            for t in self.transforms[:first]:
+                x, ld = self._call(t, x, context)
+                log_det = log_det + ld
+            plan = self.__dict__.get("_scoring_plan")
+            if plan is None or not plan.matches(kernels):
+                plan = ScoringPlan(kernels, self.n_features)
+                # One assignment: a concurrent caller sees the old plan or the new one.
+                self.__dict__["_scoring_plan"] = plan
+            return plan.log_prob(x, self.base, context) + log_det
         u, log_det = self(x, context)
         return self.base.log_prob(u, context) + log_det
 
@@ -187,8 +197,9 @@ class Flow(nn.Module):
         whatever rows come with it."""
         p = next(self.parameters())
         context = self._check_context(context, noise.shape[0])
-        u = self.base.from_noise(noise, context)
-        return self.inverse(u.to(p.device), context)
+        with intra_op_threads(threads_for_rows(noise.shape[0])):
+            u = self.base.from_noise(noise, context)
+            return self.inverse(u.to(p.device), context)
 
     # ----------------------------------------------------- flat parameters
     @contextlib.contextmanager

@@ -76,9 +76,8 @@ class Workspace:
     """The activation buffer of a training step, kept for the next one.
 
     A fresh multi-megabyte buffer per step comes from the C allocator as
-    fresh pages, and the kernel faults them in on first touch: measured
-    ~1,500 minor page faults and 2-3 ms of system time per 8-D batch-1024
-    step (of ~13 ms).  The buffer is lent to one forward pass at a time and
+    fresh pages, and the kernel faults them in on first touch, which costs a
+    sizeable share of a step.  The buffer is lent to one forward pass at a time and
     returned by its backward pass; a forward pass while it is out (or of
     another shape) gets a fresh one.
     """

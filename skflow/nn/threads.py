@@ -4,9 +4,8 @@ A flow's operations are small: a training step at batch 256 is a few
 hundred microseconds of matrix products.  Split over threads, every
 operation waits for its slowest thread, and on a machine whose cores are
 busy with other processes that thread may be descheduled for a whole time
-slice.  Measured on a 2-core AMD EPYC beside two busy processes: a 300-row
-fit took 2.2 s with torch's default two threads and 0.84 s with one; idle,
-two threads were only 1.1-1.4x faster at batch 256-1024 and slower at 128.
+slice, so more threads can make a small fit slower (the threads guide and
+``benchmarks/contention.py`` have the numbers).
 
 So the fit loop times its steps and keeps the thread count that runs them
 fastest (:class:`ThreadTuner`), and small scoring calls run in one thread

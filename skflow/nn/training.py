@@ -47,8 +47,8 @@ _BATCH_NORM_STAT_ROWS = 50_000
 
 
 #: Below this many rows, validation skips the scoring plan: a plan is prepared
-#: for each set of weights (5 ms for a 30-D model, 60 ms at 257-D, measured),
-#: which cost more than the fused forward pass over a small validation set.
+#: for each set of weights, which costs more than the fused forward pass over
+#: a small validation set.
 _PLAN_MIN_ROWS = 2048
 
 
@@ -88,9 +88,8 @@ def flush_denormals(params, optimizer) -> None:
 
     Weight decay is the only gradient of a weight that the data never reach
     (a dead relu unit's inputs): Adam walks it to about 1e-37 and its moments
-    into denormals, on which a CPU computes many times slower (measured: late
-    POWER epochs took over twice as long).  Values below the smallest normal
-    float change nothing else.
+    into denormals, on which a CPU computes many times slower.  Values below
+    the smallest normal float change nothing else.
     """
     for p in params:
         state = optimizer.state.get(p, {})
@@ -100,9 +99,9 @@ def flush_denormals(params, optimizer) -> None:
 
 
 #: Steps smaller than this (batch rows x parameters; a 30-D MAF(5) of 100-unit
-#: layers at batch 256 is 24 M) run in one thread without timing: two threads
-#: were at best 1.1x faster there idle (2-core AMD EPYC) and 2-3x slower beside
-#: busy processes, and probing costs a small fit more than it can gain.
+#: layers at batch 256 is 24 M) run in one thread without timing: more threads
+#: gain little there when the machine is idle and lose much when it is busy,
+#: and probing costs a small fit more than it can gain.
 _ONE_THREAD_WORK = 2**25
 
 _AUTO_BATCH = 256  # "auto" batches: at least this many rows,
