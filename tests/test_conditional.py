@@ -139,7 +139,7 @@ def test_classifier_starts_at_the_class_gaussians():
 
 
 def test_shrinkage_is_chosen_by_cross_validated_log_loss():
-    from skflow.estimators import classifier
+    from skflow.estimators import _class_gaussians as classifier
 
     X, y, _, _ = _class_data(90, seed=3)
     chosen = classifier._select_shrinkage(torch.tensor(X), torch.tensor(y), 3)
@@ -161,7 +161,7 @@ def test_shrinkage_is_chosen_by_cross_validated_log_loss():
 
 def test_early_stopping_watches_the_held_out_log_loss(monkeypatch):
     X, y, _, _ = _class_data(400)
-    from skflow.estimators.classifier import HeldOutLogLoss
+    from skflow.estimators._class_gaussians import HeldOutLogLoss
 
     seen = []
     original = HeldOutLogLoss.__call__
@@ -290,7 +290,7 @@ def test_regressor_starts_at_the_ridge_regression():
 def test_ridge_penalty_is_chosen_by_cross_validated_likelihood():
     from sklearn.linear_model import Ridge
 
-    from skflow.estimators import regressor
+    from skflow.estimators import _linear_gaussian as regressor
 
     rng = np.random.RandomState(0)
     c = rng.normal(size=(60, 8))

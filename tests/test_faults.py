@@ -360,9 +360,9 @@ def test_fits_on_a_handful_of_rows_warn():
 
 
 def test_wide_classifier_start_uses_the_pooled_covariance_in_the_row_space():
-    from skflow.estimators.classifier import _BETAS, _select_shrinkage, _shrink, _class_moments
+    from skflow.estimators._class_gaussians import _BETAS, _select_shrinkage, _shrink, _class_moments
     from skflow.estimators._gaussian import gaussian_log_pdfs
-    from skflow.estimators.classifier import _label_log_likelihood
+    from skflow.estimators._class_gaussians import _label_log_likelihood
 
     rng = np.random.RandomState(0)
     n, d, k = 60, 300, 3

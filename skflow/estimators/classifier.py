@@ -5,7 +5,6 @@ from __future__ import annotations
 import math
 
 import numpy as np
-import torch
 from numpy.typing import ArrayLike
 from scipy.optimize import minimize_scalar
 from scipy.special import logsumexp
@@ -15,167 +14,10 @@ from sklearn.utils.multiclass import check_classification_targets
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn.devices import private_random_state, seed_generator
-from ._scaling import fit_standardisation
-from ._gaussian import gaussian_log_pdfs, spectral_log_pdfs
 from ._base import BaseMAF
-from ._gaussian import _gaussian_of, add_ridge
+from ._class_gaussians import ClassGaussianStart, HeldOutLogLoss, _label_log_likelihood
+from ._scaling import fit_standardisation
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
-
-# Shrinkage grid of the class-Gaussian start: alpha towards the pooled
-# within-class covariance, beta of that towards a multiple of the identity.
-_ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
-_BETAS = (0.0, 0.05, 0.2, 0.5, 0.9)
-_FOLDS = 5
-_MAX_SELECTION_ROWS = 100_000
-#: Above this many features, a class with no more rows than features makes
-#: the start's grid search use the pooled covariance alone (alpha = 1).
-_WIDE = 256
-
-
-def _label_log_likelihood(joint: np.ndarray, labels: np.ndarray) -> np.ndarray:
-    """``log p(y | x)`` of each row's label from joint log-probabilities
-    ``(n, ..., n_classes)`` (any axes between rows and classes are kept)."""
-    index = labels.reshape(len(labels), *[1] * (joint.ndim - 1))
-    with np.errstate(invalid="ignore"):  # -inf - -inf where no class has any density
-        return np.take_along_axis(joint, index, axis=-1)[..., 0] - logsumexp(joint, axis=-1)
-
-
-def _class_moments(x, labels, rows, n_classes):
-    """Per-class means and (biased) covariances of ``x[rows]`` in float64, and the class counts."""
-    means, covs, counts = [], [], []
-    d = x.shape[1]
-    for k in range(n_classes):
-        own = rows[labels[rows] == k]
-        if own.numel():
-            mean, cov = _gaussian_of(x, own, ridge=False)
-        else:
-            mean, cov = torch.zeros(d, dtype=torch.float64), torch.zeros(d, d, dtype=torch.float64)
-        means.append(mean)
-        covs.append(cov)
-        counts.append(float(own.numel()))
-    return torch.stack(means), torch.stack(covs), torch.tensor(counts, dtype=torch.float64)
-
-
-def _shrink(covs, counts, alpha, beta):
-    """Class covariances ``(1 - alpha) cov_k + alpha pooled'`` with
-    ``pooled' = (1 - beta) pooled + beta mean(diag(pooled)) I``.  One ridge
-    for all classes: a column constant in every class (a pixel always off)
-    then cancels in Bayes' rule instead of deciding it by the classes' ridges."""
-    pooled = (counts[:, None, None] * covs).sum(0) / counts.sum()
-    eye = torch.eye(pooled.shape[0], dtype=pooled.dtype)
-    pooled = (1 - beta) * pooled + beta * pooled.diagonal().mean() * eye
-    ridge = add_ridge(pooled) - pooled
-    return (1 - alpha) * covs + alpha * pooled + ridge
-
-
-def _select_shrinkage(x, labels, n_classes) -> tuple[float, float]:
-    """The ``(alpha, beta)`` of the grid whose class Gaussians (with the
-    training frequencies as priors) give the lowest log loss in a
-    ``_FOLDS``-fold cross-validation over the rows ``x`` (closed form, no
-    flow training; numpy, whose small factorisations run in one thread
-    however busy the machine)."""
-    n, d = x.shape
-    fold = torch.arange(n) % _FOLDS  # the rows come in random order
-    counts = torch.bincount(labels, minlength=n_classes)
-    if d > _WIDE and int(counts.min()) <= d:
-        return 1.0, _select_pooled_shrinkage(x.numpy(), labels.numpy(), n_classes)
-    grid = [(a, b) for a in _ALPHAS for b in _BETAS]
-    loss = np.zeros(len(grid))
-    # Candidates per batched factorisation, within about 64 MB of matrices.
-    step = max(1, (1 << 23) // (n_classes * d * d))
-    x_np, labels_np = x.numpy(), labels.numpy()
-    for f in range(min(_FOLDS, n)):
-        fit, test = torch.nonzero(fold != f)[:, 0], (fold == f).numpy()
-        if not len(fit) or not test.any():
-            continue
-        present = torch.bincount(labels[fit], minlength=n_classes) > 0
-        means, covs, counts = _class_moments(x, labels, fit, n_classes)
-        means[~present] = x[fit].mean(0)  # a class absent from this fold's fit rows
-        log_prior = (counts.clamp(min=1) / counts.clamp(min=1).sum()).log().numpy()
-        x_test, y_test = x_np[test], labels_np[test]
-        for start in range(0, len(grid), step):
-            shrunk = torch.stack([_shrink(covs, counts, a, b) for a, b in grid[start : start + step]]).numpy()
-            joint = gaussian_log_pdfs(x_test, means.numpy(), shrunk) + log_prior  # (n_test, candidates, k)
-            loss[start : start + step] -= _label_log_likelihood(joint, y_test).sum(0)
-    best = int(np.nan_to_num(loss, nan=np.inf).argmin())
-    return grid[best]
-
-
-def _select_pooled_shrinkage(x: np.ndarray, labels: np.ndarray, n_classes: int) -> float:
-    """The ``beta`` of :data:`_BETAS` for ``alpha = 1`` (every class with the
-    pooled covariance, shrunk by ``beta``), by the same cross-validated log
-    loss, each fold from one thin SVD of its rows minus their class means:
-    what wide data can afford (``d x d`` factorisations per candidate and
-    class would cost minutes at 2,000 features)."""
-    n = len(x)
-    fold = np.arange(n) % _FOLDS
-    loss = np.zeros(len(_BETAS))
-    for f in range(min(_FOLDS, n)):
-        fit, test = fold != f, fold == f
-        if not fit.any() or not test.any():
-            continue
-        counts = np.bincount(labels[fit], minlength=n_classes).astype(float)
-        means = np.stack([x[fit][labels[fit] == k].mean(0) if counts[k] else x[fit].mean(0)
-                          for k in range(n_classes)])
-        centred = x[fit] - means[labels[fit]]
-        log_pdfs = spectral_log_pdfs(centred, x[test][:, None, :] - means[None], _BETAS)  # (n_test, k, betas)
-        log_prior = np.log(np.maximum(counts, 1) / np.maximum(counts, 1).sum())
-        joint = np.moveaxis(log_pdfs, -1, 1) + log_prior  # (n_test, betas, k)
-        loss -= _label_log_likelihood(joint, labels[test]).sum(0)
-    return float(_BETAS[int(np.nan_to_num(loss, nan=np.inf).argmin())])
-
-
-class ClassGaussianStart:
-    """The classifier's start: one full-covariance Gaussian per class, the
-    class covariances shrunk towards the pooled one and that towards a
-    multiple of the identity by the amounts with the lowest cross-validated
-    log loss (``covariance_shrinkage_``)."""
-
-    #: The first layer :func:`~skflow.nn.build_maf` makes for it.
-    layer = "grouped"
-
-    def __init__(self, labels: np.ndarray, n_classes: int):
-        self.labels, self.n_classes = labels, n_classes
-
-    def fit(self, flow, x_all, context, train_index) -> dict:
-        labels = torch.as_tensor(self.labels, device=x_all.device)
-        rows = torch.arange(len(labels), device=labels.device) if train_index is None else train_index.long()
-        # Classes only in the validation rows start from all their rows.
-        missing = [k for k in range(self.n_classes) if not bool((labels[rows] == k).any())]
-        if missing:
-            rows = torch.cat([rows, torch.nonzero(torch.isin(labels, torch.tensor(missing, device=labels.device)))[:, 0]])
-        x = x_all[rows[:_MAX_SELECTION_ROWS]].double().cpu()
-        y = labels[rows[:_MAX_SELECTION_ROWS]].cpu()
-        shrinkage = _select_shrinkage(x, y, self.n_classes)
-        means, covs, counts = _class_moments(x_all, labels, rows, self.n_classes)
-        flow.transforms[0].set_group_gaussians(means, _shrink(covs, counts, *shrinkage))
-        return {"covariance_shrinkage_": shrinkage}
-
-
-class HeldOutLogLoss:
-    """What the classifier's early stopping maximises: the held-out rows'
-    mean ``log p(y | x)`` under the class priors (minus the log loss)."""
-
-    def __init__(self, class_prior: np.ndarray):
-        self.class_prior = class_prior
-
-    def __call__(self, x_val, c_val):
-        """The score of a flow on the validation rows ``x_val`` (their one-hot labels ``c_val``)."""
-        labels = c_val.argmax(1).cpu().numpy()
-        with np.errstate(divide="ignore"):
-            log_prior = np.log(self.class_prior)
-        eye = torch.eye(c_val.shape[1], dtype=c_val.dtype, device=c_val.device)
-
-        def negative_log_loss(flow) -> float:
-            was_training = flow.training
-            flow.eval()
-            with torch.no_grad():
-                joint = torch.stack([flow.log_prob(x_val, eye[k]).double().cpu() for k in range(len(eye))], 1)
-            flow.train(was_training)
-            return float(_label_log_likelihood(joint.numpy() + log_prior, labels).mean())
-
-        return negative_log_loss
-
 
 class MAFClassifier(ClassifierMixin, BaseMAF):
     """Classifier by Bayes' rule over a class-conditional normalizing flow.
