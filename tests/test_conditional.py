@@ -143,12 +143,12 @@ def test_shrinkage_is_chosen_by_cross_validated_log_loss():
 
     X, y, _, _ = _class_data(90, seed=3)
     chosen = classifier._select_shrinkage(torch.tensor(X), torch.tensor(y), 3)
-    fold = np.arange(len(y)) % classifier._FOLDS
+    fold = np.arange(len(y)) % classifier.FOLDS
     losses = {}
     for alpha in classifier._ALPHAS:
         for beta in classifier._BETAS:
             total = 0.0
-            for f in range(classifier._FOLDS):
+            for f in range(classifier.FOLDS):
                 fit, test = fold != f, fold == f
                 covs = _shrunk_covariances(X[fit], y[fit], alpha, beta)
                 prior = np.bincount(y[fit]) / fit.sum()
@@ -295,11 +295,11 @@ def test_ridge_penalty_is_chosen_by_cross_validated_likelihood():
     rng = np.random.RandomState(0)
     c = rng.normal(size=(60, 8))
     t = c[:, :2] @ [1.0, -0.5] + rng.normal(size=60)
-    fold = np.arange(60) % regressor._FOLDS
+    fold = np.arange(60) % regressor.FOLDS
     scores = {}
     for penalty in regressor._PENALTIES:
         total = 0.0
-        for f in range(regressor._FOLDS):
+        for f in range(regressor.FOLDS):
             fit, test = fold != f, fold == f
             model = Ridge(alpha=penalty).fit(c[fit], t[fit])
             resid = t[fit] - model.predict(c[fit])

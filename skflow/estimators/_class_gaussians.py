@@ -8,14 +8,12 @@ import numpy as np
 import torch
 from scipy.special import logsumexp
 
-from ._gaussian import _gaussian_of, add_ridge, gaussian_log_pdfs, spectral_log_pdfs
+from ._gaussian import FOLDS, MAX_SELECTION_ROWS, _gaussian_of, add_ridge, gaussian_log_pdfs, spectral_log_pdfs
 
 # Shrinkage grid of the class-Gaussian start: alpha towards the pooled
 # within-class covariance, beta of that towards a multiple of the identity.
 _ALPHAS = (0.0, 0.25, 0.5, 0.75, 1.0)
 _BETAS = (0.0, 0.05, 0.2, 0.5, 0.9)
-_FOLDS = 5
-_MAX_SELECTION_ROWS = 100_000
 #: Above this many features, a class with no more rows than features makes
 #: the start's grid search use the pooled covariance alone (alpha = 1).
 _WIDE = 256
@@ -60,11 +58,11 @@ def _shrink(covs, counts, alpha, beta):
 def _select_shrinkage(x, labels, n_classes) -> tuple[float, float]:
     """The ``(alpha, beta)`` of the grid whose class Gaussians (with the
     training frequencies as priors) give the lowest log loss in a
-    ``_FOLDS``-fold cross-validation over the rows ``x`` (closed form, no
+    ``FOLDS``-fold cross-validation over the rows ``x`` (closed form, no
     flow training; numpy, whose small factorisations run in one thread
     however busy the machine)."""
     n, d = x.shape
-    fold = torch.arange(n) % _FOLDS  # the rows come in random order
+    fold = torch.arange(n) % FOLDS  # the rows come in random order
     counts = torch.bincount(labels, minlength=n_classes)
     if d > _WIDE and int(counts.min()) <= d:
         return 1.0, _select_pooled_shrinkage(x.numpy(), labels.numpy(), n_classes)
@@ -73,7 +71,7 @@ def _select_shrinkage(x, labels, n_classes) -> tuple[float, float]:
     # Candidates per batched factorisation, within about 64 MB of matrices.
     step = max(1, (1 << 23) // (n_classes * d * d))
     x_np, labels_np = x.numpy(), labels.numpy()
-    for f in range(min(_FOLDS, n)):
+    for f in range(min(FOLDS, n)):
         fit, test = torch.nonzero(fold != f)[:, 0], (fold == f).numpy()
         if not len(fit) or not test.any():
             continue
@@ -97,9 +95,9 @@ def _select_pooled_shrinkage(x: np.ndarray, labels: np.ndarray, n_classes: int) 
     what wide data can afford (``d x d`` factorisations per candidate and
     class would cost minutes at 2,000 features)."""
     n = len(x)
-    fold = np.arange(n) % _FOLDS
+    fold = np.arange(n) % FOLDS
     loss = np.zeros(len(_BETAS))
-    for f in range(min(_FOLDS, n)):
+    for f in range(min(FOLDS, n)):
         fit, test = fold != f, fold == f
         if not fit.any() or not test.any():
             continue
@@ -133,8 +131,8 @@ class ClassGaussianStart:
         missing = [k for k in range(self.n_classes) if not bool((labels[rows] == k).any())]
         if missing:
             rows = torch.cat([rows, torch.nonzero(torch.isin(labels, torch.tensor(missing, device=labels.device)))[:, 0]])
-        x = x_all[rows[:_MAX_SELECTION_ROWS]].double().cpu()
-        y = labels[rows[:_MAX_SELECTION_ROWS]].cpu()
+        x = x_all[rows[:MAX_SELECTION_ROWS]].double().cpu()
+        y = labels[rows[:MAX_SELECTION_ROWS]].cpu()
         shrinkage = _select_shrinkage(x, y, self.n_classes)
         means, covs, counts = _class_moments(x_all, labels, rows, self.n_classes)
         flow.transforms[0].set_group_gaussians(means, _shrink(covs, counts, *shrinkage))

@@ -20,7 +20,8 @@ __all__ = ["SHRINKAGES", "gaussian_log_pdfs", "select_shrinkage", "shrink_to_ide
 MAX_SELECTION_ROWS = 100_000
 
 SHRINKAGES = (0.0, 0.001, 0.003, 0.01, 0.03, 0.1, 0.2, 0.35, 0.5, 0.7, 0.9)
-_FOLDS = 5
+#: Folds of every cross-validated choice of a start (shrinkage, penalty).
+FOLDS = 5
 
 
 def gaussian_log_pdfs(x, means, covs):
@@ -56,7 +57,7 @@ def shrink_to_identity(cov: np.ndarray, shrinkage: float) -> np.ndarray:
     return (1.0 - shrinkage) * cov + (shrinkage * scale + 1e-6 * scale + 1e-12) * eye
 
 
-def select_shrinkage(x: np.ndarray, folds: int = _FOLDS) -> tuple[float, np.ndarray]:
+def select_shrinkage(x: np.ndarray, folds: int = FOLDS) -> tuple[float, np.ndarray]:
     """The shrinkage of :data:`SHRINKAGES` whose Gaussian has the highest
     ``folds``-fold cross-validated log-likelihood on the rows ``x`` (float64,
     in random order), and the mean held-out log-likelihood of each candidate.
@@ -169,14 +170,12 @@ def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray, caution: float
     return float(weights[best])
 
 
-def _gaussian_log_pdf(X: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """Log-density of each row of ``X`` under ``N(mean, cov)``."""
-    from scipy.linalg import cholesky, solve_triangular
-
-    chol = cholesky(cov, lower=True)
-    z = solve_triangular(chol, (np.asarray(X, dtype=np.float64) - mean).T, lower=True)
-    return (-0.5 * np.square(z).sum(0) - np.log(np.diag(chol)).sum()
-            - 0.5 * len(mean) * np.log(2 * np.pi))
+def _gaussian_log_pdf(X: np.ndarray, mean: np.ndarray, cov: np.ndarray, chunk: int = 65536) -> np.ndarray:
+    """Log-density of each row of ``X`` under ``N(mean, cov)`` (:func:`gaussian_log_pdfs`
+    a chunk of rows at a time)."""
+    X = np.asarray(X, dtype=np.float64)
+    return np.concatenate([gaussian_log_pdfs(X[i : i + chunk], mean[None], cov[None])[:, 0]
+                           for i in range(0, len(X), chunk)] or [np.empty(0)])
 
 
 def add_ridge(cov):

@@ -7,11 +7,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from ._gaussian import add_ridge
+from ._gaussian import FOLDS, MAX_SELECTION_ROWS, add_ridge
 
 _PENALTIES = (1e-3, 1e-2, 0.1, 1.0, 10.0, 100.0, 1e3, 1e4)
-_FOLDS = 5
-_MAX_SELECTION_ROWS = 100_000
 
 
 def _ridge_gaussian(c: np.ndarray, t: np.ndarray, penalty: float):
@@ -30,11 +28,11 @@ def _select_penalty(c: np.ndarray, t: np.ndarray) -> tuple[float, np.ndarray]:
     covariance of its out-of-fold residuals (plus 1e-6 of its mean
     variance): an honest predictive spread, where the training residuals'
     is too narrow on small data."""
-    fold = np.arange(len(c)) % _FOLDS  # the rows come in random order
+    fold = np.arange(len(c)) % FOLDS  # the rows come in random order
     best = None
     for penalty in _PENALTIES:
         total, residuals = 0.0, np.zeros_like(t)
-        for f in range(min(_FOLDS, len(c))):
+        for f in range(min(FOLDS, len(c))):
             fit, test = fold != f, fold == f
             if not fit.any():
                 continue
@@ -61,7 +59,7 @@ class LinearGaussianStart:
         rows = slice(None) if train_index is None else train_index.long()
         c = context[rows].double().cpu().numpy()
         t = x_all[rows].double().cpu().numpy()
-        penalty, cov = _select_penalty(c[:_MAX_SELECTION_ROWS], t[:_MAX_SELECTION_ROWS])
+        penalty, cov = _select_penalty(c[:MAX_SELECTION_ROWS], t[:MAX_SELECTION_ROWS])
         coef, intercept, _ = _ridge_gaussian(c, t, penalty)
         flow.transforms[0].set_linear_gaussian(*map(torch.from_numpy, (coef, intercept, cov)))
         return {"ridge_penalty_": penalty}
