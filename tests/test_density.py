@@ -220,7 +220,7 @@ def test_gaussian_start_is_the_gaussian_before_training():
     X = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 3)) + [1.0, -2.0, 5.0]
     # one epoch at a negligible rate, no validation split: the fitted Gaussian of all rows
     est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12,
-                     early_stopping=False, dtype="float64", random_state=0).fit(X)
+                     early_stopping=False, dtype="float64", random_state=0, gaussian_weight=0.0).fit(X)
     assert est.init == "gaussian"  # the default
     # plenty of rows in 3-D: cross-validation shrinks little
     assert 0 <= est.covariance_shrinkage_ <= 0.01
@@ -232,7 +232,7 @@ def test_insignificant_training_keeps_the_gaussian_refitted_on_all_rows(gaussian
     X, _ = gaussian_data
     # Gaussian data: the flow cannot beat the start by more than noise
     est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=3, dtype="float64",
-                     random_state=0).fit(X[:500])
+                     random_state=0, gaussian_weight=0.0).fit(X[:500])
     assert est.best_epoch_ == 0 and est.n_iter_ >= 1
     expected = _shrunk_gaussian(X[:500], est.covariance_shrinkage_).logpdf(X)
     np.testing.assert_allclose(est.score_samples(X), expected, rtol=0, atol=1e-8)
@@ -419,7 +419,7 @@ def test_cuda_fit_score_and_cpu_reload(gaussian_data, tmp_path):
 
 
 def test_verbose_reports_progress_of_long_scoring_and_sampling(capsys):
-    est = MAFDensity(n_flows=1, hidden_layer_sizes=(4,), max_iter=1, random_state=0).fit(
+    est = MAFDensity(n_flows=1, hidden_layer_sizes=(4,), max_iter=1, random_state=0, gaussian_weight=0.0).fit(
         np.random.RandomState(0).normal(size=(100, 2)))
     est.set_params(verbose=1)
     est.score_samples(np.zeros((70_000, 2)))

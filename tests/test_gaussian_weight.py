@@ -6,6 +6,7 @@ from scipy.stats import multivariate_normal
 from sklearn.datasets import make_moons
 
 from skflow import MAFDensity, MAFOutlierDetector
+from skflow.estimators._gaussian import GAUSSIAN_WEIGHT_FLOOR as FLOOR
 from skflow.estimators._gaussian import _best_gaussian_weight
 
 from ._helpers import joblib_round_trip
@@ -14,7 +15,7 @@ from ._helpers import joblib_round_trip
 def test_best_weight_follows_the_better_model():
     rng = np.random.RandomState(0)
     gaussian, flow = rng.normal(size=200), rng.normal(size=200)
-    assert _best_gaussian_weight(gaussian - 5, flow) == 0.0  # the flow is better on every row
+    assert _best_gaussian_weight(gaussian - 5, flow) == FLOOR  # the flow is better on every row: the floor
     assert _best_gaussian_weight(gaussian, flow - 5) == 1.0
     # each better by far on half the rows: the mixture needs both, equally
     a = np.r_[np.zeros(100), np.full(100, -30.0)]
@@ -27,10 +28,10 @@ def test_cautious_weight_keeps_the_gaussian_until_the_flow_clearly_pays():
     # The flow better by 0.1 on 210 rows and worse by 0.1 on 190: 0.005 nats on
     # average, one standard error.
     slight = gaussian + 0.1 * sign
-    assert _best_gaussian_weight(gaussian, slight) == 0.0
+    assert _best_gaussian_weight(gaussian, slight) == FLOOR
     assert _best_gaussian_weight(gaussian, slight, caution=3.0) == 1.0
     clear = gaussian + 0.5 + 0.1 * sign
-    assert _best_gaussian_weight(gaussian, clear, caution=3.0) == 0.0
+    assert _best_gaussian_weight(gaussian, clear, caution=3.0) == FLOOR
     # Within the standard errors: the largest such weight, never below the best.
     a = np.r_[np.zeros(100), np.full(100, -30.0)]
     assert 0.5 <= _best_gaussian_weight(a, a[::-1], caution=3.0) < 1.0
@@ -72,18 +73,18 @@ def test_samples_come_from_both_parts_in_proportion(moons):
     np.testing.assert_array_equal(est.sample(50, random_state=3), est.sample(50, random_state=3))
 
 
-def test_auto_weight_is_small_where_the_flow_wins_and_zero_without_a_start(moons):
+def test_auto_weight_is_small_where_the_flow_wins_and_the_floor_without_a_start(moons):
     est = MAFDensity(n_flows=3, hidden_layer_sizes=(32, 32), random_state=0).fit(moons)
-    assert est.best_epoch_ > 0 and est.gaussian_weight_ < 0.5
-    assert MAFDensity(init="identity", max_iter=5, random_state=0).fit(moons).gaussian_weight_ == 0.0
-    assert MAFDensity(early_stopping=False, max_iter=5, random_state=0).fit(moons).gaussian_weight_ == 0.0
+    assert est.best_epoch_ > 0 and FLOOR <= est.gaussian_weight_ < 0.5
+    assert MAFDensity(init="identity", max_iter=5, random_state=0).fit(moons).gaussian_weight_ == FLOOR
+    assert MAFDensity(early_stopping=False, max_iter=5, random_state=0).fit(moons).gaussian_weight_ == FLOOR
     assert not hasattr(MAFDensity(gaussian_weight=0.0, max_iter=5, random_state=0).fit(moons), "gaussian_mean_")
 
 
 def test_gaussian_data_give_the_gaussian():
     X = np.random.RandomState(0).multivariate_normal([0, 1], [[1, 0.5], [0.5, 2]], size=400)
     est = MAFDensity(random_state=0).fit(X)
-    assert est.best_epoch_ == 0 and est.gaussian_weight_ == 0.0  # the flow is that Gaussian already
+    assert est.best_epoch_ == 0 and est.gaussian_weight_ == FLOOR  # the flow is that Gaussian already
 
 
 def test_outlier_offset_uses_the_mixture(moons):
@@ -98,3 +99,19 @@ def test_mixture_survives_joblib(moons):
     again = joblib_round_trip(est)
     np.testing.assert_array_equal(again.score_samples(moons), est.score_samples(moons))
     np.testing.assert_array_equal(again.sample(10, random_state=1), est.sample(10, random_state=1))
+
+
+def test_no_row_falls_more_than_the_floor_below_the_gaussian():
+    from scipy.stats import multivariate_normal
+
+    from skflow.estimators._gaussian import GAUSSIAN_WEIGHT_FLOOR
+
+    rng = np.random.RandomState(0)
+    x = rng.normal(size=(1500, 2))
+    X = np.c_[x[:, 0], 0.5 * x[:, 0] ** 2 + 0.1 * x[:, 1]] * [3.0, 0.2]  # curved, thin
+    est = MAFDensity(n_flows=3, hidden_layer_sizes=(32, 32), max_iter=30, random_state=0).fit(X)
+    assert est.gaussian_weight_ >= GAUSSIAN_WEIGHT_FLOOR
+    far = np.array([[0.0, 0.44], [6.6, -0.2], [-30.0, 5.0]])  # off the curve, beyond it, far out
+    z = (far - est.location_) / est.scale_
+    gaussian = multivariate_normal(est.gaussian_mean_, est.gaussian_covariance_).logpdf(z) - np.log(est.scale_).sum()
+    assert np.all(est.score_samples(far) >= np.log(GAUSSIAN_WEIGHT_FLOOR) + gaussian - 1e-9)

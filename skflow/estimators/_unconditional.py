@@ -19,7 +19,7 @@ from ..nn import FlowEnsemble
 from ..nn.devices import private_random_state, resolve_device, seed_generator
 from ._base import BaseMAF
 from ._fitting import GaussianStart
-from ._gaussian import _best_gaussian_weight, _gaussian_log_pdf, _shrunk_gaussian, add_ridge
+from ._gaussian import GAUSSIAN_WEIGHT_FLOOR, _best_gaussian_weight, _gaussian_log_pdf, _shrunk_gaussian, add_ridge
 from ._scaling import fit_standardisation
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
 
@@ -222,7 +222,7 @@ class UnconditionalMAF(BaseMAF):
         Gaussian start and the trained flow, when training beat the start."""
         weight = self.gaussian_weight
         if weight == "auto":
-            weight = (0.0 if held_out is None or self.n_estimators > 1
+            weight = (GAUSSIAN_WEIGHT_FLOOR if held_out is None or self.n_estimators > 1
                       else _best_gaussian_weight(*held_out, caution=self._gaussian_weight_caution))
         self.gaussian_weight_ = float(weight)
         for name in ("gaussian_mean_", "gaussian_covariance_"):
