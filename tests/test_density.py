@@ -525,3 +525,12 @@ def test_bad_groups_are_named():
         est.fit(X, groups=np.zeros(49))
     with pytest.raises(ValueError, match="two distinct"):
         est.fit(X, groups=np.zeros(50))
+
+
+@pytest.mark.parametrize("n_rows, epochs", [(200, 100), (2000, 15)])
+def test_auto_patience_counts_at_least_100_optimiser_steps(n_rows, epochs):
+    # tol so large that no epoch improves: training stops when patience runs out.
+    X = np.random.RandomState(0).normal(size=(n_rows, 2))
+    est = MAFDensity(n_flows=1, hidden_layer_sizes=(4,), max_iter=500, tol=1e9, random_state=0).fit(X)
+    steps_per_epoch = max(1, int(n_rows * 0.9) // 256)
+    assert est.n_iter_ == epochs == max(10, -(-100 // steps_per_epoch))

@@ -34,6 +34,9 @@ _SCORE_CHUNK = 65536
 #: The layout of a fitted estimator's pickled state; a file of another layout
 #: is refused with a message instead of being patched up.
 PICKLE_FORMAT = 1
+#: ``n_iter_no_change="auto"`` waits at least this many optimiser steps
+#: (besides 10 epochs): on a few hundred rows an epoch is one step.
+MIN_PATIENCE_STEPS = 100
 
 # The architecture parameters, declared once.
 _ARCHITECTURE_CONSTRAINTS: dict = {
@@ -66,7 +69,7 @@ class BaseMAF(BaseEstimator):
         "max_iter": [Interval(Integral, 1, None, closed="left")],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
-        "n_iter_no_change": [Interval(Integral, 1, None, closed="left")],
+        "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
         "device": [str],
@@ -91,7 +94,7 @@ class BaseMAF(BaseEstimator):
         max_iter=200,
         early_stopping=True,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         tol=1e-4,
         log_scale_bound=5.0,
         max_grad_norm=10.0,
@@ -285,7 +288,8 @@ class BaseMAF(BaseEstimator):
             weight_decay=self.weight_decay,
             batch_size=batch_size,
             max_epochs=self.max_iter,
-            n_iter_no_change=self.n_iter_no_change,
+            n_iter_no_change=10 if self.n_iter_no_change == "auto" else self.n_iter_no_change,
+            min_steps_no_change=MIN_PATIENCE_STEPS if self.n_iter_no_change == "auto" else 0,
             tol=self.tol,
             max_grad_norm=self.max_grad_norm,
             compile=self.compile,

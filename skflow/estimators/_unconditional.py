@@ -58,7 +58,7 @@ class UnconditionalMAF(BaseMAF):
         max_iter=200,
         early_stopping=True,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         tol=1e-4,
         log_scale_bound=5.0,
         max_grad_norm=10.0,

@@ -79,8 +79,9 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping (at least one row).
 
-    n_iter_no_change : int, default=10
-        Patience, in epochs.
+    n_iter_no_change : int or "auto", default="auto"
+        Patience, in epochs.  "auto" waits 10 epochs and at least 100
+        optimiser steps (on a few hundred rows an epoch is a single step).
 
     tol : float, default=1e-4
         Smallest improvement of the mean log-likelihood (nats) that counts.

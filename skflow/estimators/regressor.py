@@ -109,8 +109,9 @@ class MAFRegressor(RegressorMixin, BaseMAF):
     validation_fraction : float, default=0.1
         Share of rows held out for early stopping (at least one row).
 
-    n_iter_no_change : int, default=10
-        Patience, in epochs.
+    n_iter_no_change : int or "auto", default="auto"
+        Patience, in epochs.  "auto" waits 10 epochs and at least 100
+        optimiser steps (on a few hundred rows an epoch is a single step).
 
     tol : float, default=1e-4
         Smallest improvement of the mean log-likelihood (nats) that counts.
@@ -289,7 +290,7 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         max_iter=200,
         early_stopping=True,
         validation_fraction=0.1,
-        n_iter_no_change=10,
+        n_iter_no_change="auto",
         tol=1e-4,
         log_scale_bound=5.0,
         max_grad_norm=10.0,

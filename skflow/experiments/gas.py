@@ -32,6 +32,7 @@ GAS_MAF_PARAMS = dict(
     early_stopping=True,
     n_iter_no_change=30,
     init="identity",  # the paper's start (every layer the identity)
+    gaussian_weight=0.0,  # the paper's model: the flow alone
 )
 
 

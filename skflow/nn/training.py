@@ -141,6 +141,9 @@ class TrainingConfig:
     batch_size: int = 256
     max_epochs: int = 200
     n_iter_no_change: int = 10
+    #: Patience is at least this many optimiser steps (epochs of one batch
+    #: on small data would otherwise stop training after a handful of steps).
+    min_steps_no_change: int = 0
     tol: float = 1e-4
     max_grad_norm: float | None = None
     compile: bool = False
@@ -300,7 +303,9 @@ class _FitLoop:
                     "large for the model's dtype; standardise them (e.g. StandardScaler) "
                     "or use dtype='float64'"
                 )
-        lr_patience = max(1, config.n_iter_no_change // 3)
+        steps_per_epoch = max(1, self.n // config.batch_size)
+        patience = max(config.n_iter_no_change, -(-config.min_steps_no_change // steps_per_epoch))
+        lr_patience = max(1, patience // 3)
         stale = lr_stale = 0
         start = time.perf_counter()
         # A module-level function, not a bound method: one stored on self is a
@@ -341,7 +346,7 @@ class _FitLoop:
             if config.learning_rate_schedule == "adaptive" and lr_stale >= lr_patience:
                 self.optimizer.lr *= 0.5
                 lr_stale = 0
-            if stale >= config.n_iter_no_change:
+            if stale >= patience:
                 break
         self._finish(best_state, best)
         return result
