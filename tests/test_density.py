@@ -534,3 +534,18 @@ def test_auto_patience_counts_at_least_100_optimiser_steps(n_rows, epochs):
     est = MAFDensity(n_flows=1, hidden_layer_sizes=(4,), max_iter=500, tol=1e9, random_state=0).fit(X)
     steps_per_epoch = max(1, int(n_rows * 0.9) // 256)
     assert est.n_iter_ == epochs == max(10, -(-100 // steps_per_epoch))
+
+
+def test_a_collapsed_fit_is_retried_at_a_tenth_of_the_rate(monkeypatch):
+    import skflow.estimators._fitting as fitting
+    from sklearn.datasets import make_moons
+
+    X, _ = make_moons(1000, noise=0.1, random_state=0)
+    params = dict(n_flows=3, hidden_layer_sizes=(32, 32), learning_rate_init=0.3, random_state=0, max_iter=60)
+    monkeypatch.setattr(fitting, "COLLAPSE_NATS", np.inf)  # no retry: the start is all that is left
+    without = MAFDensity(**params).fit(X)
+    assert without.best_epoch_ == 0 and min(without.validation_scores_) < without.validation_scores_[0] - 100
+    monkeypatch.setattr(fitting, "COLLAPSE_NATS", 1.0)
+    retried = MAFDensity(**params).fit(X)
+    assert retried.n_iter_ > without.n_iter_ and retried.best_epoch_ > without.n_iter_  # the retry's epoch
+    assert retried.score(X) > without.score(X) + 0.5

@@ -10,6 +10,7 @@ in the result; the estimator copies it into its fitted attributes.
 from __future__ import annotations
 
 import copy
+import dataclasses
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -55,6 +56,28 @@ class FitResult:
     #: With a Gaussian start that training beat: the validation rows'
     #: log-densities under the start and under the trained flow.
     held_out: tuple[np.ndarray, np.ndarray] | None = None
+
+
+#: A fit collapsed when its best held-out mean log-likelihood stayed below the
+#: start's and its worst fell this many nats per row below it.
+COLLAPSE_NATS = 1.0
+
+
+def _collapsed(result, start_score: float) -> bool:
+    """Whether training never beat the start and its validation score fell far below it."""
+    return (result.best_epoch == 0 and bool(result.validation_scores)
+            and min(result.validation_scores) < start_score - COLLAPSE_NATS)
+
+
+def _after(first, second):
+    """The :class:`~skflow.nn.training.TrainingResult` of ``second`` run after ``first``
+    (epochs counted on; the second's best epoch, if it has one, after the first's)."""
+    second.loss_curve = first.loss_curve + second.loss_curve
+    second.validation_scores = first.validation_scores + second.validation_scores
+    if second.best_epoch > 0:
+        second.best_epoch += first.n_epochs
+    second.n_epochs += first.n_epochs
+    return second
 
 
 @torch.no_grad()
@@ -118,6 +141,18 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
             kept_start = (copy.deepcopy(flow.state_dict()), row_log_likelihood(flow, x_val, c_val))
     result = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
                         validation_score=score, config=training, generator=generator, log=log)
+    if kept_start is not None and _collapsed(result, float(kept_start[1].mean())):
+        # The held-out log-likelihood fell far below the start and never came
+        # back: the rate was too large for this start.  Once more from the
+        # start at a tenth of it; the better of the two is kept.
+        if log is not None:
+            log(f"validation log-likelihood fell from {kept_start[1].mean():.4f} (the start) to "
+                f"{min(result.validation_scores):.4f}: training again from the start at a tenth of the rate")
+        flow.load_state_dict(kept_start[0])
+        retry = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
+                           config=dataclasses.replace(training, learning_rate=training.learning_rate / 10),
+                           generator=generator, log=log)
+        result = _after(result, retry)
     if flow.has_statistics():  # without batch norm, no copy of the data either
         if n > BATCH_NORM_REFIT_ROWS:
             # A random subset, gathered once and overwritten layer by layer:
