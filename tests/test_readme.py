@@ -64,3 +64,11 @@ def test_readme_gas_data_is_the_shared_drift_data():
     if not (SHARED_DATA / "uci_gas_sensor_array_drift").exists():
         pytest.skip("shared gas drift data not available")
     assert "gas sensor array drift" in _readme_tool().readme_block((ROOT / "README.md").read_text())[0]
+
+
+def test_the_readme_example_runs(tmp_path, monkeypatch):
+    text = (ROOT / "README.md").read_text()
+    example = text.split("## In 30 seconds", 1)[1].split("```python\n", 1)[1].split("```", 1)[0]
+    monkeypatch.chdir(tmp_path)  # it saves model.skops
+    exec(compile(example, "README.md", "exec"), {})
+    assert (tmp_path / "model.skops").exists()
