@@ -155,13 +155,14 @@ def _significant_gain(gain: np.ndarray, z: float = _KEEP_TRAINED_Z) -> bool:
 GAUSSIAN_WEIGHT_FLOOR = 0.01
 
 
-def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray, caution: float = 0.0) -> float:
-    """The weight ``w`` in 0.01, 0.05, 0.1, ..., 1 of ``w N + (1 - w) flow`` with the
+def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray, caution: float = 0.0,
+                          floor: float = GAUSSIAN_WEIGHT_FLOOR) -> float:
+    """The weight ``w`` in ``floor``, 0.05, 0.1, ..., 1 of ``w N + (1 - w) flow`` with the
     best mean log-likelihood of rows whose log-densities under each are given
     (the smallest such weight on ties).  With ``caution`` > 0: the largest
     ``w`` whose mean is within ``caution`` standard errors (of the rows'
     paired differences) of the best."""
-    weights = np.r_[GAUSSIAN_WEIGHT_FLOOR, np.linspace(0.05, 1.0, 20)]
+    weights = np.r_[floor, np.linspace(0.05, 1.0, 20)]
     with np.errstate(divide="ignore"):
         rows = np.array([np.logaddexp(np.log(w) + gaussian, np.log1p(-w) + flow) for w in weights])
     means = rows.mean(1)

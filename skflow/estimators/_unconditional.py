@@ -215,6 +215,9 @@ class UnconditionalMAF(BaseMAF):
     #: log-likelihood the flow must gain before less weight goes to the
     #: Gaussian (0: the best weight; the outlier detector is cautious).
     _gaussian_weight_caution = 0.0
+    #: ... and the smallest weight it gives the Gaussian (a defensive share
+    #: for densities; the outlier detector ranks rows by the flow's own tails).
+    _gaussian_weight_floor = GAUSSIAN_WEIGHT_FLOOR
 
     def _set_gaussian_mixture(self, X: np.ndarray, held_out) -> None:
         """Set ``gaussian_weight_`` (and the Gaussian's moments when it is
@@ -222,8 +225,9 @@ class UnconditionalMAF(BaseMAF):
         Gaussian start and the trained flow, when training beat the start."""
         weight = self.gaussian_weight
         if weight == "auto":
-            weight = (GAUSSIAN_WEIGHT_FLOOR if held_out is None or self.n_estimators > 1
-                      else _best_gaussian_weight(*held_out, caution=self._gaussian_weight_caution))
+            weight = (self._gaussian_weight_floor if held_out is None or self.n_estimators > 1
+                      else _best_gaussian_weight(*held_out, caution=self._gaussian_weight_caution,
+                                                 floor=self._gaussian_weight_floor))
         self.gaussian_weight_ = float(weight)
         for name in ("gaussian_mean_", "gaussian_covariance_"):
             self.__dict__.pop(name, None)

@@ -205,17 +205,15 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
     gaussian_weight : "auto" or float in [0, 1], default="auto"
         The model is the mixture ``w N(x) + (1 - w) flow(x)`` of the flow and
         the Gaussian of the training rows (its covariance shrunk as the
-        Gaussian start's).  ``"auto"`` picks ``w`` among 0.01, 0.05, 0.1, ...,
-        1 by the log-likelihood of the early-stopping validation rows, under
-        the flow and the Gaussian fitted without them (MAFDensity: the best
-        ``w``; MAFOutlierDetector: the largest ``w`` within three standard
-        errors of the best, so that the flow's detail must clearly pay on
-        held-out rows before it shapes the scores); it is 0.01 without
-        ``init="gaussian"`` and early stopping, with ``n_estimators > 1``, in a
-        warm start, and when training did not beat the Gaussian start (the
-        flow is then that Gaussian).  The floor of 0.01 is a defensive share:
-        no row's log-density falls more than ``-log(0.01)`` (4.6 nats) below
-        the Gaussian's, whatever the flow does far from the training rows.
+        Gaussian start's).  ``"auto"`` picks ``w`` among 0, 0.05, ..., 1 by
+        the log-likelihood of the early-stopping validation rows, under the
+        flow and the Gaussian fitted without them: the largest ``w`` within
+        three standard errors of the best, so that the flow's detail must
+        clearly pay on held-out rows before it shapes the scores; it is 0
+        (the flow alone) without ``init="gaussian"`` and early stopping, with
+        ``n_estimators > 1``, in a warm start, and when training did not beat
+        the Gaussian start (the flow is then that Gaussian).  Unlike
+        :class:`MAFDensity`, no floor: the flow's own tails rank far rows.
         A float fixes ``w`` (0: the flow alone).
 
     Attributes
@@ -305,6 +303,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
     # New rows often come from sources the training rows did not (speakers,
     # days): a Gaussian-heavier mixture ranks them better (benchmarks/small_data.py).
     _gaussian_weight_caution = 3.0
+    _gaussian_weight_floor = 0.0
 
     _parameter_constraints: dict = {
         **UnconditionalMAF._parameter_constraints,
