@@ -336,7 +336,8 @@ class BaseMAF(BaseEstimator):
         cannot hold (see :func:`~skflow.estimators._scaling.standardise`)."""
         # float64 rows stay float64 (the closed-form Gaussians use every digit;
         # the flow casts them as it always did); float32 rows stay float32.
-        return standardise(X, self.location_, self.scale_, np.promote_types(X.dtype, self.dtype))
+        return standardise(X, self.location_, self.scale_, np.promote_types(X.dtype, self.dtype),
+                           model_dtype=self.dtype)
 
     def _log_scale(self) -> float:
         """The log-Jacobian of the standardisation, ``log(scale_).sum()``."""

@@ -45,8 +45,10 @@ def fit_standardisation(X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return mean, scale
 
 
-def standardise(X: np.ndarray, location: np.ndarray, scale: np.ndarray, dtype) -> tuple[np.ndarray, np.ndarray]:
-    """``(X - location) / scale`` in ``dtype``, and the rows it cannot hold.
+def standardise(X: np.ndarray, location: np.ndarray, scale: np.ndarray, dtype,
+                model_dtype=None) -> tuple[np.ndarray, np.ndarray]:
+    """``(X - location) / scale`` in ``dtype``, and the rows a model of
+    ``model_dtype`` (default ``dtype``) cannot hold.
 
     Returns
     -------
@@ -55,13 +57,13 @@ def standardise(X: np.ndarray, location: np.ndarray, scale: np.ndarray, dtype) -
         is set to zeros there.
     outside : ndarray of bool, shape (n_rows,)
         The rows with such a value: far beyond every training row (their
-        density underflows to 0 in any case), or beyond ``dtype``'s range.
+        density underflows to 0 in any case), or beyond the model's range.
     """
     dtype = np.dtype(dtype)
     n = X.shape[0]
     Z = np.empty(X.shape, dtype=dtype)
     outside = np.zeros(n, dtype=bool)
-    limit = max_standardised(dtype)
+    limit = max_standardised(dtype if model_dtype is None else model_dtype)
     for start in range(0, n, _CHUNK):
         with np.errstate(over="ignore", invalid="ignore"):
             z = (np.asarray(X[start : start + _CHUNK], dtype=np.float64) - location) / scale
