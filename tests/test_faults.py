@@ -383,3 +383,13 @@ def test_wide_classifier_start_uses_the_pooled_covariance_in_the_row_space():
             losses[i] -= _label_log_likelihood(joint[:, 0] + prior, labels.numpy()[fold == f]).sum()
     assert alpha == 1.0 and beta == _BETAS[int(losses.argmin())]
 
+
+
+@pytest.mark.parametrize("Estimator", [MAFDensity, MAFClassifier, MAFRegressor])
+def test_a_warm_start_refuses_rows_beyond_its_scales(Estimator):
+    rng = np.random.RandomState(0)
+    X, y = rng.normal(size=(200, 2)), np.arange(200) % 2
+    est = Estimator(**TINY, warm_start=True).fit(X, y if Estimator is not MAFDensity else None)
+    far = X * 1e20
+    with pytest.raises(ValueError, match="fit afresh"):
+        est.fit(far, y if Estimator is not MAFDensity else None)

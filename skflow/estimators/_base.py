@@ -27,7 +27,7 @@ from ..nn.made import ACTIVATIONS
 from ..nn.training import TrainingConfig, batch_schedule
 from ._fitting import fit_flow
 from ._saved_state import DamagedModelError, check_loaded_weights, check_saved_flow
-from ._scaling import standardise
+from ._scaling import fit_standardisation, refuse_rows_beyond_reach, standardise
 from ._validation import check_numeric_columns, describe_stopping
 
 _SCORE_CHUNK = 65536
@@ -338,6 +338,16 @@ class BaseMAF(BaseEstimator):
         # the flow casts them as it always did); float32 rows stay float32.
         return standardise(X, self.location_, self.scale_, np.promote_types(X.dtype, self.dtype),
                            model_dtype=self.dtype)
+
+    def _fit_standardised(self, X: np.ndarray) -> np.ndarray:
+        """The training rows ``X`` standardised: ``location_`` and ``scale_``
+        fitted to them (a warm start keeps the scales the flow was trained
+        in), rows the model cannot hold refused."""
+        if not self._warm():
+            self.location_, self.scale_ = fit_standardisation(X)
+        Z, outside = self._standardised(X)
+        refuse_rows_beyond_reach(outside)
+        return Z
 
     def _log_scale(self) -> float:
         """The log-Jacobian of the standardisation, ``log(scale_).sum()``."""

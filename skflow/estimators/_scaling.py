@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["fit_standardisation", "standardise"]
+__all__ = ["fit_standardisation", "refuse_rows_beyond_reach", "standardise"]
 
 #: Rows are standardised this many at a time (float64 temporaries stay small).
 _CHUNK = 65536
@@ -73,6 +73,15 @@ def standardise(X: np.ndarray, location: np.ndarray, scale: np.ndarray, dtype,
             z[bad.any(1)] = 0.0
         Z[start : start + _CHUNK] = z
     return Z, outside
+
+
+def refuse_rows_beyond_reach(outside: np.ndarray, what: str = "X") -> None:
+    """A clear error for training rows that :func:`standardise` could not hold:
+    possible only in a warm start, whose scales come from an earlier fit."""
+    if outside.any():
+        raise ValueError(f"row {int(np.flatnonzero(outside)[0])} of {what} lies too many standard deviations "
+                         "beyond the rows the warm-started model was first fitted on; fit afresh "
+                         "(warm_start=False)")
 
 
 def max_standardised(dtype) -> float:

@@ -20,7 +20,6 @@ from ..nn.devices import private_random_state, resolve_device, seed_generator
 from ._base import BaseMAF
 from ._fitting import GaussianStart
 from ._gaussian import GAUSSIAN_WEIGHT_FLOOR, _best_gaussian_weight, _gaussian_log_pdf, _shrunk_gaussian, add_ridge
-from ._scaling import fit_standardisation
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
 
 
@@ -186,13 +185,7 @@ class UnconditionalMAF(BaseMAF):
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not self._warm()
         )
         warn_if_few_rows(*X.shape)
-        if not self._warm():  # a warm start keeps the scales the flow was trained in
-            self.location_, self.scale_ = fit_standardisation(X)
-        X, outside = self._standardised(X)
-        if outside.any():
-            raise ValueError(f"row {int(np.flatnonzero(outside)[0])} of X lies too many standard deviations "
-                             "beyond the rows the warm-started model was first fitted on; fit afresh "
-                             "(warm_start=False)")
+        X = self._fit_standardised(X)
         split = None
         if groups is not None:
             groups = np.asarray(groups)

@@ -16,7 +16,6 @@ from sklearn.utils.validation import check_is_fitted, validate_data
 from ..nn.devices import private_random_state, seed_generator
 from ._base import BaseMAF
 from ._class_gaussians import ClassGaussianStart, HeldOutLogLoss, _label_log_likelihood
-from ._scaling import fit_standardisation
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
 
 class MAFClassifier(ClassifierMixin, BaseMAF):
@@ -394,13 +393,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         self.classes_ = classes
         self.class_prior_ = self._class_prior(np.bincount(labels, minlength=len(classes)))
         warn_if_few_rows(*X.shape)
-        if not warm:  # a warm start keeps the scales the flow was trained in
-            self.location_, self.scale_ = fit_standardisation(X)
-        X, outside = self._standardised(X)
-        if outside.any():
-            raise ValueError(f"row {int(np.flatnonzero(outside)[0])} of X lies too many standard deviations "
-                             "beyond the rows the warm-started model was first fitted on; fit afresh "
-                             "(warm_start=False)")
+        X = self._fit_standardised(X)
         start = ClassGaussianStart(labels, len(classes)) if self.init == "gaussian" else None
         _, val_index = self._train(X, self._one_hot(labels, X.dtype), start=start, stratify=labels,
                                    validation_score=HeldOutLogLoss(self.class_prior_))

@@ -14,7 +14,7 @@ from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn.devices import DTYPES, private_random_state, seed_generator
-from ._scaling import fit_standardisation, standardise
+from ._scaling import fit_standardisation, refuse_rows_beyond_reach, standardise
 from ._base import BaseMAF
 from ._linear_gaussian import LinearGaussianStart
 from ._validation import check_n_samples, check_numeric_columns
@@ -380,10 +380,7 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         self.n_targets_ = y2.shape[1]
         self._single_target = y.ndim == 1
         (targets, far_y), (features, far_x) = self._scaled_targets(y2), self._scaled_features(X)
-        if (far_x | far_y).any():
-            raise ValueError(f"row {int(np.flatnonzero(far_x | far_y)[0])} lies too many standard deviations "
-                             "beyond the rows the warm-started model was first fitted on; fit afresh "
-                             "(warm_start=False)")
+        refuse_rows_beyond_reach(far_x | far_y, "X or y")
         self._train(targets, features, start=LinearGaussianStart() if self.init == "gaussian" else None)
 
     def _scaled_features(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
