@@ -8,7 +8,7 @@ and prints the median of the per-pair speed ratios (new / previous) with their
 spread.  Through the same ``build`` and ``train_flow`` as ``speed.py``.
 
     git worktree add /tmp/prev <commit>
-    python benchmarks/ab_previous.py --previous /tmp/prev [--pairs 20] [--bn] [--config 8-D]
+    python benchmarks/ab_previous.py --previous /tmp/prev [--pairs 20] [--bn] [--config 8-D] [--layer spline]
 """
 
 import argparse
@@ -47,6 +47,7 @@ def main():
     parser.add_argument("--previous", required=True, metavar="DIR")
     parser.add_argument("--config", default="8-D", choices=list(speed.CONFIGS))
     parser.add_argument("--bn", action="store_true", help="with batch norm (default: without)")
+    parser.add_argument("--layer", default="affine", choices=["affine", "spline", "affine-spline"])
     parser.add_argument("--pairs", type=int, default=20)
     parser.add_argument("--metrics", default="train_b100,train_b1024,score,sample")
     args = parser.parse_args()
@@ -55,8 +56,12 @@ def main():
     cfg = speed.CONFIGS[args.config]
     x, big = speed._data(cfg)
     x, big = x[: cfg["train_rows"] // 4], big[: cfg["score_rows"] // 10]
-    libs = ("skflow", speed.PREVIOUS) if args.bn else ("skflow-nobn", speed.PREVIOUS + "-nobn")
-    print(f"{args.config}, {'with' if args.bn else 'without'} batch norm, {args.pairs} alternating pairs, 1 thread")
+    if args.layer != "affine":  # spline layers run without batch norm
+        libs = (f"skflow-{args.layer}", f"{speed.PREVIOUS}-{args.layer}")
+    else:
+        libs = ("skflow", speed.PREVIOUS) if args.bn else ("skflow-nobn", speed.PREVIOUS + "-nobn")
+    print(f"{args.config}, {args.layer} layers, {'with' if args.bn else 'without'} batch norm, "
+          f"{args.pairs} alternating pairs, 1 thread")
     for metric in args.metrics.split(","):
         flows = {lib: speed.build(lib, cfg["D"], cfg["layers"], cfg["hidden"]) for lib in libs}
         runs = {lib: timer(lib, flows[lib], metric, x, big, cfg) for lib in libs}

@@ -1,7 +1,8 @@
 """Pure-PyTorch normalizing-flow building blocks (no scikit-learn inside).
 
-``layers`` holds one module per layer type (reference module and fused
-kernel), ``bases`` the base distributions, ``made`` the masked networks,
+``layers`` holds the layer types (the autoregressive skeleton with its
+elementwise transforms, and the other layers, each a reference module and a
+fused kernel), ``bases`` the base distributions, ``made`` the masked networks,
 ``flow`` the :class:`Flow` and :func:`build_maf`, ``fused`` the driver that
 runs layers with kernels as one autograd node, ``training`` the fit loop.
 
@@ -17,14 +18,20 @@ from .ensemble import FlowEnsemble
 from .flow import BASES, Flow, build_maf, layer_orders
 from .layers import (
     AUTOREGRESSIVE_TRANSFORMS,
+    AffineTransform,
     BatchNormTransform,
+    Composed,
     ConditionalGaussianAffine,
+    ElementwiseTransform,
     LayerKernel,
     LowerTriangularAffine,
     MaskedAffineAutoregressive,
+    MaskedAutoregressive,
     MaskedRQSplineAutoregressive,
     Permutation,
+    SplineTransform,
     rational_quadratic_spline,
+    register_layer_type,
     soft_clamp,
 )
 from .made import MADE, MADEWidthWarning, MaskedLinear, hidden_degrees, input_degrees
@@ -32,21 +39,26 @@ from .training import TrainingConfig, TrainingDivergedError, TrainingResult, tra
 
 __all__ = [
     "AUTOREGRESSIVE_TRANSFORMS",
+    "AffineTransform",
     "BASES",
     "BaseDistribution",
     "MADE",
     "MADEMixture",
     "BatchNormTransform",
+    "Composed",
     "ConditionalGaussianAffine",
+    "ElementwiseTransform",
     "Flow",
     "FlowEnsemble",
     "LayerKernel",
     "LowerTriangularAffine",
     "MADEWidthWarning",
     "MaskedAffineAutoregressive",
+    "MaskedAutoregressive",
     "MaskedRQSplineAutoregressive",
     "MaskedLinear",
     "Permutation",
+    "SplineTransform",
     "StandardNormal",
     "TrainingConfig",
     "TrainingDivergedError",
@@ -56,6 +68,7 @@ __all__ = [
     "input_degrees",
     "layer_orders",
     "rational_quadratic_spline",
+    "register_layer_type",
     "soft_clamp",
     "train_flow",
 ]

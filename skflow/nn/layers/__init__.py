@@ -9,13 +9,15 @@ layer type is one module plus one :func:`register_layer_type` call.
 from dataclasses import dataclass
 from typing import Callable
 
-from .affine import AffineKernel, MaskedAffineAutoregressive, soft_clamp
+from .affine import AffineTransform, MaskedAffineAutoregressive, soft_clamp
+from .autoregressive import AutoregressiveKernel, MaskedAutoregressive
 from .batch_norm import BatchNormKernel, BatchNormTransform
 from .conditional_linear import ConditionalGaussianAffine
 from .kernel import LayerKernel
 from .linear import LowerTriangularAffine, LowerTriangularKernel
 from .permutation import Permutation, PermutationKernel
-from .spline import MaskedRQSplineAutoregressive, rational_quadratic_spline
+from .elementwise import Composed, ElementwiseTransform
+from .spline import MaskedRQSplineAutoregressive, SplineTransform, rational_quadratic_spline
 
 
 def _affine(n_features, hidden_sizes, order, activation, degree_mode, generator, context_features,
@@ -67,18 +69,23 @@ def register_layer_type(name: str, make: Callable, options=()) -> None:
 
 __all__ = [
     "AUTOREGRESSIVE_TRANSFORMS",
-    "AffineKernel",
+    "AffineTransform",
+    "AutoregressiveKernel",
     "BatchNormKernel",
     "BatchNormTransform",
+    "Composed",
     "ConditionalGaussianAffine",
+    "ElementwiseTransform",
     "LayerKernel",
     "LayerType",
     "LowerTriangularAffine",
     "LowerTriangularKernel",
     "MaskedAffineAutoregressive",
+    "MaskedAutoregressive",
     "MaskedRQSplineAutoregressive",
     "Permutation",
     "PermutationKernel",
+    "SplineTransform",
     "rational_quadratic_spline",
     "register_layer_type",
     "soft_clamp",

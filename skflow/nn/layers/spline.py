@@ -14,9 +14,10 @@ heavy-tailed coordinate into the spline's interval; a spline alone leaves
 everything beyond ``tail_bound`` where it is.  Zero network outputs are
 still the identity.
 
-The fused pass (:class:`SplineKernel`) runs the MADE and the spline's
-derivatives by hand, as the affine kernel does; sampling computes every
-hidden unit once, as the affine layer does.
+The layer is the shared autoregressive skeleton
+(:class:`~skflow.nn.layers.autoregressive.MaskedAutoregressive`) with a
+:class:`SplineTransform`, whose fused pass writes the spline's derivatives
+out by hand.
 """
 
 from __future__ import annotations
@@ -26,13 +27,12 @@ from collections.abc import Sequence
 
 import torch
 import torch.nn.functional as F
-from torch import nn
 
-from ..made import MADE, autograd_records
-from .affine import soft_clamp
-from .made_kernel import FusedMADELayer, MADEKernel
+from .affine import AffineTransform
+from .autoregressive import MaskedAutoregressive
+from .elementwise import Composed, ElementwiseTransform
 
-__all__ = ["MaskedRQSplineAutoregressive", "SplineKernel", "rational_quadratic_spline"]
+__all__ = ["MaskedRQSplineAutoregressive", "SplineTransform", "rational_quadratic_spline"]
 
 MIN_BIN_WIDTH = 1e-3
 MIN_BIN_HEIGHT = 1e-3
@@ -169,8 +169,63 @@ def rational_quadratic_spline(
             torch.where(inside, log_det.squeeze(dim), zero))
 
 
-class MaskedRQSplineAutoregressive(FusedMADELayer, nn.Module):
+class SplineTransform(ElementwiseTransform):
+    """A monotone rational-quadratic spline of ``n_bins`` bins on
+    ``[-tail_bound, tail_bound]``, the identity outside
+    (:func:`rational_quadratic_spline`).
+
+    Parameters per coordinate: ``n_bins`` raw widths, ``n_bins`` raw
+    heights, ``n_bins - 1`` raw interior derivatives.  Its fused pass keeps
+    the bin each value fell in, the bin's knots and the softmaxes, and the
+    backward pass applies the spline's derivatives written out (checked
+    against autograd through :meth:`apply`).
+
+    Parameters
+    ----------
+    n_bins : int, default=8
+    tail_bound : float, default=5.0
+    """
+
+    def __init__(self, n_bins: int = 8, tail_bound: float = 5.0):
+        if int(n_bins) < 2:
+            raise ValueError(f"n_bins must be >= 2, got {n_bins}")
+        if not tail_bound > 0:
+            raise ValueError(f"tail_bound must be > 0, got {tail_bound}")
+        self.n_bins = int(n_bins)
+        self.tail_bound = float(tail_bound)
+        self.n_params = 3 * self.n_bins - 1
+
+    def settings(self):
+        return (self.n_bins, self.tail_bound)
+
+    def _parts(self, p, shape):
+        k = self.n_bins
+        params = p.reshape(3 * k - 1, *shape)  # bins first: each bin a contiguous slice
+        return params[:k], params[k : 2 * k], params[2 * k :]
+
+    def apply(self, x, p):
+        return rational_quadratic_spline(x, *self._parts(p, x.shape), self.tail_bound, dim=0)
+
+    def invert(self, u, p):
+        return rational_quadratic_spline(u, *self._parts(p, u.shape), self.tail_bound, inverse=True, dim=0)[0]
+
+    def forward_into(self, x, p, out, log_det, keep):
+        y, ld, saved = _spline_of_block(x, p, self.n_bins, self.tail_bound)
+        out.copy_(y)
+        log_det.add_(ld.sum(0))
+        return saved if keep else None
+
+    def backward(self, saved, g, g_log_det, grad_p):
+        return _spline_of_block_backward(saved, g, g_log_det, self.n_bins, self.tail_bound,
+                                         grad_p.view(self.n_params, *g.shape))[0]
+
+
+class MaskedRQSplineAutoregressive(MaskedAutoregressive):
     """Autoregressive rational-quadratic spline layer: ``u_i = s_i(x_i; x_<i, c)``.
+
+    A :class:`~skflow.nn.layers.autoregressive.MaskedAutoregressive` with a
+    :class:`SplineTransform` (after an
+    :class:`~skflow.nn.layers.affine.AffineTransform` with ``affine=True``).
 
     Parameters
     ----------
@@ -222,73 +277,27 @@ class MaskedRQSplineAutoregressive(FusedMADELayer, nn.Module):
         affine: bool = False,
         log_scale_bound: float | None = 5.0,
     ):
-        super().__init__()
-        if int(n_bins) < 2:
-            raise ValueError(f"n_bins must be >= 2, got {n_bins}")
-        if not tail_bound > 0:
-            raise ValueError(f"tail_bound must be > 0, got {tail_bound}")
-        self.n_bins = int(n_bins)
-        self.tail_bound = float(tail_bound)
-        self.affine = bool(affine)
-        self.log_scale_bound = None if log_scale_bound is None else float(log_scale_bound)
-        self.made = MADE(n_features, hidden_sizes, self.n_params, order, activation, degree_mode,
-                         generator, context_features)
+        transform = SplineTransform(n_bins, tail_bound)
+        if affine:
+            transform = Composed(AffineTransform(log_scale_bound), transform)
+        super().__init__(n_features, hidden_sizes, transform, order, activation, degree_mode, generator,
+                         context_features)
 
     @property
-    def n_params(self) -> int:
-        """Network outputs per coordinate: the spline's ``3 K - 1``, then shift and log-scale."""
-        return 3 * self.n_bins - 1 + 2 * self.affine
+    def _spline(self) -> SplineTransform:
+        return self.transform.outer if self.affine else self.transform
 
-    def _outputs(self, x, context=None):
-        """Spline parameters (bins on axis 1) and, with ``affine``, shift and log-scale."""
-        params = self.made(x, context)
-        n, d, k = x.shape[0], self.made.n_inputs, self.n_bins
-        params = params.view(n, self.n_params, d)
-        spline = (params[:, :k], params[:, k : 2 * k], params[:, 2 * k : 3 * k - 1])
-        if not self.affine:
-            return spline, None
-        return spline, (params[:, 3 * k - 1], soft_clamp(params[:, 3 * k], self.log_scale_bound))
+    @property
+    def affine(self) -> bool:
+        return isinstance(self.transform, Composed)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
-        spline, affine = self._outputs(x, context)
-        if affine is not None:
-            x = (x - affine[0]) * torch.exp(-affine[1])
-        u, log_det = rational_quadratic_spline(x, *spline, self.tail_bound, dim=1)
-        log_det = log_det.sum(-1)
-        return u, (log_det if affine is None else log_det - affine[1].sum(-1))
+    @property
+    def n_bins(self) -> int:
+        return self._spline.n_bins
 
-    def kernel_settings(self) -> tuple:
-        return (self.n_bins, self.tail_bound, self.affine, self.log_scale_bound)
-
-    def inverse(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """Sample direction, computing every hidden unit once
-        (:meth:`MADE.invert_in_one_pass`); where autograd records, the
-        differentiable :meth:`inverse_naive` runs instead."""
-        if autograd_records(self, u, context):
-            return self.inverse_naive(u, context)
-        u_sorted = u.t()[torch.argsort(self.made.degrees)]
-        k = self.n_bins
-
-        def step(position, params):  # (n_params, n): bins first
-            z = rational_quadratic_spline(u_sorted[position], params[:k], params[k : 2 * k],
-                                          params[2 * k : 3 * k - 1], self.tail_bound, inverse=True, dim=0)[0]
-            if not self.affine:
-                return z
-            return params[3 * k - 1] + z * torch.exp(soft_clamp(params[3 * k], self.log_scale_bound))
-
-        return self.made.invert_in_one_pass(step, u.shape[0], u, context)
-
-    def inverse_naive(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
-        """Reference sample direction: one network pass per feature."""
-        # After pass k the first k coordinates in the autoregressive order are
-        # exact and never change again.
-        x = torch.zeros_like(u)
-        for _ in range(self.made.n_inputs):
-            spline, affine = self._outputs(x, context)
-            x, _ = rational_quadratic_spline(u, *spline, self.tail_bound, inverse=True, dim=1)
-            if affine is not None:
-                x = affine[0] + x * torch.exp(affine[1])
-        return x
+    @property
+    def tail_bound(self) -> float:
+        return self._spline.tail_bound
 
 
 def _spline_of_block(x, p, n_bins, tail_bound):
@@ -359,105 +368,3 @@ def _spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound, grad_p=No
         torch.mul(softmax, g_sizes - (softmax * g_sizes).sum(0, keepdim=True), out=out)
     torch.mul(g_derivatives[1:k], torch.sigmoid(raw_d + _DERIVATIVE_SHIFT), out=grad_p[2 * k :])
     return torch.where(inside, g_x[0], g), grad_p.view(-1, g.shape[1])
-
-
-def _affine_spline_of_block(x, p, n_bins, tail_bound, log_scale_bound):
-    """:func:`_spline_of_block` after the shift and log-scale that follow the
-    spline's outputs in ``p`` (``((3 K + 1) d, n)``)."""
-    d = x.shape[0]
-    m = (3 * n_bins - 1) * d
-    alpha = soft_clamp(p[m + d :], log_scale_bound)
-    inv_scale = torch.exp(-alpha)
-    z = (x - p[m : m + d]) * inv_scale
-    y, log_det, saved = _spline_of_block(z, p[:m], n_bins, tail_bound)
-    return y, log_det - alpha, (saved, z, inv_scale, alpha)
-
-
-def _affine_spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound, log_scale_bound):
-    """The gradients of :func:`_affine_spline_of_block`, as :func:`_spline_of_block_backward`."""
-    spline_saved, z, inv_scale, alpha = saved
-    k = n_bins
-    grad_p = g.new_empty((3 * k + 1,) + g.shape)
-    g_z, _ = _spline_of_block_backward(spline_saved, g, g_log_det, n_bins, tail_bound, grad_p[: 3 * k - 1])
-    # log-scale: d z / d alpha = -z, d log-det / d alpha = -1
-    g_alpha = torch.mul(g_z, z, out=grad_p[3 * k]).neg_()
-    g_x = g_z.mul_(inv_scale)
-    torch.neg(g_x, out=grad_p[3 * k - 1])  # shift
-    if g_log_det is not None:
-        g_alpha.sub_(g_log_det[None, :])
-    if log_scale_bound is not None:  # through bound * tanh(raw / bound)
-        g_alpha.mul_(1 - (alpha / log_scale_bound).square())
-    return g_x, grad_p.view(-1, g.shape[1])
-
-
-class SplineKernel(MADEKernel):
-    """The fused pass of :class:`MaskedRQSplineAutoregressive`.
-
-    The MADE runs by hand (:class:`MADEKernel`), and so does the spline:
-    its forward pass keeps the bin each value fell in, the bin's knots and
-    the softmaxes, and the backward pass applies the spline's derivatives
-    written out (checked against autograd through the reference modules).
-    """
-
-    def __init__(self, layer: MaskedRQSplineAutoregressive):
-        super().__init__(layer.made)
-        self.n_bins = layer.n_bins
-        self.tail_bound = layer.tail_bound
-        self.affine = layer.affine
-        self.log_scale_bound = layer.log_scale_bound
-        self.n_params = layer.n_params
-
-    def signature(self):
-        return super().signature() + (self.n_bins, self.tail_bound, self.affine, self.log_scale_bound)
-
-    def _block(self, x, p):
-        if self.affine:
-            return _affine_spline_of_block(x, p, self.n_bins, self.tail_bound, self.log_scale_bound)
-        return _spline_of_block(x, p, self.n_bins, self.tail_bound)
-
-    def _block_backward(self, saved, g, g_log_det):
-        if self.affine:
-            return _affine_spline_of_block_backward(saved, g, g_log_det, self.n_bins, self.tail_bound,
-                                                    self.log_scale_bound)
-        return _spline_of_block_backward(saved, g, g_log_det, self.n_bins, self.tail_bound)
-
-    def activation_sizes(self, d):
-        return self.hidden_sizes() + [d]
-
-    def forward(self, state, h, blocks, keep):
-        p, made_saved = self.made_forward(state, h, blocks)
-        u = state.take()
-        y, log_det, saved = self._block(h[1], p)
-        u[1].copy_(y)
-        state.log_det.add_(log_det.sum(0))
-        return u, ((made_saved, saved) if keep else None)
-
-    def backward(self, state, saved, g, blocks, grad_blocks):
-        made_saved, spline_saved = saved
-        grad_x, grad_p = self._block_backward(spline_saved, g, state.grad_log_det)
-        return self.made_backward(state, made_saved, blocks, grad_p, grad_blocks, grad_x)
-
-    def eval_prepare(self, blocks, order):
-        d = self.d
-        new_order, gather = self.eval_reorder(order, blocks[0].device)
-        # Outputs grouped by parameter, features in the new order within each group.
-        rows = (new_order[None, :] + d * torch.arange(self.n_params)[:, None]).reshape(-1)
-        layers, ctx_w = self.made_eval_prepare(blocks, new_order, blocks[-1], rows)
-        return (gather, layers, ctx_w), new_order, 0.0
-
-    def eval_buffers(self, step):
-        _, layers, ctx_w = step
-        return self.made_eval_buffers(layers, ctx_w) + [("spline parameters", self.n_params * self.d)]
-
-    def eval_step(self, step, h, other, log_det, view, m, context):
-        gather, layers, ctx_w = step
-        h, other = self.reordered(gather, h, other)
-        p = view("spline parameters", self.n_params * self.d, m)[1:]
-        self.made_eval(layers, ctx_w, h, view, m, context, p)
-        y, ld, _ = self._block(h[1:], p)
-        other[1:].copy_(y)
-        log_det.add_(ld.sum(0))
-        return other, h
-
-
-MaskedRQSplineAutoregressive.kernel_class = SplineKernel  # defined after the layer it serves
