@@ -1,8 +1,14 @@
 """Small data: MAFDensity / MAFOutlierDetector defaults against the Gaussian and scikit-learn's models.
 
-Real data sets of 150-2,000 rows that need no network (scikit-learn's bundled
-sets and ../shared/data), each standardised inside the pipeline (fitted on the
-training rows only):
+Real data sets of 150-20,000 rows that need no network (scikit-learn's bundled
+sets, ../shared/data, and the data bundled with the optional packages
+statsmodels, palmerpenguins and vega_datasets: ``pip install statsmodels
+palmerpenguins vega_datasets``; sets whose package is missing are skipped),
+each standardised inside the pipeline (fitted on the training rows only).
+Columns recorded on a grid (whole millimetres, integer counts, one decimal)
+are dequantised once, before the folds, for every model alike: uniform
+noise of one grid step (``skflow.preprocessing.grid_steps`` finds the step),
+without which a mixture or a kernel density puts spikes on the grid values:
 
 - density: 5-fold held-out mean log-likelihood (nats per row, in the
   standardised space) of MAFDensity defaults, one full-covariance Gaussian,
@@ -20,6 +26,8 @@ training rows only):
 
     python benchmarks/small_data.py [--quick] [--json results/small_data.json]
         [--maf KEY=VALUE ...]   # MAFDensity / MAFOutlierDetector parameters to try
+        [--also KEY=VALUE ...]  # a second MAFDensity in the same run, with these parameters
+        [--sets SUBSTRING ...]  # only the density sets whose name contains one of them
 
 Prints markdown tables and the CPU; writes JSON.
 """
@@ -49,7 +57,7 @@ from sklearn.svm import OneClassSVM
 from _machine import cpu_name  # benchmarks/_machine.py
 from skflow import MAFDensity, MAFOutlierDetector
 from skflow.datasets import find_shared_data, load_gas_drift, load_speech_commands, speaker_split
-from skflow.preprocessing import CorrelationFilter
+from skflow.preprocessing import CorrelationFilter, grid_steps
 
 GMM_GRID = {"n_components": [1, 2, 4, 8], "covariance_type": ["full", "diag"]}
 KDE_GRID = {"bandwidth": np.logspace(-1.5, 0.5, 12)}
@@ -120,7 +128,62 @@ def density_sets(quick: bool) -> dict:
         paths, digit, _ = fsdd
         sets["spoken digits mel features (1,000)"] = (
             _mel_features([p for i, p in enumerate(paths) if i % 3 == 0]), [])
+    sets.update(package_sets())
+    if power is not None:
+        sets["power (20,000 rows)"] = (train[2000:22000].astype(np.float64), [])
     return sets
+
+
+def package_sets() -> dict:
+    """Real data bundled with optional packages (skipped where one is missing)."""
+    sets = {}
+    try:
+        import statsmodels.api as sm
+
+        sets["engel: income, food spending (statsmodels)"] = (
+            sm.datasets.engel.load_pandas().data.to_numpy(float), [])
+        sets["cancer deaths, population (statsmodels)"] = (
+            sm.datasets.cancer.load_pandas().data.to_numpy(float), [])
+        grunfeld = sm.datasets.grunfeld.load_pandas().data
+        sets["grunfeld investment (statsmodels)"] = (
+            grunfeld[["invest", "value", "capital"]].to_numpy(float), [])
+        modes = sm.datasets.modechoice.load_pandas().data
+        sets["travel mode choice (statsmodels)"] = (
+            modes[["ttme", "invc", "invt", "gc", "hinc", "psize"]].to_numpy(float), [])
+        sets["fair: marriage survey (statsmodels)"] = (sm.datasets.fair.load_pandas().data.to_numpy(float), [])
+        sets["randhie: health insurance (statsmodels)"] = (
+            sm.datasets.randhie.load_pandas().data.to_numpy(float), [])
+    except ImportError:
+        print("statsmodels not installed: its sets skipped", file=sys.stderr)
+    try:
+        from palmerpenguins import load_penguins
+
+        penguins = load_penguins()[["bill_length_mm", "bill_depth_mm", "flipper_length_mm", "body_mass_g"]]
+        sets["penguins (palmerpenguins)"] = (penguins.dropna().to_numpy(float), [])
+    except ImportError:
+        print("palmerpenguins not installed: skipped", file=sys.stderr)
+    try:
+        from vega_datasets import local_data
+
+        airports = local_data.airports()
+        sets["US airports: latitude, longitude (vega)"] = (airports[["latitude", "longitude"]].to_numpy(float), [])
+        weather = local_data.seattle_weather()
+        sets["seattle weather (vega)"] = (
+            weather[["precipitation", "temp_max", "temp_min", "wind"]].to_numpy(float), [])
+        cars = local_data.cars()[["Miles_per_Gallon", "Cylinders", "Displacement", "Horsepower",
+                                  "Weight_in_lbs", "Acceleration"]]
+        sets["cars (vega)"] = (cars.dropna().to_numpy(float), [])
+    except ImportError:
+        print("vega_datasets not installed: skipped", file=sys.stderr)
+    return sets
+
+
+def dequantised(X: np.ndarray, seed: int = 0) -> tuple[np.ndarray, int]:
+    """``X`` with uniform noise of one grid step on its columns recorded on a
+    grid, and how many columns that was."""
+    steps = grid_steps(X)
+    noise = np.random.RandomState(seed).uniform(-0.5, 0.5, size=X.shape) * steps
+    return X + noise, int(np.count_nonzero(steps))
 
 
 def novelty_tasks(quick: bool, repeats: int):
@@ -185,11 +248,13 @@ def novelty_tasks(quick: bool, repeats: int):
 
 
 # ---------------------------------------------------------------- models
-def density_models(maf_params: dict, quick: bool) -> dict:
+def density_models(maf_params: dict, quick: bool, also: dict | None = None) -> dict:
     iters = dict(max_iter=5) if quick else {}
+    second = {} if also is None else {f"MAFDensity {also}": MAFDensity(random_state=0, **iters, **also)}
     return {
         "MAFDensity (defaults)" + (f" {maf_params}" if maf_params else ""):
             MAFDensity(random_state=0, **iters, **maf_params),
+        **second,
         "one full Gaussian": GaussianMixture(1, covariance_type="full", random_state=0),
         "GaussianMixture (GridSearchCV)": GridSearchCV(
             GaussianMixture(random_state=0), GMM_GRID, cv=3),
@@ -239,10 +304,15 @@ def sample_tails(pipe, X_train, n=20000) -> dict:
                 n_columns=int(len(reach)))
 
 
-def run_density(maf_params, quick, folds):
+def run_density(maf_params, quick, folds, also=None, only_sets=None):
     rows = []
     for name, (X, pre) in density_sets(quick).items():
-        models = density_models(maf_params, quick)
+        if only_sets and not any(part in name for part in only_sets):
+            continue
+        X, n_grid = dequantised(X)
+        if n_grid:
+            print(f"{name}: {n_grid} of {X.shape[1]} columns on a grid, dequantised", flush=True)
+        models = density_models(maf_params, quick, also)
         result = {m: dict(scores=[], seconds=[]) for m in models}
         tails = {m: [] for m in models}
         for train, test in KFold(folds, shuffle=True, random_state=0).split(X):
@@ -343,6 +413,17 @@ def summary(density, novelty):
     return "\n".join(out)
 
 
+def _parameters(items) -> dict:
+    out = {}
+    for item in items:
+        key, value = item.split("=", 1)
+        try:
+            out[key] = ast.literal_eval(value)
+        except (ValueError, SyntaxError):
+            out[key] = value
+    return out
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="two small sets, 5 epochs (smoke run)")
@@ -350,18 +431,15 @@ def main():
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--only", choices=["density", "novelty"])
     parser.add_argument("--maf", nargs="*", default=[], help="MAF parameters to try, KEY=VALUE")
+    parser.add_argument("--also", nargs="*", default=None, help="a second MAFDensity's parameters, KEY=VALUE")
+    parser.add_argument("--sets", nargs="*", default=None, help="density sets whose name contains one of these")
     parser.add_argument("--json", default="results/small_data.json")
     args = parser.parse_args()
-    maf_params = {}
-    for item in args.maf:
-        key, value = item.split("=", 1)
-        try:
-            maf_params[key] = ast.literal_eval(value)
-        except (ValueError, SyntaxError):
-            maf_params[key] = value
+    maf_params = _parameters(args.maf)
+    also = None if args.also is None else _parameters(args.also)
     cpu = cpu_name()
     print(f"CPU: {cpu}; load average {os.getloadavg()[0]:.2f}", flush=True)
-    density = [] if args.only == "novelty" else run_density(maf_params, args.quick, args.folds)
+    density = [] if args.only == "novelty" else run_density(maf_params, args.quick, args.folds, also, args.sets)
     novelty = [] if args.only == "density" else run_novelty(maf_params, args.quick, args.repeats)
     print()
     print(markdown(density, novelty, cpu))

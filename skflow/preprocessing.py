@@ -3,7 +3,8 @@
 ``DropColumns`` removes columns by name or position; ``CorrelationFilter``
 removes one column of every highly correlated pair, with the MAF paper's rule
 or R caret's ``findCorrelation``.  Both keep feature names and support
-``set_output(transform="pandas")``.
+``set_output(transform="pandas")``.  ``grid_steps`` finds columns recorded
+on a grid.
 """
 
 from __future__ import annotations
@@ -18,7 +19,9 @@ from sklearn.feature_selection import SelectorMixin
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
-__all__ = ["CorrelationFilter", "DropColumns", "caret_find_correlation", "maf_correlation_filter"]
+from ._grid import grid_steps
+
+__all__ = ["CorrelationFilter", "DropColumns", "caret_find_correlation", "grid_steps", "maf_correlation_filter"]
 
 
 class _DropSelector(SelectorMixin, BaseEstimator):

@@ -26,6 +26,7 @@ from ..nn.devices import DTYPES, private_random_state, resolve_device, seed_gene
 from ..nn.made import ACTIVATIONS
 from ..nn.training import TrainingConfig, batch_schedule
 from ._fitting import fit_flow
+from ._mixture_start import base_config
 from ._saved_state import DamagedModelError, check_loaded_weights, check_saved_flow
 from ._scaling import fit_standardisation, refuse_rows_beyond_reach, standardise
 from ._validation import check_numeric_columns, describe_stopping
@@ -259,6 +260,7 @@ class BaseMAF(BaseEstimator):
         if warm:
             config = self._flow_config_
             new = self._flow_config(X.shape[1], generator, context_features, start_layer)
+            new.update(base_config(self.flow_))  # a base the start chose stays
             if {k: v for k, v in new.items() if k != "order"} != {
                 k: v for k, v in config.items() if k != "order"
             }:
@@ -305,7 +307,8 @@ class BaseMAF(BaseEstimator):
         self.flow_ = result.flow
         self.device_ = device
         self.batch_size_ = result.batch_size
-        self._flow_config_ = config
+        # A start may choose the base (init="gaussian_mixture"): the file must rebuild it.
+        self._flow_config_ = {**config, **base_config(result.flow)}
         for name, value in result.start_attributes.items():
             setattr(self, name, value)
         previous_epochs = self.n_iter_ if warm else 0

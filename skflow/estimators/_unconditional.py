@@ -16,19 +16,29 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn import FlowEnsemble
+from .._grid import grid_steps
 from ..nn.devices import private_random_state, resolve_device, seed_generator
 from ._base import BaseMAF
 from ._fitting import GaussianStart
+from ._mixture_start import GaussianMixtureStart
 from ._gaussian import GAUSSIAN_WEIGHT_FLOOR, _best_gaussian_weight, _gaussian_log_pdf, _shrunk_gaussian, add_ridge
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
+
+
+def _start(est, rng):
+    """The start strategy of ``est.init`` (None: every layer at the identity)."""
+    if est.init == "gaussian_mixture" and est.base == "normal":
+        return GaussianMixtureStart(rng.randint(np.iinfo(np.int32).max))
+    if est.init in ("gaussian", "gaussian_mixture"):
+        return GaussianStart()
+    return None
 
 
 def _fit_member(template, X, split, seed):
     """One ensemble member: ``template``'s flow trained on ``split``'s rows."""
     member = clone(template).set_params(n_estimators=1, n_jobs=None, random_state=seed,
                                         warm_start=False, verbose=0, gaussian_weight=0.0)
-    start = GaussianStart() if member.init == "gaussian" else None
-    member._train(X, split=split, start=start, refit_start=False)
+    member._train(X, split=split, start=_start(member, np.random.RandomState(seed)), refit_start=False)
     return member
 
 
@@ -40,6 +50,8 @@ class UnconditionalMAF(BaseMAF):
         "n_estimators": [Interval(Integral, 1, None, closed="left")],
         "n_jobs": [Integral, None],
         "gaussian_weight": [StrOptions({"auto"}), Interval(Real, 0, 1, closed="both")],
+        "init": [StrOptions({"gaussian_mixture", "gaussian", "identity"})],
+        "dequantize": ["boolean"],
     }
 
     def __init__(
@@ -76,6 +88,7 @@ class UnconditionalMAF(BaseMAF):
         n_estimators=1,
         n_jobs=None,
         gaussian_weight="auto",
+        dequantize=True,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -110,6 +123,7 @@ class UnconditionalMAF(BaseMAF):
         self.n_estimators = n_estimators
         self.n_jobs = n_jobs
         self.gaussian_weight = gaussian_weight
+        self.dequantize = dequantize
 
     def _make_flow(self, config: dict, generator: torch.Generator):
         if "members" in config:
@@ -148,7 +162,7 @@ class UnconditionalMAF(BaseMAF):
         self.best_validation_score_ = None
         if val_index is not None:  # of the members' mixture (the Gaussian is mixed in after)
             self.best_validation_score_ = float(BaseMAF._log_density(self, X[val_index]).mean())
-        if self.init == "gaussian":
+        if self.init != "identity":
             self.covariance_shrinkage_ = np.array([m.covariance_shrinkage_ for m in members])
         self._fit_epochs = int(self.n_iter_.max())
         return val_index
@@ -185,6 +199,15 @@ class UnconditionalMAF(BaseMAF):
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not self._warm()
         )
         warn_if_few_rows(*X.shape)
+        if self._warm():
+            steps = self.grid_steps_  # the warm fit's data are dequantised as the first fit's
+        else:
+            steps = grid_steps(X) if self.dequantize else np.zeros(X.shape[1])
+        self.grid_steps_ = steps
+        if steps.any():
+            # One step of uniform noise: a density instead of spikes on the grid values.
+            noise_rng = np.random.RandomState(private_random_state(self.random_state).randint(2**31 - 1))
+            X = X + (noise_rng.uniform(-0.5, 0.5, size=X.shape) * steps).astype(X.dtype)
         X = self._fit_standardised(X)
         split = None
         if groups is not None:
@@ -194,15 +217,30 @@ class UnconditionalMAF(BaseMAF):
                                  f"got shape {groups.shape}")
             if self.early_stopping:
                 split = self._group_split(groups)
+        if self.base == "gaussian_mixture":
+            raise ValueError("base='gaussian_mixture' is chosen by init='gaussian_mixture' (with base='normal'); "
+                             "it cannot be trained from an arbitrary start")
         held_out = None
         if self.n_estimators > 1:
             val_index = self._train_ensemble(X, split)
         else:
-            result, val_index = self._train(X, split=split,
-                                            start=GaussianStart() if self.init == "gaussian" else None)
+            start = _start(self, private_random_state(self.random_state))
+            result, val_index = self._train(X, split=split, start=start)
             held_out = result.held_out
+            if held_out is not None and isinstance(start, GaussianMixtureStart):
+                # The mixed-in Gaussian is not the start here: its own held-out log-densities.
+                held_out = (self._held_out_gaussian(X, val_index), held_out[1])
         self._set_gaussian_mixture(X, held_out)
         return X, val_index
+
+    def _held_out_gaussian(self, X: np.ndarray, val_index: np.ndarray) -> np.ndarray:
+        """Log-densities of the rows ``val_index`` under the Gaussian of the
+        other rows (covariance shrunk by ``covariance_shrinkage_``)."""
+        train = np.ones(len(X), dtype=bool)
+        train[val_index] = False
+        x = torch.from_numpy(np.require(X[train], np.float64, ["W"]))
+        mean, cov, _ = _shrunk_gaussian(x, None, float(self.covariance_shrinkage_))
+        return _gaussian_log_pdf(X[val_index], mean.numpy(), add_ridge(cov))
 
     #: ``gaussian_weight="auto"``: how many standard errors of validation
     #: log-likelihood the flow must gain before less weight goes to the

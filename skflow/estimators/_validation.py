@@ -75,6 +75,6 @@ def describe_stopping(est) -> str:
     if est.best_epoch_ == run:
         return f"{head}; the last epoch was the best on validation"
     if np.ndim(est.best_epoch_) == 0 and est.best_epoch_ == 0:
-        start = "the Gaussian start" if est.init == "gaussian" else "the start"
+        start = {"gaussian": "the Gaussian start", "gaussian_mixture": "the mixture start"}.get(est.init, "the start")
         return f"{head}; no epoch beat {start} on validation, so {start} was kept"
     return f"{head}, best validation at epoch {est.best_epoch_} (restored)"

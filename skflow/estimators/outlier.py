@@ -136,7 +136,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         Continue training the fitted flow on the next call to ``fit``
         (the architecture parameters must be unchanged).
 
-    init : {"gaussian", "identity"}, default="gaussian"
+    init : {"gaussian", "gaussian_mixture", "identity"}, default="gaussian"
         Where training starts.  "gaussian" puts a dense lower-triangular
         affine layer first, set in closed form to whiten the full-covariance
         Gaussian of the training rows, its covariance shrunk towards a
@@ -148,6 +148,14 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         gain, or the Gaussian is kept (refitted on all rows, an ensemble
         member's on its bootstrap sample; ``best_epoch_``
         is 0): on small data the model is never worse than a Gaussian.
+        "gaussian_mixture" starts from the best classical mixture instead:
+        after the same whitening layer, scikit-learn ``GaussianMixture``
+        candidates (2, 4 or 8 components, full or diagonal covariances, fitted
+        by EM) and the single Gaussian are compared by 5-fold cross-validated
+        log-likelihood on the training rows, and a winning mixture becomes the
+        flow's base distribution (``start_mixture_``), so that before the
+        first step the model *is* that mixture, kept unless training beats
+        it as above; with a ``base`` other than "normal" it is "gaussian".
         "identity" starts every layer at the identity (a standard normal; the
         MAF paper's start).
 
@@ -210,11 +218,22 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         flow and the Gaussian fitted without them: the largest ``w`` within
         three standard errors of the best, so that the flow's detail must
         clearly pay on held-out rows before it shapes the scores; it is 0
-        (the flow alone) without ``init="gaussian"`` and early stopping, with
+        (the flow alone) without a Gaussian start (``init="gaussian"`` or
+        ``"gaussian_mixture"``) and early stopping, with
         ``n_estimators > 1``, in a warm start, and when training did not beat
         the Gaussian start (the flow is then that Gaussian).  Unlike
         :class:`MAFDensity`, no floor: the flow's own tails rank far rows.
         A float fixes ``w`` (0: the flow alone).
+
+    dequantize : bool, default=True
+        Columns recorded on a grid (whole millimetres, integer counts, one
+        decimal; :func:`skflow.preprocessing.grid_steps`, steps in
+        ``grid_steps_``) get uniform noise of one grid step before training,
+        so that the flow learns a density rather than spikes on the grid
+        values.  Scores are then the density of that smoothed variable at
+        ``x``: the probability of the grid cell around a grid value ``x`` is
+        about ``exp(score_samples(x)) * prod(grid_steps_[grid_steps_ > 0])``
+        (in the data's units).  False trains on the values as they are.
 
     Attributes
     ----------
@@ -279,8 +298,16 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         The training rows' column standard deviations (1 for a constant column).
 
     covariance_shrinkage_ : float
-        With ``init="gaussian"``: the share of the start's covariance moved
-        onto a multiple of the identity, chosen by cross-validation.
+        With ``init="gaussian"`` or ``"gaussian_mixture"``: the share of the
+        start's covariance moved onto a multiple of the identity, chosen by
+        cross-validation.
+
+    start_mixture_ : tuple of (int, str)
+        With ``init="gaussian_mixture"``: the start's number of components
+        and covariance type (``(1, "full")``: the single Gaussian).
+
+    grid_steps_ : ndarray of shape (n_features,)
+        The grid step of each column that was dequantised, 0 for the others.
 
     See Also
     --------

@@ -18,7 +18,7 @@ from torch import nn
 from .layers.affine import soft_clamp
 from .made import MADE
 
-__all__ = ["BaseDistribution", "MADEMixture", "StandardNormal"]
+__all__ = ["BaseDistribution", "GaussianMixtureBase", "MADEMixture", "StandardNormal"]
 
 _LOG_2PI = math.log(2 * math.pi)
 
@@ -178,3 +178,85 @@ class MADEMixture(BaseDistribution):
             return mean + scale * normal[:, i]
 
         return self.made.invert_in_one_pass(step, n, like, context).cpu()
+
+
+class GaussianMixtureBase(BaseDistribution):
+    """A mixture of ``n_components`` full-covariance Gaussians,
+    ``p(u) = sum_k w_k N(u; mu_k, (P_k P_k^T)^{-1})``.
+
+    Each component is held by its mean and the upper-triangular Cholesky
+    factor ``P_k`` of its precision (scikit-learn's ``precisions_cholesky_``
+    of ``covariance_type="full"``), the diagonal as its logarithm, so that
+    every parameter value is a valid mixture; the weights are a softmax.
+    :meth:`set_mixture` loads a fitted ``sklearn.mixture.GaussianMixture``,
+    after which the base's log-density is that mixture's.  Built fresh, it
+    is ``n_components`` copies of the standard normal.
+
+    Parameters
+    ----------
+    n_features : int
+    n_components : int, default=2
+
+    Examples
+    --------
+    >>> import torch
+    >>> base = GaussianMixtureBase(2, n_components=3)
+    >>> base.log_prob(torch.zeros(1, 2)).detach()  # the standard normal until set
+    tensor([-1.8379])
+    """
+
+    def __init__(self, n_features: int, n_components: int = 2):
+        super().__init__(n_features)
+        if n_components < 1:
+            raise ValueError(f"n_components must be >= 1, got {n_components}")
+        self.n_components = int(n_components)
+        k, d = self.n_components, n_features
+        self.logits = nn.Parameter(torch.zeros(k))
+        self.means = nn.Parameter(torch.zeros(k, d))
+        self.log_diag = nn.Parameter(torch.zeros(k, d))
+        self.off_diag = nn.Parameter(torch.zeros(k, d, d))  # strictly upper part used
+        self.register_buffer("upper", torch.ones(d, d).triu(1))
+
+    @torch.no_grad()
+    def set_mixture(self, weights, means, precisions_cholesky) -> None:
+        """Load mixture weights ``(K,)``, means ``(K, d)`` and upper-triangular
+        precision Cholesky factors ``(K, d, d)`` (array-likes, float64)."""
+        weights = torch.as_tensor(weights, dtype=torch.float64)
+        factors = torch.as_tensor(precisions_cholesky, dtype=torch.float64)
+        dtype = self.logits.dtype
+        self.logits.copy_(weights.log().to(dtype))
+        self.means.copy_(torch.as_tensor(means, dtype=torch.float64).to(dtype))
+        self.log_diag.copy_(factors.diagonal(dim1=-2, dim2=-1).log().to(dtype))
+        self.off_diag.copy_((factors * self.upper.double()).to(dtype))
+
+    def _factors(self):
+        return self.off_diag * self.upper + torch.diag_embed(self.log_diag.exp())
+
+    def component_log_prob(self, u: torch.Tensor) -> torch.Tensor:
+        """``log w_k + log N_k(u)`` of every row and component, ``(n, K)``."""
+        factors = self._factors()  # (K, d, d)
+        z = torch.einsum("nd,kde->nke", u, factors) - torch.einsum("kd,kde->ke", self.means, factors)
+        log_normal = self.log_diag.sum(-1) - 0.5 * z.square().sum(-1) - 0.5 * self.n_features * _LOG_2PI
+        return self.logits.log_softmax(0) + log_normal
+
+    def log_prob(self, u: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        return torch.logsumexp(self.component_log_prob(u), dim=1)
+
+    def draw_noise(self, n: int, generator: torch.Generator | None = None, dtype=torch.float32) -> torch.Tensor:
+        # A standard normal per feature, and a uniform that picks the component.
+        noise = torch.randn(n, self.n_features, generator=generator, dtype=dtype)
+        uniform = torch.rand(n, 1, generator=generator, dtype=torch.float64)
+        return torch.cat([noise, uniform.to(dtype)], 1)
+
+    @torch.no_grad()
+    def from_noise(self, noise: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+        d = self.n_features
+        like = self.means
+        normal = noise[:, :d].to(like.device, like.dtype)
+        cdf = self.logits.double().softmax(0).cumsum(0)
+        pick = torch.searchsorted(cdf, noise[:, d:].double().to(like.device) * cdf[-1]).clamp_(
+            max=self.n_components - 1)[:, 0]
+        # u = mu + P^{-T} z has covariance P^{-T} P^{-1} = (P P^T)^{-1}
+        lower = self._factors().transpose(-2, -1)[pick]
+        u = torch.linalg.solve_triangular(lower, normal[:, :, None], upper=False)[:, :, 0]
+        return (u + self.means[pick]).cpu()

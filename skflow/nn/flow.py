@@ -8,7 +8,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from .bases import MADEMixture, StandardNormal
+from .bases import GaussianMixtureBase, MADEMixture, StandardNormal
 from .fused import FlatParameters, FlowFunction, ScoringPlan
 from .layers import (AUTOREGRESSIVE_TRANSFORMS, BatchNormTransform, ConditionalGaussianAffine,
                      LowerTriangularAffine)
@@ -25,6 +25,9 @@ BASES = {
     "normal": lambda n_features, context_features, generator, **_: StandardNormal(n_features),
     "made_mog": lambda n_features, context_features, generator, **options: MADEMixture(
         n_features, context_features=context_features, generator=generator, **options),
+    # set by a start (skflow.estimators' init="gaussian_mixture"), not trained from this state
+    "gaussian_mixture": lambda n_features, context_features, generator, n_components=2, **_: GaussianMixtureBase(
+        n_features, n_components),
 }
 
 

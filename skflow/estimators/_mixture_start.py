@@ -1,0 +1,126 @@
+"""The start of ``init="gaussian_mixture"``: the best classical mixture, then the flow.
+
+The flow's first layer whitens the training rows' (shrunk) Gaussian, as the
+Gaussian start does; in that whitened space scikit-learn's
+``GaussianMixture`` candidates (components and covariance type) are
+compared by cross-validated log-likelihood with the single Gaussian.  A
+winning mixture becomes the flow's base distribution
+(:class:`~skflow.nn.bases.GaussianMixtureBase`), its autoregressive layers
+at the identity, so that before the first step the model is exactly that
+mixture (an affine map of a Gaussian mixture is one).  Where the single
+Gaussian wins, the start is the Gaussian start.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.mixture import GaussianMixture
+
+from ..nn.bases import GaussianMixtureBase, StandardNormal
+from ..nn.layers.linear import whitening_matrix
+from ._gaussian import FOLDS, _shrunk_gaussian
+
+__all__ = ["GaussianMixtureStart", "base_config", "select_mixture"]
+
+#: Candidate mixtures: (components, covariance type), the single Gaussian first.
+CANDIDATES = ((1, "full"), (2, "full"), (4, "full"), (8, "full"), (2, "diag"), (4, "diag"), (8, "diag"))
+#: Rows the cross-validated choice looks at (a random subset beyond).
+MAX_MIXTURE_SELECTION_ROWS = 20_000
+#: A candidate needs this many training rows per parameter of its components.
+ROWS_PER_PARAMETER = 2.0
+
+
+def _n_parameters(k: int, covariance_type: str, d: int) -> int:
+    covariance = d * (d + 1) // 2 if covariance_type == "full" else d
+    return k * (d + covariance) + k - 1
+
+
+def _mixture(k, covariance_type, random_state):
+    return GaussianMixture(k, covariance_type=covariance_type, random_state=random_state, max_iter=100,
+                           reg_covar=1e-6)
+
+
+def select_mixture(z: np.ndarray, random_state: int, folds: int = FOLDS):
+    """The candidate of :data:`CANDIDATES` with the best ``folds``-fold
+    cross-validated mean log-likelihood of the rows ``z`` (float64, in random
+    order); returns ``((components, covariance type), {candidate: score})``.
+    Candidates with fewer than :data:`ROWS_PER_PARAMETER` rows per
+    parameter are not tried."""
+    n, d = z.shape
+    fold = np.arange(n) % folds
+    scores = {}
+    for k, covariance_type in CANDIDATES:
+        if k > 1 and n * (folds - 1) / folds < ROWS_PER_PARAMETER * _n_parameters(k, covariance_type, d):
+            continue
+        total = 0.0
+        for f in range(folds):
+            fit, test = fold != f, fold == f
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = _mixture(k, covariance_type, random_state).fit(z[fit])
+            total += model.score_samples(z[test]).sum()
+        scores[(k, covariance_type)] = total / n
+    best = max(scores, key=scores.get)
+    return best, scores
+
+
+def _full_precision_factors(model: GaussianMixture) -> np.ndarray:
+    """``model``'s precision Cholesky factors as ``(K, d, d)`` upper-triangular matrices."""
+    factors = model.precisions_cholesky_
+    if model.covariance_type == "full":
+        return factors
+    if model.covariance_type == "diag":
+        return np.stack([np.diag(f) for f in factors])
+    raise ValueError(f"covariance type {model.covariance_type!r} is not a candidate")
+
+
+class GaussianMixtureStart:
+    """The start of ``init="gaussian_mixture"`` for a flow of ``X`` alone (see
+    the module docstring); ``random_state`` seeds the mixtures' EM."""
+
+    #: The first layer :func:`~skflow.nn.build_maf` makes for it (``gaussian_start``).
+    layer = True
+
+    def __init__(self, random_state: int):
+        self.random_state = int(random_state)
+
+    def fit(self, flow, x: torch.Tensor, context, rows) -> dict:
+        """Set ``flow``'s first layer and base from the rows ``x[rows]`` (all
+        rows for None); return the fitted attributes this start chose."""
+        mean, cov, shrinkage = _shrunk_gaussian(x, rows)
+        first = flow.transforms[0]
+        first.set_gaussian(mean, torch.from_numpy(cov))
+        sample = x if rows is None else x[rows]
+        if sample.shape[0] > MAX_MIXTURE_SELECTION_ROWS:
+            pick = torch.randperm(sample.shape[0], generator=torch.Generator().manual_seed(self.random_state))
+            sample = sample[pick[:MAX_MIXTURE_SELECTION_ROWS].to(sample.device)]
+        whitening = whitening_matrix(torch.from_numpy(cov)).numpy()
+        z = (sample.double().cpu().numpy() - mean.double().numpy()) @ whitening.T
+        shuffled = z[np.random.RandomState(self.random_state).permutation(len(z))]  # folds in random order
+        (k, covariance_type), scores = select_mixture(shuffled, self.random_state)
+        like = first.weight
+        d = z.shape[1]
+        if k == 1:
+            flow.base = StandardNormal(d)
+        else:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", ConvergenceWarning)
+                model = _mixture(k, covariance_type, self.random_state).fit(z)
+            base = GaussianMixtureBase(d, k).to(device=like.device, dtype=like.dtype)
+            base.set_mixture(model.weights_, model.means_, _full_precision_factors(model))
+            flow.base = base
+        return {"covariance_shrinkage_": shrinkage, "start_mixture_": (k, covariance_type),
+                "start_mixture_scores_": {f"{kk} {ct}": s for (kk, ct), s in scores.items()}}
+
+
+def base_config(flow) -> dict:
+    """The :func:`~skflow.nn.build_maf` options that rebuild ``flow``'s base
+    where a start chose it (a Gaussian mixture); empty otherwise."""
+    base = getattr(flow, "base", None)
+    if isinstance(base, GaussianMixtureBase):
+        return {"base": "gaussian_mixture", "n_components": base.n_components}
+    return {}
