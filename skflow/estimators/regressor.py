@@ -7,7 +7,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from numpy.typing import ArrayLike
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 from sklearn.base import RegressorMixin, _fit_context
 from sklearn.metrics import r2_score
 from sklearn.utils._param_validation import Interval
@@ -205,6 +205,11 @@ class MAFRegressor(RegressorMixin, BaseMAF):
 
     ridge_penalty_ : float
         The ridge penalty of the Gaussian start (``init="gaussian"``).
+
+    interval_scores_ : ndarray of shape (n_validation_rows,) or None
+        With one target and early stopping: the sorted conformal scores
+        ``|F(y | x) - 1/2|`` of the held-out rows behind
+        :meth:`predict_interval`; None otherwise.
     flow_ : skflow.nn.Flow
         The fitted torch module (in eval mode, on ``device_``).
 
@@ -381,7 +386,27 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         self._single_target = y.ndim == 1
         (targets, far_y), (features, far_x) = self._scaled_targets(y2), self._scaled_features(X)
         refuse_rows_beyond_reach(far_x | far_y, "X or y")
-        self._train(targets, features, start=LinearGaussianStart() if self.init == "gaussian" else None)
+        _, val_index = self._train(targets, features,
+                                   start=LinearGaussianStart() if self.init == "gaussian" else None)
+        self.interval_scores_ = None
+        if self.n_targets_ == 1 and val_index is not None:
+            # Split-conformal calibration on the held-out rows: how far each
+            # one's model CDF value lies from the median.
+            cdf = self._cdf(features[val_index], targets[val_index])
+            self.interval_scores_ = np.sort(np.abs(cdf - 0.5))
+
+    @torch.no_grad()
+    def _cdf(self, context: np.ndarray, targets: np.ndarray) -> np.ndarray:
+        """The model's conditional CDF at each (standardised) single target,
+        given the standardised features: exact over a normal base with affine
+        layers, else the share of ``n_predict_samples`` draws below it."""
+        if self._closed_form():
+            u, _ = self.flow_(self._to_tensor(targets), self._to_tensor(context))
+            return ndtr(u.double().cpu().numpy()[:, 0])
+        draws = self._draws(context, self.n_predict_samples, torch.Generator().manual_seed(0), common=True)
+        y = targets[:, :1] * self._y_scale + self._y_shift
+        below = (draws[:, :, 0] < y).mean(1)
+        return below + 0.5 * (draws[:, :, 0] == y).mean(1)
 
     def _scaled_features(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Standardised features and the rows beyond the model's range (see
@@ -491,15 +516,31 @@ class MAFRegressor(RegressorMixin, BaseMAF):
             out = np.moveaxis(np.quantile(draws, q, axis=1), 0, -1)
         return self._shape(out)
 
-    def predict_interval(self, X: ArrayLike, coverage: float = 0.9) -> tuple[np.ndarray, np.ndarray]:
+    def predict_interval(self, X: ArrayLike, coverage: float = 0.9,
+                         conformal: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Central prediction interval of each target.
+
+        With one target fitted with early stopping, the interval is
+        calibrated by split conformal prediction on the held-out validation
+        rows (``interval_scores_``): each held-out row's score is how far its
+        target's model CDF value ``F(y | x)`` lies from 1/2, and the interval
+        is ``[F^{-1}(1/2 - q), F^{-1}(1/2 + q)]`` with ``q`` the
+        ``ceil((n + 1) coverage)``-th smallest of the ``n`` scores (unbounded
+        when that exceeds ``n``).  If the held-out rows and new rows are
+        exchangeable (drawn alike), a new row's target then falls inside
+        with probability at least ``coverage``, however wrong the model's
+        spread, up to the slight dependence early stopping adds by choosing
+        the epoch on the same rows.  Otherwise (several targets, no early
+        stopping, or ``conformal=False``) its ends are the model's
+        ``(1 - coverage) / 2`` and ``(1 + coverage) / 2`` quantiles.
 
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
         coverage : float in (0, 1), default=0.9
-            Probability the interval holds under the model: its ends are the
-            ``(1 - coverage) / 2`` and ``(1 + coverage) / 2`` quantiles.
+            Probability the interval holds.
+        conformal : bool, default=True
+            Use the conformal calibration where the fit made one.
 
         Returns
         -------
@@ -507,7 +548,17 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         """
         if not isinstance(coverage, Real) or not 0 < coverage < 1:
             raise ValueError(f"coverage must lie strictly between 0 and 1, got {coverage!r}")
-        q = self.predict_quantiles(X, [(1 - coverage) / 2, (1 + coverage) / 2])
+        check_is_fitted(self)
+        scores = self.interval_scores_ if conformal else None
+        if scores is None:
+            q = self.predict_quantiles(X, [(1 - coverage) / 2, (1 + coverage) / 2])
+            return q[..., 0], q[..., 1]
+        rank = int(np.ceil((len(scores) + 1) * coverage))
+        level = scores[rank - 1] if rank <= len(scores) else 0.5
+        if level >= 0.5:  # too few held-out rows for this coverage: unbounded
+            shape = self._shape(np.empty((len(self._context(X)), self.n_targets_))).shape
+            return np.full(shape, -np.inf), np.full(shape, np.inf)
+        q = self.predict_quantiles(X, [0.5 - level, 0.5 + level])
         return q[..., 0], q[..., 1]
 
     def sample(self, X: ArrayLike, n_samples: int = 1, random_state=None) -> np.ndarray:
