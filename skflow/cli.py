@@ -280,9 +280,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="autoregressive layers, a layer_type of MAFDensity: affine, spline or affine_spline "
                           "(best on large or heavy-tailed data, slower), or one registered with "
                           "skflow.nn.layers.register_layer_type")
-    fit.add_argument("--init", choices=["gaussian", "identity"], default="gaussian",
-                     help="start at the data's full-covariance Gaussian, kept unless training beats it "
-                          "on held-out rows (default), or at the identity (the MAF paper)")
+    fit.add_argument("--init", choices=["gaussian_mixture", "gaussian", "identity"], default="gaussian_mixture",
+                     help="start at the best Gaussian mixture of the data by cross-validation (default) or at "
+                          "its full-covariance Gaussian, either kept unless training beats it on held-out rows, "
+                          "or at the identity (the MAF paper)")
     fit.add_argument("--no-scale", action="store_true", help=argparse.SUPPRESS)  # no scaler is used now
     fit.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N")
     fit.add_argument("--compile", action="store_true",

@@ -221,7 +221,8 @@ def test_gaussian_start_is_the_gaussian_before_training():
     # one epoch at a negligible rate, no validation split: the fitted Gaussian of all rows
     est = MAFDensity(n_flows=2, hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-12,
                      early_stopping=False, dtype="float64", random_state=0, gaussian_weight=0.0).fit(X)
-    assert est.init == "gaussian"  # the default
+    assert est.init == "gaussian_mixture"  # the default: on Gaussian rows, the Gaussian start
+    assert est.start_mixture_ == (1, "full")
     # plenty of rows in 3-D: cross-validation shrinks little
     assert 0 <= est.covariance_shrinkage_ <= 0.01
     expected = _shrunk_gaussian(X, est.covariance_shrinkage_).logpdf(X)
@@ -541,7 +542,8 @@ def test_a_collapsed_fit_is_retried_at_a_tenth_of_the_rate(monkeypatch):
     from sklearn.datasets import make_moons
 
     X, _ = make_moons(1000, noise=0.1, random_state=0)
-    params = dict(n_flows=3, hidden_layer_sizes=(32, 32), learning_rate_init=0.3, random_state=0, max_iter=60)
+    params = dict(n_flows=3, hidden_layer_sizes=(32, 32), learning_rate_init=0.3, random_state=0, max_iter=60,
+                  init="gaussian")
     monkeypatch.setattr(fitting, "COLLAPSE_NATS", np.inf)  # no retry: the start is all that is left
     without = MAFDensity(**params).fit(X)
     assert without.best_epoch_ == 0 and min(without.validation_scores_) < without.validation_scores_[0] - 100

@@ -77,7 +77,7 @@ def test_shares_flow_parameters_with_density():
     from skflow import MAFDensity
 
     det_params = set(MAFOutlierDetector().get_params())
-    assert det_params - set(MAFDensity().get_params()) == {"contamination"}
+    assert det_params - set(MAFDensity().get_params()) == {"contamination", "fdr"}
 
 
 @parametrize_with_checks(

@@ -49,8 +49,11 @@ def select_mixture(z: np.ndarray, random_state: int, folds: int = FOLDS):
     cross-validated mean log-likelihood of the rows ``z`` (float64, in random
     order); returns ``((components, covariance type), {candidate: score})``.
     Candidates with fewer than :data:`ROWS_PER_PARAMETER` rows per
-    parameter are not tried."""
+    parameter are not tried, nor any with fewer than ``2 folds (d + 1)``
+    rows (the Gaussian, with no scores)."""
     n, d = z.shape
+    if n < 2 * folds * (d + 1):  # too few rows for any mixture to be told from the Gaussian
+        return (1, "full"), {}
     fold = np.arange(n) % folds
     scores = {}
     for k, covariance_type in CANDIDATES:

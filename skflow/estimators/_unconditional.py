@@ -79,7 +79,7 @@ class UnconditionalMAF(BaseMAF):
         verbose=0,
         warm_start=False,
         compile=False,
-        init="gaussian",
+        init="gaussian_mixture",
         base="normal",
         n_components=10,
         layer_type="affine",

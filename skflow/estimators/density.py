@@ -119,7 +119,7 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
         Continue training the fitted flow on the next call to ``fit``
         (the architecture parameters must be unchanged).
 
-    init : {"gaussian", "gaussian_mixture", "identity"}, default="gaussian"
+    init : {"gaussian_mixture", "gaussian", "identity"}, default="gaussian_mixture"
         Where training starts.  "gaussian" puts a dense lower-triangular
         affine layer first, set in closed form to whiten the full-covariance
         Gaussian of the training rows, its covariance shrunk towards a
@@ -288,6 +288,12 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
     start_mixture_ : tuple of (int, str)
         With ``init="gaussian_mixture"``: the start's number of components
         and covariance type (``(1, "full")``: the single Gaussian).
+
+    start_mixture_scores_ : dict
+        With ``init="gaussian_mixture"``: each candidate's cross-validated
+        mean log-likelihood (whitened training rows), by ``"components
+        covariance_type"``; candidates with too few rows per parameter are
+        absent.
 
     grid_steps_ : ndarray of shape (n_features,)
         The grid step of each column that was dequantised, 0 for the others.

@@ -136,7 +136,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         Continue training the fitted flow on the next call to ``fit``
         (the architecture parameters must be unchanged).
 
-    init : {"gaussian", "gaussian_mixture", "identity"}, default="gaussian"
+    init : {"gaussian_mixture", "gaussian", "identity"}, default="gaussian_mixture"
         Where training starts.  "gaussian" puts a dense lower-triangular
         affine layer first, set in closed form to whiten the full-covariance
         Gaussian of the training rows, its covariance shrunk towards a
@@ -235,10 +235,21 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         about ``exp(score_samples(x)) * prod(grid_steps_[grid_steps_ > 0])``
         (in the data's units).  False trains on the values as they are.
 
+    fdr : float in (0, 1) or None, default=None
+        With a float, :meth:`predict` flags rows by the Benjamini-Hochberg
+        procedure on their conformal :meth:`p_values`, so that at most this
+        share of the rows it flags in one call are normal, in expectation;
+        None flags by ``offset_``.
+
     Attributes
     ----------
     offset_ : float
         Log-density threshold: ``decision_function = score_samples - offset_``.
+
+    calibration_scores_ : ndarray of shape (n_calibration_rows,) or None
+        Sorted log-densities (data units) of the rows held out for early
+        stopping, or of the rows given to :meth:`calibrate`: the reference of
+        :meth:`p_values`; None without early stopping.
     flow_ : skflow.nn.Flow
         The fitted torch module (in eval mode, on ``device_``).
 
@@ -306,6 +317,12 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         With ``init="gaussian_mixture"``: the start's number of components
         and covariance type (``(1, "full")``: the single Gaussian).
 
+    start_mixture_scores_ : dict
+        With ``init="gaussian_mixture"``: each candidate's cross-validated
+        mean log-likelihood (whitened training rows), by ``"components
+        covariance_type"``; candidates with too few rows per parameter are
+        absent.
+
     grid_steps_ : ndarray of shape (n_features,)
         The grid step of each column that was dequantised, 0 for the others.
 
@@ -335,6 +352,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
     _parameter_constraints: dict = {
         **UnconditionalMAF._parameter_constraints,
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
+        "fdr": [Interval(Real, 0, 1, closed="neither"), None],
     }
 
     def __init__(
@@ -363,7 +381,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         verbose=0,
         warm_start=False,
         compile=False,
-        init="gaussian",
+        init="gaussian_mixture",
         base="normal",
         n_components=10,
         layer_type="affine",
@@ -372,6 +390,8 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         n_estimators=1,
         n_jobs=None,
         gaussian_weight="auto",
+        dequantize=True,
+        fdr=None,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -405,8 +425,10 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
             n_estimators=n_estimators,
             n_jobs=n_jobs,
             gaussian_weight=gaussian_weight,
+            dequantize=dequantize,
         )
         self.contamination = contamination
+        self.fdr = fdr
 
     def _fit(self, X, groups=None):
         X, val_index = super()._fit(X, groups)
@@ -416,7 +438,59 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         else:
             self.offset_ = float(np.percentile(self._log_density(X), 100 * self.contamination))
         self.offset_ -= self._log_scale()  # X is standardised: score_samples adds this Jacobian
+        self.calibration_scores_ = None
+        if val_index is not None:  # rows the flow did not train on: conformal calibration
+            self.calibration_scores_ = np.sort(self._log_density(X[val_index]) - self._log_scale())
         return X, val_index
+
+    def calibrate(self, X: ArrayLike):
+        """Replace the calibration rows behind :meth:`p_values` by ``X``.
+
+        Pass normal rows the model was not fitted on (and that look like the
+        rows it will judge); their scores replace ``calibration_scores_``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        self : object
+        """
+        scores = self.score_samples(X)
+        if len(scores) == 0:
+            raise ValueError("calibrate needs at least one row")
+        self.calibration_scores_ = np.sort(scores)
+        return self
+
+    def p_values(self, X: ArrayLike) -> np.ndarray:
+        """Conformal p-value of each row: small for outliers.
+
+        ``p = (1 + #{calibration scores <= s}) / (n + 1)`` for a row of
+        log-density ``s`` and the ``n`` calibration rows' scores
+        (``calibration_scores_``: the early-stopping rows, which the flow
+        did not train on, or those of :meth:`calibrate`).  If the
+        calibration rows and a new normal row are exchangeable (drawn
+        alike), ``P(p <= alpha) <= alpha`` for every ``alpha``, whatever
+        the model: flagging ``p <= alpha`` has a false-alarm rate of at most
+        ``alpha``.  (Early stopping chose the epoch on the same rows, which
+        adds a slight dependence; :meth:`calibrate` with fresh rows removes
+        it.)
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        p : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        calibration = self.calibration_scores_
+        if calibration is None:
+            raise ValueError("p_values needs calibration rows: fit with early_stopping=True, or call calibrate")
+        scores = self.score_samples(X)
+        return (1.0 + np.searchsorted(calibration, scores, side="right")) / (len(calibration) + 1.0)
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Shifted log-density: negative for outliers, positive for inliers.
@@ -436,6 +510,12 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
     def predict(self, X: ArrayLike) -> np.ndarray:
         """Label rows as inliers (+1) or outliers (-1).
 
+        By ``offset_`` (``contamination``), or, with ``fdr`` set, by the
+        Benjamini-Hochberg procedure on the rows' :meth:`p_values`: the
+        rows of ``X`` flagged together then hold at most a share ``fdr`` of
+        normal rows in expectation (the false discovery rate), under the
+        exchangeability :meth:`p_values` assumes.
+
         Parameters
         ----------
         X : array-like of shape (n_samples, n_features)
@@ -443,6 +523,17 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         Returns
         -------
         labels : ndarray of shape (n_samples,)
-            -1 where ``decision_function(X) < 0``, else +1.
+            -1 for outliers, +1 for inliers.
         """
-        return np.where(self.decision_function(X) < 0, -1, 1)
+        if self.fdr is None:
+            return np.where(self.decision_function(X) < 0, -1, 1)
+        p = self.p_values(X)
+        n = len(p)
+        labels = np.ones(n, dtype=int)
+        if n == 0:
+            return labels
+        order = np.argsort(p, kind="stable")
+        passed = np.flatnonzero(p[order] <= self.fdr * np.arange(1, n + 1) / n)
+        if len(passed):
+            labels[order[: passed[-1] + 1]] = -1
+        return labels
