@@ -28,7 +28,7 @@ def small_data_tables(result):
     """Density and novelty tables of benchmarks/small_data.py, one row per data set / task."""
     density, novelty = result["density"], result["novelty"]
     lines = [f"Small data (`benchmarks/small_data.py`, CPU: {result['cpu']}). Held-out log-likelihood "
-             "(nats, 5-fold mean, standardised space); `tails`: how far MAFDensity's samples' 0.1 % / "
+             "(nats, 5-fold mean ± sd over folds, standardised space); `tails`: how far MAFDensity's samples' 0.1 % / "
              "99.9 % quantiles reach past the data's range, in range widths (worst column and fold):", ""]
     models = list(dict.fromkeys(r["model"] for r in density))
     short = {m: m.split(" (")[0].replace("one full ", "").replace("MAFDensity", "MAF") for m in models}
@@ -38,10 +38,15 @@ def small_data_tables(result):
     for data in dict.fromkeys(r["data"] for r in density):
         cells = [by[(data, m)] for m in models]
         best = max(c["mean"] for c in cells)
-        text = [(f"**{c['mean']:.2f}**" if c["mean"] == best else f"{c['mean']:.2f}") for c in cells]
+        text = [(f"**{c['mean']:.2f}** ± {c['sd']:.2f}" if c["mean"] == best else f"{c['mean']:.2f} ± {c['sd']:.2f}")
+                for c in cells]
         tails = by[(data, models[0])].get("tails_max_reach", float("nan"))
         lines.append(f"| {data} | {cells[0]['shape'][0]:,} x {cells[0]['shape'][1]} | "
                      + " | ".join(text) + f" | {tails:.2f} |")
+    from small_data import density_targets  # benchmarks/small_data.py
+
+    for maf in [m for m in models if m.startswith("MAF")]:
+        lines += ["", f"Targets for {maf}:", ""] + density_targets(density, maf)
     if novelty:
         models = list(dict.fromkeys(r["model"] for r in novelty))
         name = {m: m.replace("MAFOutlierDetector (defaults)", "MAF").replace("one full ", "")

@@ -65,7 +65,8 @@ def test_small_data_report_tables():
                for m, v in (("MAFOutlierDetector (defaults)", 0.9), ("one full Gaussian", 0.95))]
     lines = report.small_data_tables(dict(cpu="X", density=density, novelty=novelty))
     text = "\n".join(lines)
-    assert "| iris | 150 x 4 | **-3.30** | -3.40 | 0.40 |" in text
+    assert "| iris | 150 x 4 | **-3.30** ± 0.10 | -3.40 ± 0.10 | 0.40 |" in text
+    assert "Within the best baseline's sd on 1 of 1 sets" in text
     assert "| t | 0.900 | **0.950** |" in text
 
 

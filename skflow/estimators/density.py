@@ -134,8 +134,10 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
         "gaussian_mixture" starts from the best classical mixture instead:
         after the same whitening layer, scikit-learn ``GaussianMixture``
         candidates (2, 4 or 8 components, full or diagonal covariances, fitted
-        by EM) and the single Gaussian are compared by 5-fold cross-validated
-        log-likelihood on the training rows, and a winning mixture becomes the
+        by EM; more components of a type only while they score better) and
+        the single Gaussian are compared by 3-fold cross-validated
+        log-likelihood on the training rows (at most 5,000 of them), and a
+        winning mixture becomes the
         flow's base distribution (``start_mixture_``), so that before the
         first step the model *is* that mixture, kept unless training beats
         it as above; with a ``base`` other than "normal" it is "gaussian".
