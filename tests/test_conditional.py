@@ -398,3 +398,27 @@ def test_regressor_errors():
         reg.predict_interval(x, coverage=1.5)
     with pytest.raises(TypeError, match="n_samples must be an int"):
         reg.sample(x, 2.5)
+
+
+def test_classifier_mixes_the_class_gaussians_into_a_trained_flow():
+    from scipy.special import logsumexp
+    from sklearn.datasets import make_moons
+
+    from skflow.estimators._gaussian import gaussian_log_pdfs
+
+    X, y = make_moons(1500, noise=0.1, random_state=0)
+    X = np.c_[X, np.random.RandomState(0).normal(size=len(X))]  # and a column of noise
+    clf = MAFClassifier(n_flows=2, hidden_layer_sizes=(32,), max_iter=40, random_state=0).fit(X, y)
+    assert clf.best_epoch_ > 0 and clf.gaussian_weight_ >= 0.2
+    # the class densities are the stated mixture: recompute predict_proba from its parts
+    Z = (X - clf.location_) / clf.scale_
+    flow = np.stack([clf._log_density(Z.astype(np.float32), np.eye(2, dtype=np.float32)[[k]]) for k in range(2)], 1)
+    gauss = gaussian_log_pdfs(Z, clf.class_means_, clf.class_covariances_)
+    w = clf.gaussian_weight_
+    joint = (np.logaddexp(np.log(w) + gauss, np.log1p(-w) + flow) - np.log(clf.scale_).sum()) / clf.temperature_
+    joint += np.log(clf.class_prior_)
+    np.testing.assert_allclose(clf.predict_log_proba(X), joint - logsumexp(joint, 1, keepdims=True), atol=1e-5)
+    # a kept start mixes nothing in
+    kept = MAFClassifier(n_flows=1, hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-9,
+                         random_state=0).fit(X, y)
+    assert kept.best_epoch_ == 0 and kept.gaussian_weight_ == 0.0

@@ -146,19 +146,61 @@ class HeldOutLogLoss:
     def __init__(self, class_prior: np.ndarray):
         self.class_prior = class_prior
 
-    def __call__(self, x_val, c_val):
+    def __call__(self, x_val, c_val) -> "_LabelLogLikelihood":
         """The score of a flow on the validation rows ``x_val`` (their one-hot labels ``c_val``)."""
-        labels = c_val.argmax(1).cpu().numpy()
+        return _LabelLogLikelihood(x_val, c_val, self.class_prior)
+
+
+class _LabelLogLikelihood:
+    """``score(flow)``: the mean held-out ``log p(y | x)``; ``per_row(flow)``:
+    each row's (what :func:`~skflow.estimators._fitting.fit_flow` weighs
+    against the start's)."""
+
+    def __init__(self, x_val, c_val, class_prior):
+        self.x_val = x_val
+        self.labels = c_val.argmax(1).cpu().numpy()
         with np.errstate(divide="ignore"):
-            log_prior = np.log(self.class_prior)
-        eye = torch.eye(c_val.shape[1], dtype=c_val.dtype, device=c_val.device)
+            self.log_prior = np.log(class_prior)
+        self.eye = torch.eye(c_val.shape[1], dtype=c_val.dtype, device=c_val.device)
 
-        def negative_log_loss(flow) -> float:
-            was_training = flow.training
-            flow.eval()
-            with torch.no_grad():
-                joint = torch.stack([flow.log_prob(x_val, eye[k]).double().cpu() for k in range(len(eye))], 1)
-            flow.train(was_training)
-            return float(_label_log_likelihood(joint.numpy() + log_prior, labels).mean())
+    def per_row(self, flow) -> np.ndarray:
+        was_training = flow.training
+        flow.eval()
+        with torch.no_grad():
+            joint = torch.stack([flow.log_prob(self.x_val, self.eye[k]).double().cpu()
+                                 for k in range(len(self.eye))], 1)
+        flow.train(was_training)
+        return _label_log_likelihood(joint.numpy() + self.log_prior, self.labels)
 
-        return negative_log_loss
+    def __call__(self, flow) -> float:
+        return float(self.per_row(flow).mean())
+
+
+#: Candidate shares of the class Gaussians in the classifier's class densities
+#: once training beat them: at least 0.2, since a flow trained on a few hundred
+#: rows can be confidently wrong on a row that its few validation rows never show.
+CLASS_GAUSSIAN_WEIGHTS = (0.2, 0.3, 0.5, 0.7, 0.9, 1.0)
+
+
+def class_gaussians(x: torch.Tensor, labels: np.ndarray, rows, n_classes: int, shrinkage):
+    """The start's class Gaussians of ``x[rows]`` (all rows for None), shrunk
+    by ``shrinkage`` (``(alpha, beta)``): means ``(k, d)`` and covariances
+    ``(k, d, d)``, float64 numpy."""
+    labels = torch.as_tensor(labels)
+    rows = torch.arange(len(labels)) if rows is None else torch.as_tensor(rows)
+    means, covs, counts = _class_moments(x.double().cpu(), labels, rows, n_classes)
+    return means.numpy(), _shrink(covs, counts, *shrinkage).numpy()
+
+
+def best_class_gaussian_weight(flow_log_likelihood, gaussian_log_likelihood, labels, log_prior) -> float:
+    """The weight ``w`` of :data:`CLASS_GAUSSIAN_WEIGHTS` whose class densities
+    ``w G_k + (1 - w) flow_k`` give the held-out rows (their ``(n, k)`` class
+    log-likelihoods under both, their labels) the lowest log loss; the
+    largest such ``w`` on ties."""
+    losses = []
+    for w in CLASS_GAUSSIAN_WEIGHTS:
+        with np.errstate(divide="ignore"):
+            mixed = np.logaddexp(np.log(w) + gaussian_log_likelihood, np.log1p(-w) + flow_log_likelihood)
+        losses.append(-float(np.nan_to_num(_label_log_likelihood(mixed + log_prior, labels), nan=-np.inf).mean()))
+    losses = np.array(losses)
+    return float(CLASS_GAUSSIAN_WEIGHTS[int(np.flatnonzero(losses <= losses.min() + 1e-12)[-1])])

@@ -113,12 +113,14 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
     start : object with ``fit(flow, x, context, rows) -> dict`` or None
         Sets the flow's first layer in closed form before training (a
         Gaussian start).  With validation rows, training must then beat it
-        by more than one standard error of the per-row gain, or the start is
-        kept, refitted on every row when ``refit_start``.
+        by more than one standard error of the per-row gain (of the
+        log-likelihood, or of what ``validation_score`` gives per row), or
+        the start is kept, refitted on every row when ``refit_start``.
     validation_score : callable or None
         ``f(x_val, c_val)`` returning what early stopping maximises for a
-        flow (see :func:`~skflow.nn.train_flow`); None: the held-out mean
-        log-likelihood.
+        flow (see :func:`~skflow.nn.train_flow`), optionally with a
+        ``per_row(flow)`` method of each row's score; None: the held-out
+        mean log-likelihood.
     log : callable or None
         Receives one progress line per epoch.
     """
@@ -133,12 +135,18 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
         c_val = None if context is None else context[held_out]
     score = None if x_val is None or validation_score is None else validation_score(x_val, c_val)
 
+    # Each validation row's score, to weigh training against the start: its
+    # log-likelihood, or what the validation score has per row (a label's).
+    rows_of = None
+    if x_val is not None:
+        rows_of = ((lambda f: row_log_likelihood(f, x_val, c_val)) if score is None
+                   else getattr(score, "per_row", None))
     start_attributes, kept_start = {}, None
     if start is not None:
         with intra_op_threads(1):  # small factorisations and copies
             start_attributes = start.fit(flow, x, context, train_index)
-        if x_val is not None and score is None:
-            kept_start = (copy.deepcopy(flow.state_dict()), row_log_likelihood(flow, x_val, c_val))
+        if rows_of is not None:
+            kept_start = (copy.deepcopy(flow.state_dict()), rows_of(flow))
     result = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
                         validation_score=score, config=training, generator=generator, log=log)
     if kept_start is not None and _collapsed(result, float(kept_start[1].mean())):
@@ -165,7 +173,7 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
             flow.refit_batch_norm(x, context=context)
     held_out = None
     if kept_start is not None:
-        trained = row_log_likelihood(flow, x_val, c_val) if result.best_epoch > 0 else kept_start[1]
+        trained = rows_of(flow) if result.best_epoch > 0 else kept_start[1]
         if result.best_epoch > 0 and _significant_gain(trained - kept_start[1]):
             held_out = (kept_start[1], trained)
         else:
