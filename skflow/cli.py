@@ -127,8 +127,16 @@ def _score(args) -> int:
         names = None  # fitted without names: score the columns by position
     elif names is None and len(fitted_names) == data.shape[1]:
         names = [str(n) for n in fitted_names]  # no header: the model's columns, by position
-    scores = model.score_samples(_as_input(data, names)) - _scaler_log_jacobian(model)
-    write_table(args.output, scores[:, None], ["log_density"], overwrite=args.force)
+    rows = _as_input(data, names)
+    scores = model.score_samples(rows) - _scaler_log_jacobian(model)
+    columns, table = ["log_density"], scores[:, None]
+    if args.features:
+        if not hasattr(model, "feature_log_densities"):
+            raise ValueError(f"{args.model} holds a {type(model).__name__}: --features needs a model that "
+                             "`skflow fit` wrote (MAFDensity or MAFOutlierDetector)")
+        columns += [f"log_density_given_rest:{n}" for n in _feature_names(model, data.shape[1])]
+        table = np.c_[table, model.feature_log_densities(rows)]
+    write_table(args.output, table, columns, overwrite=args.force)
     _status(f"scored {len(scores)} rows (mean log-likelihood {scores.mean():.4f})"
             + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
     return 0
@@ -305,6 +313,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("data", help="table to score (.csv, .npy, .parquet; - reads CSV from standard input)")
     score.add_argument("--output", "-o", help="CSV file to write (default: standard output)")
     score.add_argument("--force", action="store_true", help="overwrite an existing output file")
+    score.add_argument("--features", action="store_true",
+                       help="also each feature's conditional log-density given the row's other features "
+                            "(columns log_density_given_rest:NAME; the lowest is the least expected)")
     score.set_defaults(func=_score)
 
     sample = sub.add_parser("sample", help="draw samples from a saved model (in the data's units)",
