@@ -39,7 +39,7 @@ MAX_MIXTURE_FIT_ROWS = 20_000
 #: Nats per row by which a mixture must beat the single Gaussian.
 MIN_MIXTURE_GAIN = 0.01
 #: A candidate needs this many training rows per parameter of its components.
-ROWS_PER_PARAMETER = 2.0
+ROWS_PER_PARAMETER = 1.0
 
 
 def _n_parameters(k: int, covariance_type: str, d: int) -> int:
