@@ -150,14 +150,15 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
     result = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
                         validation_score=score, config=training, generator=generator, log=log)
     if kept_start is not None and _collapsed(result, float(kept_start[1].mean())):
-        # The held-out log-likelihood fell far below the start and never came
+        # The held-out score fell far below the start's and never came
         # back: the rate was too large for this start.  Once more from the
         # start at a tenth of it; the better of the two is kept.
         if log is not None:
-            log(f"validation log-likelihood fell from {kept_start[1].mean():.4f} (the start) to "
+            log(f"validation score fell from {kept_start[1].mean():.4f} (the start) to "
                 f"{min(result.validation_scores):.4f}: training again from the start at a tenth of the rate")
         flow.load_state_dict(kept_start[0])
         retry = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
+                           validation_score=score,
                            config=dataclasses.replace(training, learning_rate=training.learning_rate / 10),
                            generator=generator, log=log)
         result = _after(result, retry)
