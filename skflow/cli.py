@@ -132,8 +132,8 @@ def _score(args) -> int:
     columns, table = ["log_density"], scores[:, None]
     if args.features:
         if not hasattr(model, "feature_log_densities"):
-            raise ValueError(f"{args.model} holds a {type(model).__name__}: --features needs a model that "
-                             "`skflow fit` wrote (MAFDensity or MAFOutlierDetector)")
+            raise ValueError(f"{args.model} holds a {type(model).__name__}: --features needs a MAFDensity "
+                             "or MAFOutlierDetector itself (as `skflow fit` writes it today)")
         columns += [f"log_density_given_rest:{n}" for n in _feature_names(model, data.shape[1])]
         table = np.c_[table, model.feature_log_densities(rows)]
     write_table(args.output, table, columns, overwrite=args.force)

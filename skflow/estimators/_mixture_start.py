@@ -49,10 +49,11 @@ def _n_parameters(k: int, covariance_type: str, d: int) -> int:
     return k * (d + covariance) + k - 1
 
 
-def _mixture(k, covariance_type, random_state):
-    # k-means++ seeds rather than a full k-means run: as good a start for EM here, and faster
+def _mixture(k, covariance_type, random_state, init_params="k-means++", n_init=1):
+    """The EM fit of every candidate (one k-means++ seeding keeps the choice
+    cheap) and, with k-means starts, of the mixture kept."""
     return GaussianMixture(k, covariance_type=covariance_type, random_state=random_state, max_iter=100,
-                           reg_covar=1e-6, init_params="k-means++")
+                           reg_covar=1e-6, init_params=init_params, n_init=n_init)
 
 
 def select_mixture(z: np.ndarray, random_state: int, folds: int = MIXTURE_FOLDS):
@@ -141,10 +142,9 @@ class GaussianMixtureStart:
         else:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                # the one mixture kept: the best of FINAL_EM_STARTS k-means starts (the
-                # choice above used one k-means++ start per candidate and fold)
-                model = GaussianMixture(k, covariance_type=covariance_type, random_state=self.random_state,
-                                        max_iter=100, reg_covar=1e-6, n_init=FINAL_EM_STARTS).fit(z)
+                # the one mixture kept: the best of FINAL_EM_STARTS k-means starts
+                model = _mixture(k, covariance_type, self.random_state, init_params="kmeans",
+                                 n_init=FINAL_EM_STARTS).fit(z)
             base = GaussianMixtureBase(d, k).to(device=like.device, dtype=like.dtype)
             base.set_mixture(model.weights_, model.means_, _full_precision_factors(model))
             flow.base = base

@@ -294,8 +294,9 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
     start_mixture_scores_ : dict
         With ``init="gaussian_mixture"``: each candidate's cross-validated
         mean log-likelihood (whitened training rows), by ``"components
-        covariance_type"``; candidates with too few rows per parameter are
-        absent.
+        covariance_type"``; candidates not tried (too few rows per
+        parameter, or more components after fewer did not help) are absent,
+        and it is empty where the rows were too few for any choice.
 
     grid_steps_ : ndarray of shape (n_features,)
         The grid step of each column that was dequantised, 0 for the others.

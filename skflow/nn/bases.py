@@ -256,7 +256,12 @@ class GaussianMixtureBase(BaseDistribution):
         cdf = self.logits.double().softmax(0).cumsum(0)
         pick = torch.searchsorted(cdf, noise[:, d:].double().to(like.device) * cdf[-1]).clamp_(
             max=self.n_components - 1)[:, 0]
-        # u = mu + P^{-T} z has covariance P^{-T} P^{-1} = (P P^T)^{-1}
-        lower = self._factors().transpose(-2, -1)[pick]
-        u = torch.linalg.solve_triangular(lower, normal[:, :, None], upper=False)[:, :, 0]
+        # u = mu + P^{-T} z has covariance P^{-T} P^{-1} = (P P^T)^{-1}; one solve
+        # per component (not a d x d factor gathered for every draw)
+        lower = self._factors().transpose(-2, -1)
+        u = torch.empty_like(normal)
+        for k in range(self.n_components):
+            rows = torch.nonzero(pick == k)[:, 0]
+            if len(rows):
+                u[rows] = torch.linalg.solve_triangular(lower[k], normal[rows].t(), upper=False).t()
         return (u + self.means[pick]).cpu()
