@@ -13,7 +13,13 @@ GaussianMixture on the same frames (speaker verification's GMM-UBM
 baseline), and the clip-level detectors of ``skflow audio-outliers`` on
 ``MelFeatures`` (MAF, IsolationForest, LOF, OneClassSVM, GaussianMixture).
 
+With ``--background`` the speakers of every word are split (70 % train),
+only the held-out speakers' clips are scored, and detectors scoring by a
+likelihood ratio against a background fitted to every training speaker's
+clips (of all words) run beside the same detectors without one.
+
     python benchmarks/audio_outliers.py [--targets yes no up down] [--json results/audio_outliers.json]
+        [--background] [--seeds 0 1 2]
 """
 
 import argparse
@@ -27,6 +33,7 @@ import numpy as np
 from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 
+from skflow import GaussianDensity, MAFOutlierDetector
 from skflow.audio import FrameFeatures, FrameOutlierDetector, MelFeatures, read_wav
 from skflow.experiments import make_detectors
 from skflow.datasets import find_shared_data, load_speech_commands, speaker_split
@@ -43,14 +50,48 @@ def frame_detectors(random_state=0) -> dict:
     }
 
 
-def evaluate(index, waves, mel, target, random_state=0):
+class GaussianRatio:
+    """A GaussianDensity of the target over one of every training clip: GMM-UBM's one-component analogue."""
+
+    def __init__(self, random_state=0):
+        self.random_state = random_state
+
+    def fit(self, X, X_background):
+        self.target_ = GaussianDensity(random_state=self.random_state).fit(X)
+        self.background_ = GaussianDensity(random_state=self.random_state).fit(X_background)
+        return self
+
+    def score_samples(self, X):
+        return self.target_.score_samples(X) - self.background_.score_samples(X)
+
+
+def background_detectors(random_state=0) -> dict:
+    return {
+        "frames: MAF": FrameOutlierDetector(random_state=random_state),
+        "frames: MAF + background": FrameOutlierDetector(random_state=random_state),
+        "clips: MAF defaults": MAFOutlierDetector(random_state=random_state),
+        "clips: MAF defaults + background": MAFOutlierDetector(random_state=random_state),
+        "clips: Gaussian / Gaussian": GaussianRatio(random_state),
+        **{f"clips: {k}": v for k, v in make_detectors(random_state).items() if k != "MAF"},
+    }
+
+
+def evaluate(index, waves, mel, target, random_state=0, background=False):
     is_target = np.flatnonzero(index.word == target)
-    train, held = speaker_split(index.speaker[is_target], 0.3, random_state)
-    train, held = is_target[train], is_target[held]
-    others = [w for w in index.words if w != target]
+    if background:  # every word's speakers split; only held-out speakers' clips are scored
+        train_all, test_all = speaker_split(index.speaker, 0.3, random_state)
+        scored = np.zeros(len(index.paths), dtype=bool)
+        scored[test_all] = True
+        train, held = is_target[~scored[is_target]], is_target[scored[is_target]]
+        detectors = background_detectors(random_state)
+    else:
+        train_all, scored = None, np.ones(len(index.paths), dtype=bool)
+        train, held = speaker_split(index.speaker[is_target], 0.3, random_state)
+        train, held = is_target[train], is_target[held]
+        detectors = {**frame_detectors(random_state),
+                     **{f"clips: {k}": v for k, v in make_detectors(random_state).items()}}
+    others = [w for w in index.words if w != target and np.any((index.word == w) & scored)]
     rows = []
-    detectors = {**frame_detectors(random_state),
-                 **{f"clips: {k}": v for k, v in make_detectors(random_state).items()}}
     for name, det in detectors.items():
         clip_level = name.startswith("clips")
         data = mel if clip_level else waves
@@ -59,10 +100,13 @@ def evaluate(index, waves, mel, target, random_state=0):
             return data[idx] if clip_level else [data[i] for i in idx]
 
         began = time.perf_counter()
-        det.fit(pick(train))
+        if "background" in name or "/ Gaussian" in name:
+            det.fit(pick(train), X_background=pick(train_all))
+        else:
+            det.fit(pick(train))
         fit_s = time.perf_counter() - began
         began = time.perf_counter()
-        scores = {w: det.score_samples(pick(np.flatnonzero(index.word == w))) for w in others}
+        scores = {w: det.score_samples(pick(np.flatnonzero((index.word == w) & scored))) for w in others}
         scores[target] = det.score_samples(pick(held))
         score_s = time.perf_counter() - began
         aucs = {}
@@ -72,7 +116,7 @@ def evaluate(index, waves, mel, target, random_state=0):
         means = {w: float(np.mean(s)) for w, s in scores.items()}
         rank = 1 + sorted(means, key=means.get, reverse=True).index(target)
         worst = min(aucs, key=aucs.get)
-        rows.append(dict(target=target, detector=name, mean_auc=float(np.mean(list(aucs.values()))),
+        rows.append(dict(target=target, seed=random_state, detector=name, mean_auc=float(np.mean(list(aucs.values()))),
                          min_auc=aucs[worst], worst_word=worst, target_rank=rank, aucs=aucs,
                          fit_seconds=fit_s, score_seconds=score_s, n_train=len(train), n_heldout=len(held)))
         print(f"{target:>5} {name:28s} mean AUC {rows[-1]['mean_auc']:.3f}  min {aucs[worst]:.3f} ({worst})"
@@ -84,6 +128,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--targets", nargs="+", default=["yes", "no", "up", "down"])
     parser.add_argument("--json", default="results/audio_outliers.json")
+    parser.add_argument("--background", action="store_true",
+                        help="every word's speakers split; the detectors with a background model beside "
+                             "those without, on the same held-out speakers' clips")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0], help="speaker splits")
     args = parser.parse_args()
     folder = find_shared_data("speech_commands_v0.02_test_subset")
     if folder is None:
@@ -94,11 +142,12 @@ def main():
     mel = MelFeatures().fit_transform(waves)
     rows = []
     for target in args.targets:
-        rows += evaluate(index, waves, mel, target)
-    print("\n| target | detector | mean AUC | min AUC (word) | target rank | fit s | score s |")
-    print("|---|---|---:|---:|---:|---:|---:|")
+        for seed in args.seeds:
+            rows += evaluate(index, waves, mel, target, seed, args.background)
+    print("\n| target | split | detector | mean AUC | min AUC (word) | target rank | fit s | score s |")
+    print("|---|---:|---|---:|---:|---:|---:|---:|")
     for r in rows:
-        print(f"| {r['target']} | {r['detector']} | {r['mean_auc']:.3f} | {r['min_auc']:.3f} ({r['worst_word']}) | "
+        print(f"| {r['target']} | {r['seed']} | {r['detector']} | {r['mean_auc']:.3f} | {r['min_auc']:.3f} ({r['worst_word']}) | "
               f"{r['target_rank']} | {r['fit_seconds']:.1f} | {r['score_seconds']:.1f} |")
     Path(args.json).parent.mkdir(parents=True, exist_ok=True)
     Path(args.json).write_text(json.dumps(dict(cpu=cpu_name(), features=FrameFeatures().get_params(),

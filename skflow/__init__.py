@@ -2,12 +2,12 @@
 
 from ._version import __version__
 
-__all__ = ["MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor", "__version__"]
+__all__ = ["GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor", "__version__"]
 
 
 def __getattr__(name):
     # The estimators import torch (seconds); `skflow --help` and `--version` need none of it.
-    if name in ("MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor"):
+    if name in ("GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor"):
         from . import estimators
 
         return getattr(estimators, name)

@@ -38,7 +38,7 @@ def _gas(args) -> int:
 def _audio(args) -> int:
     from .experiments.spoken_words import run_audio_outliers
 
-    run_audio_outliers(args.data, args.target, features=args.features,
+    run_audio_outliers(args.data, args.target, features=args.features, background=args.background,
                        random_state=args.random_state, plot=args.plot, json_path=args.json)
     return 0
 
@@ -85,7 +85,7 @@ def sample_from(model, n_samples, random_state=None) -> np.ndarray:
 
 
 def _fit(args) -> int:
-    from .estimators import MAFDensity
+    from .estimators import MAFDensity, MAFOutlierDetector
     from .estimators._validation import describe_stopping
 
     _check_output(args.output, args.force)
@@ -96,17 +96,29 @@ def _fit(args) -> int:
                   batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
                   random_state=args.random_state, verbose=0 if args.quiet else 1,
                   compile=args.compile, init=args.init, layer_type=args.layer_type)
-    # MAFDensity standardises each column inside: no scaler in front, and
+    # The estimators standardise each column inside: no scaler in front, and
     # `skflow score` reports log-densities in the data's units.
-    model = MAFDensity(**params)
+    fit_params = {}
+    if args.background is not None and not args.outlier:
+        raise ValueError("--background needs --outlier (a likelihood-ratio outlier detector)")
+    if args.outlier:
+        model = MAFOutlierDetector(**params)
+        if args.background is not None:
+            background, background_names = read_table(args.background)
+            fit_params["X_background"] = _as_input(background, background_names)
+    else:
+        model = MAFDensity(**params)
     with contextlib.redirect_stdout(sys.stderr):  # progress lines are not data
-        model.fit(X)
+        model.fit(X, **fit_params)
     try:
         save_model(model, args.output, overwrite=args.force)
     except FileExistsError:
         raise ValueError(f"{args.output} was created during the fit; use --force to overwrite it") from None
+    what = (f"training mean log-likelihood {model.score(X):.4f}" if not args.outlier else
+            f"training mean score {model.score_samples(X).mean():.4f}"
+            + (" (log-likelihood ratio)" if args.background is not None else ""))
     _status(f"fitted on {data.shape[0]} rows x {data.shape[1]} columns: {describe_stopping(model)}; "
-            f"training mean log-likelihood {model.score(X):.4f}; saved to {args.output}")
+            f"{what}; saved to {args.output}")
     return 0
 
 
@@ -128,16 +140,26 @@ def _score(args) -> int:
     elif names is None and len(fitted_names) == data.shape[1]:
         names = [str(n) for n in fitted_names]  # no header: the model's columns, by position
     rows = _as_input(data, names)
-    scores = model.score_samples(rows) - _scaler_log_jacobian(model)
-    columns, table = ["log_density"], scores[:, None]
+    ratio = getattr(model, "background_", None) is not None
+    if ratio:  # the units' Jacobians cancel in a ratio
+        scores, columns = model.score_samples(rows), ["log_likelihood_ratio"]
+    else:
+        scores, columns = model.score_samples(rows) - _scaler_log_jacobian(model), ["log_density"]
+    table = scores[:, None]
     if args.features:
         if not hasattr(model, "feature_log_densities"):
             raise ValueError(f"{args.model} holds a {type(model).__name__}: --features needs a MAFDensity "
                              "or MAFOutlierDetector itself (as `skflow fit` writes it today)")
         columns += [f"log_density_given_rest:{n}" for n in _feature_names(model, data.shape[1])]
         table = np.c_[table, model.feature_log_densities(rows)]
+    if args.p_values:
+        if not hasattr(model, "p_values"):
+            raise ValueError(f"{args.model} holds a {type(model).__name__}: --p-values needs an outlier detector "
+                             "(skflow fit --outlier)")
+        columns.append("p_value")
+        table = np.c_[table, model.p_values(rows)]
     write_table(args.output, table, columns, overwrite=args.force)
-    _status(f"scored {len(scores)} rows (mean log-likelihood {scores.mean():.4f})"
+    _status(f"scored {len(scores)} rows (mean log-likelihood{' ratio' if ratio else ''} {scores.mean():.4f})"
             + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
     return 0
 
@@ -256,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
     audio.add_argument("--features", choices=["mel", "spectrum", "frames"], default="mel",
                        help="clip features for every detector (mel; or spectrum), or "
                             "frames: frame densities for the MAF and a GMM, mel clip summaries for the rest")
+    audio.add_argument("--background", action="store_true",
+                       help="also the MAF scored by likelihood ratio against a Gaussian of every clip of the "
+                            "training speakers (all words' speakers are then split, and only held-out "
+                            "speakers' clips are scored)")
     audio.add_argument("--json", default=None, help="write the per-word AUCs and ranks to this JSON file")
     audio.add_argument("--plot", default="results/audio_scores.png", help="score histogram path")
     audio.add_argument("--random-state", type=int, default=0, help="seed of the split and the models")
@@ -298,6 +324,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help="train through torch.compile of the reference modules (experimental; slower on CPU)")
     fit.add_argument("--random-state", type=int, default=0, help="seed: the same seed, the same model")
     fit.add_argument("--quiet", action="store_true", help="no progress line per epoch")
+    fit.add_argument("--outlier", action="store_true",
+                     help="fit MAFOutlierDetector (scores with conformal p-values: skflow score --p-values)")
+    fit.add_argument("--background", metavar="TABLE",
+                     help="with --outlier: generic rows for a background Gaussian; scores become the "
+                          "log-likelihood ratio of the model to it")
     fit.set_defaults(func=_fit)
 
     model_help = ("a model written by `skflow fit`, skops.io.dump (.skops: safe to load) or "
@@ -316,6 +347,9 @@ def build_parser() -> argparse.ArgumentParser:
     score.add_argument("--features", action="store_true",
                        help="also each feature's conditional log-density given the row's other features "
                             "(columns log_density_given_rest:NAME; the lowest is the least expected)")
+    score.add_argument("--p-values", action="store_true",
+                       help="also each row's conformal p-value (column p_value; small for outliers), "
+                            "for a model written by skflow fit --outlier")
     score.set_defaults(func=_score)
 
     sample = sub.add_parser("sample", help="draw samples from a saved model (in the data's units)",

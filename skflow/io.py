@@ -24,6 +24,7 @@ __all__ = ["TRUSTED_TYPES", "atomic_write", "load_model", "read_table", "save_mo
 TRUSTED_TYPES = [
     "skflow.estimators.classifier.MAFClassifier",
     "skflow.estimators.density.MAFDensity",
+    "skflow.estimators.gaussian_density.GaussianDensity",
     "skflow.estimators.outlier.MAFOutlierDetector",
     "skflow.estimators.regressor.MAFRegressor",
     "skflow.preprocessing.CorrelationFilter",

@@ -173,3 +173,36 @@ def test_grid_search_over_its_parameters():
                           scoring=mean_score, cv=3).fit(clips)
     assert set(search.best_params_) == {"aggregate", "density__n_components"}
     assert search.best_estimator_.score_samples(clips[:2]).shape == (2,)
+
+
+def test_calibration_clips_are_held_out_and_give_conformal_p_values():
+    clips = [tone(f, seed=i) for i, f in enumerate(np.linspace(400, 500, 20))]
+    det = FrameOutlierDetector(density=GaussianMixture(2, random_state=0), random_state=0).fit(clips)
+    assert det.calibration_scores_.shape == (2,)  # 10 % of 20 clips
+    n_frames = sum(len(f) for f in det.features_.transform(clips))
+    assert det.n_frames_ < n_frames  # the calibration clips' frames are not in the fit
+    held = sorted(det.score_samples(clips))
+    assert all(np.isclose(held, c).any() for c in det.calibration_scores_)
+    strange = [np.random.RandomState(0).normal(size=8000)]
+    assert det.p_values(strange)[0] == pytest.approx(1 / 3)
+    det.calibrate(clips[:9])
+    p = det.p_values(clips[:9] + strange)
+    np.testing.assert_allclose(p[-1], 0.1)
+    assert sorted(p[:9]) == pytest.approx(np.arange(2, 11) / 10)  # the ranks of the calibration clips
+    assert det.set_params(fdr=0.2).predict(strange)[0] == -1  # BH on one clip: p = 0.1 <= 0.2
+    assert det.set_params(fdr=0.05).predict(strange)[0] == 1
+    with pytest.raises(ValueError, match="calibration clips"):
+        FrameOutlierDetector(density=GaussianMixture(1), calibration_fraction=0).fit(clips).p_values(clips)
+
+
+def test_frame_background_ratio_is_the_difference_of_frame_log_densities():
+    clips = [tone(f, seed=i) for i, f in enumerate(np.linspace(400, 500, 12))]
+    generic = [tone(f, seed=50 + i) for i, f in enumerate(np.linspace(200, 2000, 12))]
+    det = FrameOutlierDetector(density=GaussianMixture(2, random_state=0), calibration_fraction=0,
+                               random_state=0).fit(clips, X_background=generic)
+    clip = tone(450, seed=5)
+    scaled = det.scaler_.transform(det.features_.transform([clip])[0])
+    by_hand = (det.density_.score_samples(scaled) - det.background_.score_samples(scaled)).mean()
+    assert det.score_samples([clip])[0] == pytest.approx(by_hand)
+    with pytest.raises(ValueError, match="background is not fitted"):
+        FrameOutlierDetector(density=GaussianMixture(1), background=GaussianMixture(1)).fit(clips)

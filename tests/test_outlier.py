@@ -77,7 +77,7 @@ def test_shares_flow_parameters_with_density():
     from skflow import MAFDensity
 
     det_params = set(MAFOutlierDetector().get_params())
-    assert det_params - set(MAFDensity().get_params()) == {"contamination", "fdr"}
+    assert det_params - set(MAFDensity().get_params()) == {"contamination", "fdr", "background"}
 
 
 @parametrize_with_checks(

@@ -23,6 +23,9 @@ from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from ..estimators import MAFDensity
+from ..estimators._background import fitted_background
+from ..estimators._conformal import benjamini_hochberg, conformal_p_values, sorted_calibration
+from ..nn.devices import private_random_state
 from .features import _waveforms, log_mel_spectrogram
 
 __all__ = ["FrameFeatures", "FrameOutlierDetector", "aggregate_frames", "stack_frames"]
@@ -255,7 +258,25 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         Share of training clips expected to be outliers; sets ``offset_`` at
         that percentile of the training clips' scores ("auto": 1 %).
     random_state : int or None, default=None
-        Passed to the default density.
+        Passed to the default density and background; seeds the choice of
+        the calibration clips.
+    calibration_fraction : float in [0, 0.5], default=0.1
+        Share of the training clips (at least one when positive) held out of
+        the density's fit; their scores are the reference of
+        :meth:`p_values`.  0 fits on every clip (then :meth:`calibrate`
+        before :meth:`p_values`).
+    fdr : float in (0, 1) or None, default=None
+        With a float, :meth:`predict` flags clips by the Benjamini-Hochberg
+        procedure on their :meth:`p_values` at this false discovery rate;
+        None flags by ``offset_``.
+    background : estimator or None, default=None
+        A frame density of generic speech for likelihood-ratio scoring: a
+        frame's score becomes its log-density minus the background's (on
+        the same scaled frames) before the clip aggregate, which discounts
+        what makes any speech (or silence) likely.  Fitted like
+        :class:`~skflow.MAFOutlierDetector`'s: cloned and fitted to the
+        frames of ``X_background`` when :meth:`fit` gets it, else used as
+        fitted; None with ``X_background``: a :class:`~skflow.GaussianDensity`.
 
     Attributes
     ----------
@@ -269,6 +290,11 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         ``decision_function = score_samples - offset_``.
     n_frames_ : int
         Training frames.
+    calibration_scores_ : ndarray of shape (n_calibration_clips,) or None
+        Sorted scores of the held-out calibration clips (or of the clips
+        given to :meth:`calibrate`); None when ``calibration_fraction=0``.
+    background_ : estimator or None
+        The fitted frame background, or None.
 
     Examples
     --------
@@ -289,21 +315,28 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         "aggregate": [StrOptions({"mean", "trimmed", "median"})],
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "random_state": ["random_state"],
+        "calibration_fraction": [Interval(Real, 0, 0.5, closed="both")],
+        "fdr": [Interval(Real, 0, 1, closed="neither"), None],
+        "background": [HasMethods(["fit", "score_samples"]), None],
     }
 
-    def __init__(self, features=None, density=None, aggregate="mean", contamination="auto", random_state=None):
+    def __init__(self, features=None, density=None, aggregate="mean", contamination="auto", random_state=None,
+                 calibration_fraction=0.1, fdr=None, background=None):
         self.features = features
         self.density = density
         self.aggregate = aggregate
         self.contamination = contamination
         self.random_state = random_state
+        self.calibration_fraction = calibration_fraction
+        self.fdr = fdr
+        self.background = background
 
     def _default_density(self):
         return MAFDensity(n_flows=2, hidden_layer_sizes=(64, 64), gaussian_weight=0.0,
                           random_state=self.random_state)
 
     @_fit_context(prefer_skip_nested_validation=False)
-    def fit(self, X, y=None):
+    def fit(self, X, y=None, X_background=None):
         """Fit the frame density to every kept frame of the clips ``X``.
 
         Parameters
@@ -312,6 +345,8 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
             Clips of the normal class.
         y : None
             Ignored.
+        X_background : list of paths or 1-D waveforms, or ndarray, default=None
+            Clips of generic speech for the ``background`` frame density.
 
         Returns
         -------
@@ -319,9 +354,18 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         """
         features = FrameFeatures() if self.features is None else clone(self.features)
         frames = features.fit(X).transform(X)
-        rows, clip = stack_frames(frames)
         if len(frames) < 2:
             raise ValueError("FrameOutlierDetector needs at least 2 training clips")
+        n_calibration = 0
+        if self.calibration_fraction > 0:
+            n_calibration = max(1, int(round(self.calibration_fraction * len(frames))))
+            if len(frames) - n_calibration < 2:
+                raise ValueError(f"{len(frames)} clips leave fewer than 2 to fit on after holding "
+                                 f"{n_calibration} out for calibration; set calibration_fraction=0")
+        order = private_random_state(self.random_state).permutation(len(frames))
+        held = np.zeros(len(frames), dtype=bool)
+        held[order[:n_calibration]] = True
+        rows, clip = stack_frames([f for f, h in zip(frames, held) if not h])
         scaler = StandardScaler().fit(rows)
         density = self._default_density() if self.density is None else clone(self.density)
         scaled = scaler.transform(rows)
@@ -330,14 +374,34 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         else:
             density.fit(scaled)
         self.features_, self.scaler_, self.density_ = features, scaler, density
+        background_rows = None if X_background is None else scaler.transform(
+            stack_frames(features.transform(X_background))[0])
+        self.background_ = fitted_background(self.background, background_rows, self.random_state, "clips")
         self.n_frames_ = len(rows)
-        scores = aggregate_frames(density.score_samples(scaled), clip, len(frames), self.aggregate)
+        scores = self._clip_scores(scaled, clip, int((~held).sum()))
         rate = 0.01 if self.contamination == "auto" else self.contamination
         self.offset_ = float(np.percentile(scores, 100 * rate))
+        self.calibration_scores_ = None
+        if n_calibration:
+            self.calibration_scores_ = sorted_calibration(
+                self._clip_scores(*self._scaled_frames([f for f, h in zip(frames, held) if h])))
         return self
+
+    def _scaled_frames(self, frames):
+        rows, clip = stack_frames(frames)
+        return self.scaler_.transform(rows), clip, len(frames)
+
+    def _clip_scores(self, scaled, clip, n_clips):
+        values = self.density_.score_samples(scaled)
+        if getattr(self, "background_", None) is not None:
+            values = values - self.background_.score_samples(scaled)
+        return aggregate_frames(values, clip, n_clips, self.aggregate)
 
     def score_samples(self, X) -> np.ndarray:
         """Aggregated frame log-density of each clip (higher: more normal).
+
+        With ``background_``, each frame's log-density minus the
+        background's (the log-likelihood ratio) is aggregated instead.
 
         Parameters
         ----------
@@ -348,10 +412,43 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         scores : ndarray of shape (n_clips,)
         """
         check_is_fitted(self)
-        frames = self.features_.transform(X)
-        rows, clip = stack_frames(frames)
-        values = self.density_.score_samples(self.scaler_.transform(rows))
-        return aggregate_frames(values, clip, len(frames), self.aggregate)
+        return self._clip_scores(*self._scaled_frames(self.features_.transform(X)))
+
+    def calibrate(self, X):
+        """Replace the calibration clips behind :meth:`p_values` by ``X``.
+
+        Parameters
+        ----------
+        X : list of paths or 1-D waveforms, or ndarray of shape (n_clips, n_samples)
+            Normal clips the detector was not fitted on.
+
+        Returns
+        -------
+        self : object
+        """
+        self.calibration_scores_ = sorted_calibration(self.score_samples(X))
+        return self
+
+    def p_values(self, X) -> np.ndarray:
+        """Conformal p-value of each clip: small for outliers.
+
+        ``p = (1 + #{calibration scores <= s}) / (n + 1)`` for a clip of
+        score ``s`` and the ``n`` calibration clips; if those and a new
+        normal clip are exchangeable, ``P(p <= alpha) <= alpha``.
+
+        Parameters
+        ----------
+        X : list of paths or 1-D waveforms, or ndarray of shape (n_clips, n_samples)
+
+        Returns
+        -------
+        p : ndarray of shape (n_clips,)
+        """
+        check_is_fitted(self)
+        if self.calibration_scores_ is None:
+            raise ValueError("p_values needs calibration clips: fit with calibration_fraction > 0, "
+                             "or call calibrate")
+        return conformal_p_values(self.calibration_scores_, self.score_samples(X))
 
     def decision_function(self, X) -> np.ndarray:
         """``score_samples(X) - offset_``: negative for outliers.
@@ -377,7 +474,9 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         -------
         labels : ndarray of shape (n_clips,)
         """
-        return np.where(self.decision_function(X) < 0, -1, 1)
+        if self.fdr is None:
+            return np.where(self.decision_function(X) < 0, -1, 1)
+        return benjamini_hochberg(self.p_values(X), self.fdr)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

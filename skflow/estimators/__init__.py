@@ -10,7 +10,8 @@ files).
 
 from .classifier import MAFClassifier
 from .density import MAFDensity
+from .gaussian_density import GaussianDensity
 from .outlier import MAFOutlierDetector
 from .regressor import MAFRegressor
 
-__all__ = ["MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor"]
+__all__ = ["GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor"]

@@ -6,10 +6,12 @@ from numbers import Real
 
 import numpy as np
 from numpy.typing import ArrayLike
-from sklearn.base import OutlierMixin
-from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.base import OutlierMixin, _fit_context
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
+from ._background import fitted_background
+from ._conformal import benjamini_hochberg, conformal_p_values, sorted_calibration
 from ._unconditional import UnconditionalMAF
 
 #: Share of new normal rows that ``contamination="auto"`` flags.
@@ -243,15 +245,32 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         share of the rows it flags in one call are normal, in expectation;
         None flags by ``offset_``.
 
+    background : estimator or None, default=None
+        A density of generic data (every word, not one; every machine, not
+        one), for likelihood-ratio scoring: ``score_samples`` becomes the
+        flow's log-density minus the background's, which discounts what
+        makes rows of any kind likely (silence, smooth or simple inputs)
+        and keeps what makes them like the training rows.  Anything with
+        ``fit`` and ``score_samples`` on the same columns: with
+        ``X_background`` given to :meth:`fit` it is cloned and fitted to
+        those rows, else it must be fitted already (in a grid search, wrap
+        it in :class:`sklearn.frozen.FrozenEstimator` so that cloning keeps
+        it fitted).  None: no background, unless ``X_background`` is given,
+        then a :class:`~skflow.GaussianDensity` of those rows.
+
     Attributes
     ----------
     offset_ : float
-        Log-density threshold: ``decision_function = score_samples - offset_``.
+        Score threshold: ``decision_function = score_samples - offset_``.
 
     calibration_scores_ : ndarray of shape (n_calibration_rows,) or None
-        Sorted log-densities (data units) of the rows held out for early
+        Sorted :meth:`score_samples` of the rows held out for early
         stopping, or of the rows given to :meth:`calibrate`: the reference of
         :meth:`p_values`; None without early stopping.
+
+    background_ : estimator or None
+        The fitted background of the likelihood ratio (the ``background``
+        itself when it came fitted), or None.
     flow_ : skflow.nn.Flow
         The fitted torch module (in eval mode, on ``device_``).
 
@@ -356,6 +375,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         **UnconditionalMAF._parameter_constraints,
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "fdr": [Interval(Real, 0, 1, closed="neither"), None],
+        "background": [HasMethods(["fit", "score_samples"]), None],
     }
 
     def __init__(
@@ -395,6 +415,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         gaussian_weight="auto",
         dequantize=True,
         fdr=None,
+        background=None,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -432,19 +453,86 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         )
         self.contamination = contamination
         self.fdr = fdr
+        self.background = background
 
-    def _fit(self, X, groups=None):
+    @_fit_context(prefer_skip_nested_validation=False)  # the background's own fit validates its parameters
+    def fit(self, X: ArrayLike, y: None = None, groups: ArrayLike | None = None, X_background: ArrayLike | None = None):
+        """Fit the flow to ``X`` (and the background to ``X_background``).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            Training rows (normal, or mostly normal); at least 2.
+        y : None
+            Ignored, present for API consistency.
+        groups : array-like of shape (n_samples,), default=None
+            The source of each row; with early stopping, the validation rows
+            are then whole groups (see :meth:`MAFDensity.fit`).
+        X_background : array-like of shape (n_background, n_features), default=None
+            Generic rows for the background of a likelihood ratio (see
+            ``background``).  In a pipeline, pass rows already transformed
+            by the steps before the detector.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        return self._fit_keeping_state(self._fit, X, groups, X_background)
+
+    def _fit(self, X, groups=None, X_background=None):
+        # Before the flow: a bad background fails fast.
+        background = fitted_background(self.background, X_background, self.random_state)
+        n_background = getattr(background, "n_features_in_", None)
+        if n_background is not None and n_background != np.shape(X)[-1]:
+            raise ValueError(f"the background scores {n_background} columns, X has {np.shape(X)[-1]}")
         X, val_index = super()._fit(X, groups)
-        if self.contamination == "auto":
-            rows = X if val_index is None else X[val_index]
-            self.offset_ = float(np.percentile(self._log_density(rows), 100 * AUTO_FALSE_ALARM_RATE))
-        else:
-            self.offset_ = float(np.percentile(self._log_density(X), 100 * self.contamination))
-        self.offset_ -= self._log_scale()  # X is standardised: score_samples adds this Jacobian
+        self.background_ = background
+        scores = self._standardised_scores(X)
+        rows = scores if val_index is None or self.contamination != "auto" else scores[val_index]
+        rate = AUTO_FALSE_ALARM_RATE if self.contamination == "auto" else self.contamination
+        self.offset_ = float(np.percentile(rows, 100 * rate))
         self.calibration_scores_ = None
         if val_index is not None:  # rows the flow did not train on: conformal calibration
-            self.calibration_scores_ = np.sort(self._log_density(X[val_index]) - self._log_scale())
+            self.calibration_scores_ = sorted_calibration(scores[val_index])
         return X, val_index
+
+    def _standardised_scores(self, Z: np.ndarray) -> np.ndarray:
+        """:meth:`score_samples` of rows already standardised (``(X - location_) / scale_``)."""
+        scores = self._log_density(Z) - self._log_scale()
+        if self.background_ is not None:
+            scores = scores - self._background_log_density(Z * self.scale_ + self.location_)
+        return scores
+
+    def _background_log_density(self, X: np.ndarray) -> np.ndarray:
+        names = getattr(self.background_, "feature_names_in_", None)
+        if names is not None:  # the background was fitted on a DataFrame: hand it one
+            import pandas as pd
+
+            X = pd.DataFrame(X, columns=names)
+        return np.asarray(self.background_.score_samples(X), dtype=np.float64)
+
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log-density of each row (minus the background's, with a background).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,), dtype float64
+            The flow's natural-log density of each row; with ``background_``,
+            the log-likelihood ratio ``log p(x) - log p_background(x)``.
+            Higher is more normal; ``-inf`` for rows beyond the model's
+            range.
+        """
+        own = super().score_samples(X)
+        if getattr(self, "background_", None) is None:  # (files saved before backgrounds existed)
+            return own
+        ratio = own - self._background_log_density(self._validated(X))
+        ratio[np.isneginf(own)] = -np.inf
+        return ratio
 
     def calibrate(self, X: ArrayLike):
         """Replace the calibration rows behind :meth:`p_values` by ``X``.
@@ -460,17 +548,14 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         -------
         self : object
         """
-        scores = self.score_samples(X)
-        if len(scores) == 0:
-            raise ValueError("calibrate needs at least one row")
-        self.calibration_scores_ = np.sort(scores)
+        self.calibration_scores_ = sorted_calibration(self.score_samples(X))
         return self
 
     def p_values(self, X: ArrayLike) -> np.ndarray:
         """Conformal p-value of each row: small for outliers.
 
         ``p = (1 + #{calibration scores <= s}) / (n + 1)`` for a row of
-        log-density ``s`` and the ``n`` calibration rows' scores
+        score ``s`` (:meth:`score_samples`) and the ``n`` calibration rows' scores
         (``calibration_scores_``: the early-stopping rows, which the flow
         did not train on, or those of :meth:`calibrate`).  If the
         calibration rows and a new normal row are exchangeable (drawn
@@ -492,8 +577,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         calibration = self.calibration_scores_
         if calibration is None:
             raise ValueError("p_values needs calibration rows: fit with early_stopping=True, or call calibrate")
-        scores = self.score_samples(X)
-        return (1.0 + np.searchsorted(calibration, scores, side="right")) / (len(calibration) + 1.0)
+        return conformal_p_values(calibration, self.score_samples(X))
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
         """Shifted log-density: negative for outliers, positive for inliers.
@@ -530,13 +614,4 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         """
         if self.fdr is None:
             return np.where(self.decision_function(X) < 0, -1, 1)
-        p = self.p_values(X)
-        n = len(p)
-        labels = np.ones(n, dtype=int)
-        if n == 0:
-            return labels
-        order = np.argsort(p, kind="stable")
-        passed = np.flatnonzero(p[order] <= self.fdr * np.arange(1, n + 1) / n)
-        if len(passed):
-            labels[order[: passed[-1] + 1]] = -1
-        return labels
+        return benjamini_hochberg(self.p_values(X), self.fdr)

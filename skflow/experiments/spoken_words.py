@@ -62,6 +62,7 @@ def run_audio_outliers(
     target="yes",
     *,
     features="mel",
+    background=False,
     test_size=0.3,
     random_state=0,
     plot=None,
@@ -88,8 +89,18 @@ def run_audio_outliers(
         32-component GaussianMixture model frame densities
         (:class:`FrameOutlierDetector`), the other detectors mel clip
         summaries.  "mel" has measured best (``benchmarks/audio_outliers.py``).
+    background : bool, default=False
+        Also score by likelihood ratio: "MAF + background" is
+        :class:`MAFOutlierDetector` (defaults; for "frames",
+        :class:`FrameOutlierDetector`) with a background
+        :class:`~skflow.GaussianDensity` fitted to every clip, of every
+        word, of the training speakers.  The speakers of all words are then
+        split (not only the target's), and only the held-out speakers'
+        clips are scored, so that no scored clip is in any model's
+        training data.
     test_size : float, default=0.3
-        Share of the target's speakers held out.
+        Share of the target's speakers (of every word's, with
+        ``background``) held out.
     random_state : int, default=0
     plot : str or path-like, optional
         Save a histogram of MAF scores (held-out target vs the rest) with the
@@ -101,7 +112,8 @@ def run_audio_outliers(
     Returns
     -------
     results : dict
-        ``table`` (list of per-word dicts), ``mean_auc`` (per detector),
+        ``table`` (list of per-word dicts), ``mean_auc`` and ``min_auc``
+        (per detector, over the other words),
         ``target_rank`` (rank of the held-out target by MAF mean log-likelihood
         among all words; 1 is best), ``n_train``,
         ``n_heldout``.
@@ -119,7 +131,14 @@ def run_audio_outliers(
     if features not in (*FEATURES, "frames"):
         raise ValueError(f"features must be one of {sorted([*FEATURES, 'frames'])}, got {features!r}")
     is_target = np.flatnonzero(index.word == target)
-    train, heldout = speaker_split(index.speaker[is_target], test_size, random_state)
+    if background:  # every word's speakers split: the background learns from none of the scored clips
+        train_all, test_all = speaker_split(index.speaker, test_size, random_state)
+        scored = np.zeros(len(index.paths), dtype=bool)
+        scored[test_all] = True
+        train, heldout = np.flatnonzero(~scored[is_target]), np.flatnonzero(scored[is_target])
+    else:
+        train_all, scored = None, np.ones(len(index.paths), dtype=bool)
+        train, heldout = speaker_split(index.speaker[is_target], test_size, random_state)
     if features == "frames":
         waves = [read_wav(p) for p in index.paths]
         clips = MelFeatures().fit_transform(waves)
@@ -132,16 +151,22 @@ def run_audio_outliers(
         inputs = {name: (waves if name in ("MAF", "GMM frames") else clips) for name in detectors}
         described = (f"frame features ({len(FrameFeatures().get_feature_names_out())} per frame) for the "
                      "MAF and the frame GMM, mel clip summaries for the others")
+        with_background = FrameOutlierDetector(random_state=random_state)
     else:
         X = FEATURES[features]().fit_transform(index.paths)
         detectors = make_detectors(random_state)
         inputs = dict.fromkeys(detectors, X)
         described = f"{features} features ({X.shape[1]})"
+        with_background = MAFOutlierDetector(random_state=random_state)
+    if background:
+        detectors["MAF + background"] = with_background
+        inputs["MAF + background"] = inputs["MAF"]
     print_fn(
         f"target {target!r}: {len(train)} training clips, {len(heldout)} held-out clips from "
         f"other speakers; {described}; data {index.root}"
+        + (f"; background: {len(train_all)} clips of the training speakers" if background else "")
     )
-    others = [w for w in index.words if w != target]
+    others = [w for w in index.words if w != target and np.any((index.word == w) & scored)]
     scores = {}
     for name, det in detectors.items():
         data_of = inputs[name]
@@ -149,8 +174,11 @@ def run_audio_outliers(
         def rows(idx, data_of=data_of):
             return data_of[idx] if isinstance(data_of, np.ndarray) else [data_of[i] for i in idx]
 
-        det.fit(rows(is_target[train]))
-        scores[name] = {w: det.score_samples(rows(np.flatnonzero(index.word == w))) for w in others}
+        if name == "MAF + background":
+            det.fit(rows(is_target[train]), X_background=rows(train_all))
+        else:
+            det.fit(rows(is_target[train]))
+        scores[name] = {w: det.score_samples(rows(np.flatnonzero((index.word == w) & scored))) for w in others}
         scores[name][target] = det.score_samples(rows(is_target[heldout]))
     maf = scores["MAF"]
     mean_ll = {w: float(np.mean(s)) for w, s in maf.items()}
@@ -158,12 +186,13 @@ def run_audio_outliers(
 
     table = []
     for w in others:
-        row = dict(word=w, n=int(np.sum(index.word == w)), maf_mean_ll=mean_ll[w],
+        row = dict(word=w, n=int(np.sum((index.word == w) & scored)), maf_mean_ll=mean_ll[w],
                    rank=1 + order.index(w))
         for name in detectors:
             row[name] = _auc(scores[name][target], scores[name][w])
         table.append(row)
     mean_auc = {name: float(np.mean([r[name] for r in table])) for name in detectors}
+    min_auc = {name: float(np.min([r[name] for r in table])) for name in detectors}
     target_rank = 1 + order.index(target)
 
     names = list(detectors)
@@ -173,6 +202,7 @@ def run_audio_outliers(
         print_fn(f"{r['word']:>12} {r['n']:>4} {r['maf_mean_ll']:12.2f} {r['rank']:>5} "
                  + " ".join(f"{r[n]:15.3f}" for n in names))
     print_fn(f"{'mean AUC':>12} {'':>4} {'':>12} {'':>5} " + " ".join(f"{mean_auc[n]:15.3f}" for n in names))
+    print_fn(f"{'min AUC':>12} {'':>4} {'':>12} {'':>5} " + " ".join(f"{min_auc[n]:15.3f}" for n in names))
     beaten = [w for w in others if mean_ll[w] > mean_ll[target]]
     print_fn(
         f"\nheld-out {target!r} ranks {target_rank} of {len(order)} words by MAF mean log-likelihood"
@@ -183,8 +213,8 @@ def run_audio_outliers(
         threshold = maf_det.offset_ if isinstance(maf_det, FrameOutlierDetector) else maf_det[-1].offset_
         _plot_scores(maf, target, threshold, plot)
         print_fn(f"saved the score histogram to {plot}")
-    results = dict(target=target, features=features, table=table, mean_auc=mean_auc,
-                   target_rank=target_rank, n_train=len(train), n_heldout=len(heldout))
+    results = dict(target=target, features=features, background=background, table=table,
+                   mean_auc=mean_auc, min_auc=min_auc, target_rank=target_rank, n_train=len(train), n_heldout=len(heldout))
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(results, indent=2))
