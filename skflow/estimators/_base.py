@@ -208,6 +208,10 @@ class BaseMAF(BaseEstimator):
     def _warm(self) -> bool:
         return self.warm_start and hasattr(self, "flow_")
 
+    def _continuing(self, partial: bool = False) -> bool:
+        """Whether this fit continues the fitted flow: a warm start, or any ``partial_fit`` after the first."""
+        return self._warm() or (partial and hasattr(self, "flow_"))
+
     def _fit_keeping_state(self, fit, *args):
         """``fit(*args)``; on any failure, restore the estimator as it was."""
         saved = dict(self.__dict__)
@@ -234,7 +238,7 @@ class BaseMAF(BaseEstimator):
         return perm[:n_val].copy(), perm[n_val:]
 
     def _train(self, X: np.ndarray, context: np.ndarray | None = None, *, start=None, stratify=None,
-               split=None, refit_start: bool = True, validation_score=None):
+               split=None, refit_start: bool = True, validation_score=None, partial: bool = False):
         """Train the flow on the validated, standardised rows ``X`` (given
         ``context``, one row per row of ``X``, for a conditional flow) with
         :func:`~skflow.estimators._fitting.fit_flow`; set the fitted
@@ -247,9 +251,11 @@ class BaseMAF(BaseEstimator):
         where the counts allow it.  ``split``, a pair ``(validation rows or
         None, training rows)``, replaces that split (the training rows may
         repeat: an ensemble member's bootstrap sample).  ``refit_start`` and
-        ``validation_score`` go to ``fit_flow``.
+        ``validation_score`` go to ``fit_flow``.  ``partial``: one epoch on
+        every row of ``X``, no early stopping, continuing the fitted flow (and
+        its optimiser, where this estimator kept it) if there is one.
         """
-        warm = self._warm()
+        warm = self._continuing(partial)
         context_features = 0 if context is None else context.shape[1]
         device = resolve_device(self.device)
         rng = private_random_state(self.random_state)
@@ -280,7 +286,7 @@ class BaseMAF(BaseEstimator):
         x_all = self._to_tensor(X, device)
         c_all = None if context is None else self._to_tensor(context, device)
         val_index = train_rows = None
-        if split is not None or self.early_stopping:
+        if not partial and (split is not None or self.early_stopping):
             val_index, train_rows = split if split is not None else self._validation_split(n, rng, stratify)
         batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init,
                                                    n if train_rows is None else len(train_rows))
@@ -289,7 +295,7 @@ class BaseMAF(BaseEstimator):
             learning_rate_schedule=self.learning_rate,
             weight_decay=self.weight_decay,
             batch_size=batch_size,
-            max_epochs=self.max_iter,
+            max_epochs=1 if partial else self.max_iter,
             n_iter_no_change=10 if self.n_iter_no_change == "auto" else self.n_iter_no_change,
             min_steps_no_change=MIN_PATIENCE_STEPS if self.n_iter_no_change == "auto" else 0,
             tol=self.tol,
@@ -301,8 +307,13 @@ class BaseMAF(BaseEstimator):
         result = fit_flow(flow, x_all, c_all, training=training, generator=generator,
                           validation_rows=val_index, training_rows=train_rows,
                           start=None if warm else start, refit_start=refit_start,
-                          validation_score=validation_score, log=print if self.verbose else None)
+                          validation_score=validation_score, log=print if self.verbose else None,
+                          optimizer_moments=self.__dict__.get("_optimizer_moments") if warm and partial else None)
         del train_rows
+        # Only partial_fit resumes Adam; a fit starts it afresh (and drops what it had).
+        self.__dict__.pop("_optimizer_moments", None)
+        if partial:
+            self._optimizer_moments = result.optimizer_moments
 
         self.flow_ = result.flow
         self.device_ = device
@@ -313,10 +324,11 @@ class BaseMAF(BaseEstimator):
             setattr(self, name, value)
         previous_epochs = self.n_iter_ if warm else 0
         self.n_iter_ = result.n_epochs + previous_epochs
-        self.best_epoch_ = (result.best_epoch if self.early_stopping else result.n_epochs) + previous_epochs
+        self.best_epoch_ = (result.best_epoch if self.early_stopping and not partial
+                            else result.n_epochs) + previous_epochs
         previous = self.loss_curve_ if warm else []
         self.loss_curve_ = previous + result.loss_curve
-        if self.early_stopping:
+        if self.early_stopping and not partial:
             prev_val = (self.validation_scores_ or []) if warm else []
             self.validation_scores_ = prev_val + result.validation_scores
             self.best_validation_score_ = result.best_validation_score
@@ -342,11 +354,11 @@ class BaseMAF(BaseEstimator):
         return standardise(X, self.location_, self.scale_, np.promote_types(X.dtype, self.dtype),
                            model_dtype=self.dtype)
 
-    def _fit_standardised(self, X: np.ndarray) -> np.ndarray:
+    def _fit_standardised(self, X: np.ndarray, continuing: bool = False) -> np.ndarray:
         """The training rows ``X`` standardised: ``location_`` and ``scale_``
-        fitted to them (a warm start keeps the scales the flow was trained
+        fitted to them (a continued fit keeps the scales the flow was trained
         in), rows the model cannot hold refused."""
-        if not self._warm():
+        if not continuing:
             self.location_, self.scale_ = fit_standardisation(X)
         Z, outside = self._standardised(X)
         refuse_rows_beyond_reach(outside)
@@ -399,6 +411,9 @@ class BaseMAF(BaseEstimator):
             # machine, and skops.io can store the state without trusting torch.
             state["flow_"] = {k: v.detach().cpu().numpy() for k, v in self.flow_.state_dict().items()}
             state["device_"] = str(self.device_)
+        # Adam's moments (torch tensors) are not saved: a loaded model's next
+        # partial_fit starts the optimiser afresh.
+        state.pop("_optimizer_moments", None)
         state["_skflow_version"] = __version__
         state["_skflow_format"] = PICKLE_FORMAT
         return state

@@ -56,6 +56,8 @@ class FitResult:
     #: With a Gaussian start that training beat: the validation rows'
     #: log-densities under the start and under the trained flow.
     held_out: tuple[np.ndarray, np.ndarray] | None = None
+    #: Adam's moments at the end (for ``partial_fit`` to resume from).
+    optimizer_moments: list | None = None
 
 
 #: A fit collapsed when its best held-out mean log-likelihood stayed below the
@@ -95,7 +97,7 @@ def row_log_likelihood(flow, x, context=None, chunk_size=65536) -> np.ndarray:
 def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, training: TrainingConfig,
              generator: torch.Generator, validation_rows: np.ndarray | None = None,
              training_rows: np.ndarray | None = None, start=None, refit_start: bool = True,
-             validation_score=None, log=None) -> FitResult:
+             validation_score=None, log=None, optimizer_moments=None) -> FitResult:
     """Train ``flow`` on the rows of ``x`` (given ``context``) and return what it found.
 
     Parameters
@@ -123,6 +125,8 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
         mean log-likelihood.
     log : callable or None
         Receives one progress line per epoch.
+    optimizer_moments : list or None
+        Resume Adam from a previous result's ``optimizer_moments``.
     """
     device = x.device
     n = x.shape[0]
@@ -148,7 +152,8 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
         if rows_of is not None:
             kept_start = (copy.deepcopy(flow.state_dict()), rows_of(flow))
     result = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
-                        validation_score=score, config=training, generator=generator, log=log)
+                        validation_score=score, config=training, generator=generator, log=log,
+                        optimizer_moments=optimizer_moments)
     if kept_start is not None and _collapsed(result, float(kept_start[1].mean())):
         # The held-out score fell far below the start's and never came
         # back: the rate was too large for this start.  Once more from the
@@ -191,4 +196,5 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
                      best_epoch=result.best_epoch, loss_curve=result.loss_curve,
                      validation_scores=result.validation_scores,
                      best_validation_score=result.best_validation_score,
-                     start_attributes=start_attributes, held_out=held_out)
+                     start_attributes=start_attributes, held_out=held_out,
+                     optimizer_moments=result.optimizer_moments)

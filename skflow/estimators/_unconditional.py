@@ -14,6 +14,7 @@ from scipy.special import logsumexp
 from sklearn.base import _fit_context, clone
 from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
 from ..nn import FlowEnsemble
@@ -197,14 +198,56 @@ class UnconditionalMAF(BaseMAF):
         """
         return self._fit_keeping_state(self._fit, X, groups)
 
-    def _fit(self, X, groups=None):
-        """Fit; return the validated, standardised ``X`` and the held-out row positions (or None)."""
+    def _one_flow(self) -> bool:
+        if self.n_estimators != 1:  # an ensemble's members train on their own bootstrap samples
+            raise AttributeError("partial_fit trains one flow: set n_estimators=1")
+        return True
+
+    @available_if(_one_flow)
+    @_fit_context(prefer_skip_nested_validation=True)
+    def partial_fit(self, X: ArrayLike, y: None = None):
+        """One pass of optimiser steps over the rows ``X``.
+
+        For data that arrive in chunks, or do not fit in memory at once:
+        each call takes ``len(X) // batch_size_`` Adam steps on mini-batches
+        of ``X`` in random order, continuing the optimiser where the last
+        call left it, so calls on consecutive chunks train as one epoch of
+        :meth:`fit` on their rows would (in chunk order).  The first call on
+        an unfitted estimator sets the model up from its rows alone: the
+        standardisation (``location_``, ``scale_``), the grid steps to
+        dequantise (``grid_steps_``) and the start (``init``) are those of
+        that first chunk -- make it large and representative.  Nothing is
+        held out: no early stopping, the Gaussian is mixed in at the floor
+        of ``gaussian_weight="auto"`` (or the float given), and
+        ``n_iter_`` counts the calls.  After :meth:`fit`, it continues the
+        fitted flow (with a fresh optimiser).  Only with ``n_estimators=1``.
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+            A chunk of training rows (at least 2 in the first call).
+        y : None
+            Ignored, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The estimator, trained one pass further.
+        """
+        return self._fit_keeping_state(self._fit, X, None, True)
+
+    def _fit(self, X, groups=None, partial=False):
+        """Fit (with ``partial``, one epoch on ``X``, see :meth:`partial_fit`);
+        return the validated, standardised ``X`` and the held-out row positions (or None)."""
+        continuing = self._continuing(partial)
         check_numeric_columns(X)
         X = validate_data(
-            self, X, dtype=[np.float64, np.float32], ensure_min_samples=2, reset=not self._warm()
+            self, X, dtype=[np.float64, np.float32], ensure_min_samples=1 if continuing else 2,
+            reset=not continuing
         )
-        warn_if_few_rows(*X.shape)
-        if self._warm():
+        if not continuing:
+            warn_if_few_rows(*X.shape)
+        if continuing:
             steps = self.grid_steps_  # the warm fit's data are dequantised as the first fit's
         else:
             steps = grid_steps(X) if self.dequantize else np.zeros(X.shape[1])
@@ -213,7 +256,7 @@ class UnconditionalMAF(BaseMAF):
             # One step of uniform noise: a density instead of spikes on the grid values.
             noise_rng = np.random.RandomState(private_random_state(self.random_state).randint(2**31 - 1))
             X = X + (noise_rng.uniform(-0.5, 0.5, size=X.shape) * steps).astype(X.dtype)
-        X = self._fit_standardised(X)
+        X = self._fit_standardised(X, continuing)
         split = None
         if groups is not None:
             groups = np.asarray(groups)
@@ -230,7 +273,7 @@ class UnconditionalMAF(BaseMAF):
             val_index = self._train_ensemble(X, split)
         else:
             start = _start(self, private_random_state(self.random_state))
-            result, val_index = self._train(X, split=split, start=start)
+            result, val_index = self._train(X, split=split, start=start, partial=partial)
             held_out = result.held_out
             if held_out is not None and isinstance(start, GaussianMixtureStart):
                 # The mixed-in Gaussian is not the start here: its own held-out log-densities.

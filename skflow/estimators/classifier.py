@@ -414,7 +414,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         self.classes_ = classes
         self.class_prior_ = self._class_prior(np.bincount(labels, minlength=len(classes)))
         warn_if_few_rows(*X.shape)
-        X = self._fit_standardised(X)
+        X = self._fit_standardised(X, self._warm())
         start = ClassGaussianStart(labels, len(classes)) if self.init == "gaussian" else None
         _, val_index = self._train(X, self._one_hot(labels, X.dtype), start=start, stratify=labels,
                                    validation_score=HeldOutLogLoss(self.class_prior_))

@@ -478,15 +478,17 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         self : object
             The fitted estimator.
         """
-        return self._fit_keeping_state(self._fit, X, groups, X_background)
+        return self._fit_keeping_state(self._fit, X, groups, False, X_background)
 
-    def _fit(self, X, groups=None, X_background=None):
-        # Before the flow: a bad background fails fast.
-        background = fitted_background(self.background, X_background, self.random_state)
+    def _fit(self, X, groups=None, partial=False, X_background=None):
+        if partial and hasattr(self, "flow_"):  # partial_fit continues: the background stays
+            background = self.background_
+        else:  # before the flow: a bad background fails fast
+            background = fitted_background(self.background, X_background, self.random_state)
         n_background = getattr(background, "n_features_in_", None)
         if n_background is not None and n_background != np.shape(X)[-1]:
             raise ValueError(f"the background scores {n_background} columns, X has {np.shape(X)[-1]}")
-        X, val_index = super()._fit(X, groups)
+        X, val_index = super()._fit(X, groups, partial)
         self.background_ = background
         scores = self._standardised_scores(X)
         rows = scores if val_index is None or self.contamination != "auto" else scores[val_index]

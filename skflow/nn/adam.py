@@ -63,6 +63,22 @@ class Adam:
                 "exp_avg_sq": torch.zeros_like(p, memory_format=torch.preserve_format),
             }
 
+    def moments(self) -> list:
+        """Copies of each parameter's ``(step, exp_avg, exp_avg_sq)``, in order:
+        what :meth:`load_moments` takes to resume on the same tensors' successors."""
+        return [tuple(self.state[p][k].clone() for k in ("step", "exp_avg", "exp_avg_sq")) for p in self.params]
+
+    def load_moments(self, moments: list) -> None:
+        """Continue from :meth:`moments` of an optimiser of tensors of the same shapes."""
+        if len(moments) != len(self.params) or any(
+                m[1].shape != p.shape for m, p in zip(moments, self.params)):
+            raise ValueError("the saved optimiser moments do not match these parameters")
+        for p, (step, exp_avg, exp_avg_sq) in zip(self.params, moments):
+            state = self.state[p]
+            state["step"].copy_(step)
+            state["exp_avg"].copy_(exp_avg)
+            state["exp_avg_sq"].copy_(exp_avg_sq)
+
     def zero_grad(self) -> None:
         """Drop the gradients (``grad = None``, as ``set_to_none=True`` does)."""
         for p in self.params:

@@ -41,6 +41,8 @@ class TrainingResult:
     n_epochs: int = 0
     best_epoch: int = 0
     diverged: bool = False
+    #: The optimiser's moments at the end (``Adam.moments``), to resume training with.
+    optimizer_moments: list | None = None
 
 
 _BATCH_NORM_STAT_ROWS = 50_000
@@ -148,6 +150,8 @@ class TrainingConfig:
     max_grad_norm: float | None = None
     compile: bool = False
     tune_threads: bool = True
+    #: Visit the training rows in a new random order each epoch (else in their order).
+    shuffle: bool = True
 
     def __post_init__(self):
         if self.learning_rate_schedule not in ("constant", "adaptive"):
@@ -167,6 +171,7 @@ def train_flow(
     config: TrainingConfig | None = None,
     generator: torch.Generator | None = None,
     log: Callable[[str], None] | None = None,
+    optimizer_moments: list | None = None,
     **settings,
 ) -> TrainingResult:
     """Fit ``flow`` by maximum likelihood on ``x_train``.
@@ -204,6 +209,11 @@ def train_flow(
     ``False`` fixes it (one thread for small models, else torch's current
     count): a fixed seed then gives the same flow on the same machine.
 
+    ``optimizer_moments`` (a previous result's ``optimizer_moments``)
+    resumes Adam where that call left it: calls on consecutive chunks of
+    rows then take the steps one call on all of them would, in the same
+    order (``shuffle=False``), to float rounding.
+
     ``compile=True`` runs the training loss through ``torch.compile`` of the
     reference modules instead of the hand-written fused pass.  If
     compilation fails (e.g. no C++ compiler), training continues uncompiled
@@ -223,7 +233,11 @@ def train_flow(
         params = flat if flat is not None else [p for p in flow.parameters() if p.requires_grad]
         loop = _FitLoop(flow, params, x_train, x_val, train_index, config, generator, log,
                         context, context_val, validation_score)
-        return loop.run()
+        if optimizer_moments is not None:
+            loop.optimizer.load_moments(optimizer_moments)
+        result = loop.run()
+        result.optimizer_moments = loop.optimizer.moments()
+        return result
 
 
 def _negative_log_likelihood(flow, batch, context=None):
@@ -355,7 +369,10 @@ class _FitLoop:
         """One pass over the training rows; the mean training loss."""
         x_train, train_index, optimizer = self.x_train, self.train_index, self.optimizer
         n_batches = max(1, self.n // self.config.batch_size)
-        perm = torch.randperm(self.n, generator=self.generator, dtype=self.rows_dtype).to(x_train.device)
+        if self.config.shuffle:
+            perm = torch.randperm(self.n, generator=self.generator, dtype=self.rows_dtype).to(x_train.device)
+        else:
+            perm = torch.arange(self.n, dtype=self.rows_dtype, device=x_train.device)
         epoch_loss = torch.zeros((), dtype=torch.float64, device=x_train.device)
         for idx in torch.tensor_split(perm, n_batches):
             if train_index is not None:
