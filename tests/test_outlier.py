@@ -52,7 +52,8 @@ def test_auto_uses_held_out_rows(toy):
     new = np.random.RandomState(5).normal(size=(5000, 2))
     assert np.mean(det.predict(new) == -1) < 0.04
     assert np.all(det.predict(outliers) == -1)
-    no_es = MAFOutlierDetector(early_stopping=False, **FAST).fit(X)
+    assert det.offset_ == pytest.approx(np.percentile(det.calibration_scores_, 1))
+    no_es = MAFOutlierDetector(early_stopping=False, calibration_fraction=0, **FAST).fit(X)
     assert no_es.offset_ == pytest.approx(np.percentile(no_es.score_samples(X), 1))
 
 
@@ -77,7 +78,7 @@ def test_shares_flow_parameters_with_density():
     from skflow import MAFDensity
 
     det_params = set(MAFOutlierDetector().get_params())
-    assert det_params - set(MAFDensity().get_params()) == {"contamination", "fdr", "background"}
+    assert det_params - set(MAFDensity().get_params()) == {"contamination", "fdr", "background", "calibration_fraction"}
 
 
 @parametrize_with_checks(

@@ -236,15 +236,32 @@ class UnconditionalMAF(BaseMAF):
         """
         return self._fit_keeping_state(self._fit, X, None, True)
 
-    def _fit(self, X, groups=None, partial=False):
-        """Fit (with ``partial``, one epoch on ``X``, see :meth:`partial_fit`);
-        return the validated, standardised ``X`` and the held-out row positions (or None)."""
+    def _fit(self, X, groups=None, partial=False, hold_out=None):
+        """Fit (with ``partial``, one epoch on ``X``, see :meth:`partial_fit`).
+
+        ``hold_out(n_rows, groups)`` may name rows (positions, or None) to
+        keep out of everything the fit does.  Returns the standardised
+        training rows, the early-stopping rows among them (positions, or
+        None) and the held-out rows as validated, untouched (or None).
+        """
         continuing = self._continuing(partial)
         check_numeric_columns(X)
         X = validate_data(
             self, X, dtype=[np.float64, np.float32], ensure_min_samples=1 if continuing else 2,
             reset=not continuing
         )
+        if groups is not None:
+            groups = np.asarray(groups)
+            if groups.shape != (X.shape[0],):
+                raise ValueError(f"groups must hold one entry per row of X ({X.shape[0]}), "
+                                 f"got shape {groups.shape}")
+        held = None
+        positions = None if hold_out is None or continuing else hold_out(X.shape[0], groups)
+        if positions is not None:
+            kept = np.ones(X.shape[0], dtype=bool)
+            kept[positions] = False
+            X, held = X[kept], X[positions]
+            groups = None if groups is None else groups[kept]
         if not continuing:
             warn_if_few_rows(*X.shape)
         if continuing:
@@ -258,13 +275,8 @@ class UnconditionalMAF(BaseMAF):
             X = X + (noise_rng.uniform(-0.5, 0.5, size=X.shape) * steps).astype(X.dtype)
         X = self._fit_standardised(X, continuing)
         split = None
-        if groups is not None:
-            groups = np.asarray(groups)
-            if groups.shape != (X.shape[0],):
-                raise ValueError(f"groups must hold one entry per row of X ({X.shape[0]}), "
-                                 f"got shape {groups.shape}")
-            if self.early_stopping:
-                split = self._group_split(groups)
+        if groups is not None and self.early_stopping:
+            split = self._group_split(groups)
         if self.base == "gaussian_mixture":
             raise ValueError("base='gaussian_mixture' is chosen by init='gaussian_mixture' (with base='normal'); "
                              "it cannot be trained from an arbitrary start")
@@ -279,7 +291,7 @@ class UnconditionalMAF(BaseMAF):
                 # The mixed-in Gaussian is not the start here: its own held-out log-densities.
                 held_out = (self._held_out_gaussian(X, val_index), held_out[1])
         self._set_gaussian_mixture(X, held_out)
-        return X, val_index
+        return X, val_index, held
 
     def _held_out_gaussian(self, X: np.ndarray, val_index: np.ndarray) -> np.ndarray:
         """Log-densities of the rows ``val_index`` under the Gaussian of the

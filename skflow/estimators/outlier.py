@@ -8,10 +8,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import OutlierMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
+from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils.validation import check_is_fitted
 
 from ._background import fitted_background
 from ._conformal import benjamini_hochberg, conformal_p_values, sorted_calibration
+from ..nn.devices import private_random_state
 from ._unconditional import UnconditionalMAF
 
 #: Share of new normal rows that ``contamination="auto"`` flags.
@@ -37,7 +39,8 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         aims at a false-alarm rate of 1% on *new* normal rows: ``offset_`` is
         the 1st percentile of the scores of the rows held out for early
         stopping, which the flow did not train on (training scores are
-        optimistic).  Without early stopping, "auto" uses the training rows.
+        optimistic): of the calibration rows (``calibration_fraction``),
+        else of the early-stopping rows, else of the training rows.
     n_flows : int, default=5
         Number of MAF layers (each one a MADE network).
 
@@ -245,6 +248,16 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         share of the rows it flags in one call are normal, in expectation;
         None flags by ``offset_``.
 
+    calibration_fraction : float in [0, 0.5], default=0.1
+        Share of the rows (whole groups when ``fit`` gets ``groups``) held
+        out of training and of early stopping alike: their scores are the
+        reference of :meth:`p_values` (``calibration_scores_``) and, with
+        ``contamination="auto"``, set ``offset_``.  Rows that no choice of
+        the fit has seen are what makes the p-values' guarantee exact.
+        No rows are held out where fewer than one (or fewer than 3
+        groups) would be, nor with 0: then :meth:`calibrate` before
+        :meth:`p_values`.
+
     background : estimator or None, default=None
         A density of generic data (every word, not one; every machine, not
         one), for likelihood-ratio scoring: ``score_samples`` becomes the
@@ -264,9 +277,10 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         Score threshold: ``decision_function = score_samples - offset_``.
 
     calibration_scores_ : ndarray of shape (n_calibration_rows,) or None
-        Sorted :meth:`score_samples` of the rows held out for early
-        stopping, or of the rows given to :meth:`calibrate`: the reference of
-        :meth:`p_values`; None without early stopping.
+        Sorted :meth:`score_samples` of the calibration rows
+        (``calibration_fraction``), or of the rows given to
+        :meth:`calibrate`: the reference of :meth:`p_values`; None when no
+        rows were held out.
 
     background_ : estimator or None
         The fitted background of the likelihood ratio (the ``background``
@@ -376,6 +390,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         "contamination": [StrOptions({"auto"}), Interval(Real, 0, 0.5, closed="right")],
         "fdr": [Interval(Real, 0, 1, closed="neither"), None],
         "background": [HasMethods(["fit", "score_samples"]), None],
+        "calibration_fraction": [Interval(Real, 0, 0.5, closed="both")],
     }
 
     def __init__(
@@ -416,6 +431,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         dequantize=True,
         fdr=None,
         background=None,
+        calibration_fraction=0.1,
     ):
         super().__init__(
             n_flows=n_flows,
@@ -454,6 +470,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         self.contamination = contamination
         self.fdr = fdr
         self.background = background
+        self.calibration_fraction = calibration_fraction
 
     @_fit_context(prefer_skip_nested_validation=False)  # the background's own fit validates its parameters
     def fit(self, X: ArrayLike, y: None = None, groups: ArrayLike | None = None, X_background: ArrayLike | None = None):
@@ -488,16 +505,37 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         n_background = getattr(background, "n_features_in_", None)
         if n_background is not None and n_background != np.shape(X)[-1]:
             raise ValueError(f"the background scores {n_background} columns, X has {np.shape(X)[-1]}")
-        X, val_index = super()._fit(X, groups, partial)
+        Z, val_index, held = super()._fit(X, groups, partial, hold_out=self._calibration_rows)
         self.background_ = background
-        scores = self._standardised_scores(X)
-        rows = scores if val_index is None or self.contamination != "auto" else scores[val_index]
-        rate = AUTO_FALSE_ALARM_RATE if self.contamination == "auto" else self.contamination
+        scores = self._standardised_scores(Z)
+        calibration = None
+        if held is not None:  # scored as new rows are: not dequantised
+            Z_held, outside = self._standardised(held)
+            calibration = self._standardised_scores(Z_held)
+            calibration[outside] = -np.inf
+        if self.contamination != "auto":  # the share flagged among all rows given to fit
+            rows, rate = (scores if calibration is None else np.r_[scores, calibration]), self.contamination
+        else:  # new rows: held-out rows where there are any
+            rows = calibration if calibration is not None else scores if val_index is None else scores[val_index]
+            rate = AUTO_FALSE_ALARM_RATE
         self.offset_ = float(np.percentile(rows, 100 * rate))
-        self.calibration_scores_ = None
-        if val_index is not None:  # rows the flow did not train on: conformal calibration
-            self.calibration_scores_ = sorted_calibration(scores[val_index])
-        return X, val_index
+        self.calibration_scores_ = None if calibration is None else sorted_calibration(calibration)
+        return Z, val_index
+
+    def _calibration_rows(self, n, groups):
+        """Positions of the rows held out of training for calibration (whole
+        groups where ``groups`` are given), or None when too few rows or groups."""
+        n_held = int(self.calibration_fraction * n)
+        if n_held < 1 or n - n_held < 2:
+            return None
+        rng = np.random.RandomState(private_random_state(self.random_state).randint(2**31 - 1) ^ 0x5EED)
+        if groups is None:
+            return np.sort(rng.permutation(n)[:n_held])
+        groups = np.asarray(groups)
+        if len(np.unique(groups)) < 3:
+            return None
+        splitter = GroupShuffleSplit(n_splits=1, test_size=self.calibration_fraction, random_state=rng)
+        return np.sort(next(splitter.split(np.zeros(n), groups=groups))[1])
 
     def _standardised_scores(self, Z: np.ndarray) -> np.ndarray:
         """:meth:`score_samples` of rows already standardised (``(X - location_) / scale_``)."""
@@ -558,14 +596,13 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
 
         ``p = (1 + #{calibration scores <= s}) / (n + 1)`` for a row of
         score ``s`` (:meth:`score_samples`) and the ``n`` calibration rows' scores
-        (``calibration_scores_``: the early-stopping rows, which the flow
-        did not train on, or those of :meth:`calibrate`).  If the
+        (``calibration_scores_``: rows ``fit`` held out of training and of
+        early stopping, or those of :meth:`calibrate`).  If the
         calibration rows and a new normal row are exchangeable (drawn
         alike), ``P(p <= alpha) <= alpha`` for every ``alpha``, whatever
         the model: flagging ``p <= alpha`` has a false-alarm rate of at most
-        ``alpha``.  (Early stopping chose the epoch on the same rows, which
-        adds a slight dependence; :meth:`calibrate` with fresh rows removes
-        it.)
+        ``alpha``.  With ``n`` calibration rows the smallest p-value is
+        ``1 / (n + 1)``.
 
         Parameters
         ----------
@@ -578,7 +615,8 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         check_is_fitted(self)
         calibration = self.calibration_scores_
         if calibration is None:
-            raise ValueError("p_values needs calibration rows: fit with early_stopping=True, or call calibrate")
+            raise ValueError("p_values needs calibration rows: fit with calibration_fraction > 0 (and enough "
+                             "rows), or call calibrate")
         return conformal_p_values(calibration, self.score_samples(X))
 
     def decision_function(self, X: ArrayLike) -> np.ndarray:
