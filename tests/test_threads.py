@@ -172,12 +172,12 @@ def test_small_fits_do_not_depend_on_the_thread_count():
     np.testing.assert_array_equal(scores[0], scores[1])
 
 
-def _large_fit(random_state):
-    # 5 x (100, 100) MADEs at batch 1024: above the one-thread size, where
+def _large_fit(random_state, hidden=(256, 256)):
+    # 5 x (256, 256) MADEs at batch 1024: above the seeded one-thread size, where
     # MKL's rounding depends on the thread count.
     X = np.random.RandomState(0).standard_t(3, size=(4096, 6)).astype(np.float32)
-    est = MAFDensity(n_flows=5, hidden_layer_sizes=(100, 100), activation="relu", batch_size=1024, max_iter=2,
-                     early_stopping=False, init="identity", random_state=random_state).fit(X)
+    est = MAFDensity(n_flows=5, hidden_layer_sizes=hidden, activation="relu", batch_size=1024, max_iter=2,
+                     early_stopping=False, init="identity", layer_type="affine", random_state=random_state).fit(X)
     return est.score_samples(X[:500])
 
 
@@ -199,6 +199,8 @@ def test_a_seeded_large_fit_keeps_the_thread_count_and_is_reproducible(monkeypat
         assert ladders == []  # torch's count, nothing timed
         _large_fit(None)
         assert ladders == [[2, 1]]  # without a seed the count is chosen by timing
+        _large_fit(0, hidden=(100, 100))  # seeded and mid-sized: one thread, chosen by size alone
+        assert ladders[-1] == [1]
     finally:
         torch.set_num_threads(before)
     np.testing.assert_array_equal(first, second)

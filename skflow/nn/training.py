@@ -105,6 +105,12 @@ def flush_denormals(params, optimizer) -> None:
 #: gain little there when the machine is idle and lose much when it is busy,
 #: and probing costs a small fit more than it can gain.
 _ONE_THREAD_WORK = 2**25
+#: A seeded fit (no timing) runs in one thread up to this much work: its
+#: thread count must be chosen from the work alone, and a team of threads
+#: on a machine whose other cores are busy waits for each busy core at every
+#: parallel region (a 5,000-row spline fit went from seconds to minutes).
+#: Above it, the products are large enough that the caller's count pays.
+_SEEDED_ONE_THREAD_WORK = 2**28
 
 _AUTO_BATCH = 256  # "auto" batches: at least this many rows,
 _AUTO_MAX_BATCH = 1024  # at most this many,
@@ -206,8 +212,10 @@ def train_flow(
     (:class:`~skflow.nn.threads.ThreadTuner`): fastest, also beside busy
     processes, but the choice depends on timing and MKL's rounding on the
     count, so two runs can differ in the last digits and then more.
-    ``False`` fixes it (one thread for small models, else torch's current
-    count): a fixed seed then gives the same flow on the same machine.
+    ``False`` fixes it from the step's size alone (one thread up to
+    batch rows x parameters of 2**28, else torch's current count): a fixed
+    seed then gives the same flow on the same machine, and a small fit never
+    waits for a team of threads behind busy cores.
 
     ``optimizer_moments`` (a previous result's ``optimizer_moments``)
     resumes Adam where that call left it: calls on consecutive chunks of
@@ -294,7 +302,7 @@ class _FitLoop:
         self.tuner = None
         if self.x_train.device.type == "cpu":
             work = self.config.batch_size * sum(p.numel() for p in self.params)
-            if work < _ONE_THREAD_WORK:
+            if work < _ONE_THREAD_WORK or (not self.config.tune_threads and work < _SEEDED_ONE_THREAD_WORK):
                 self.tuner = ThreadTuner(max_threads=1)  # one candidate: nothing timed
             elif self.config.tune_threads:
                 self.tuner = ThreadTuner(work=work)
