@@ -310,10 +310,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--batch-size", type=_batch_size, default="auto",
                      help='rows per step, or "auto" (256, up to 1024 on large data; default)')
     fit.add_argument("--max-iter", type=_positive_int, default=200, help="maximum epochs")
-    fit.add_argument("--layer-type", default="affine",
-                     help="autoregressive layers, a layer_type of MAFDensity: affine, spline or affine_spline "
-                          "(best on large or heavy-tailed data, slower), or one registered with "
-                          "skflow.nn.layers.register_layer_type")
+    fit.add_argument("--layer-type", default="auto",
+                     help="autoregressive layers, a layer_type of MAFDensity: auto (spline up to 10 columns, "
+                          "else affine), affine, spline or affine_spline (best on heavy-tailed data, slower), "
+                          "or one registered with skflow.nn.layers.register_layer_type")
     fit.add_argument("--init", choices=["gaussian_mixture", "gaussian", "identity"], default="gaussian_mixture",
                      help="start at the best Gaussian mixture of the data by cross-validation (default) or at "
                           "its full-covariance Gaussian, either kept unless training beats it on held-out rows, "

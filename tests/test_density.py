@@ -152,13 +152,13 @@ def test_warm_start_continues_training(gaussian_data, monkeypatch):
     set_gaussian = LowerTriangularAffine.set_gaussian
     monkeypatch.setattr(LowerTriangularAffine, "set_gaussian", lambda *a: calls.append(1) or set_gaussian(*a))
     X, _ = gaussian_data
-    est = MAFDensity(**{**FAST, "max_iter": 3, "warm_start": True, "n_iter_no_change": 100,
+    est = MAFDensity(**{**FAST, "max_iter": 3, "warm_start": True, "n_iter_no_change": 100, "layer_type": "affine",
                         "init": "gaussian"}).fit(X)
     starts = len(calls)  # 2 when the Gaussian was kept: the start, then its refit on all rows
-    before = est.flow_.transforms[1].made.layers[0].weight.clone()
+    before = {k: v.clone() for k, v in est.flow_.state_dict().items()}
     est.fit(X)
     assert est.n_iter_ == 6 and len(est.loss_curve_) == 6
-    assert not torch.equal(before, est.flow_.transforms[1].made.layers[0].weight)
+    assert any(not torch.equal(v, est.flow_.state_dict()[k]) for k, v in before.items())
     assert len(calls) == starts  # a warm start continues; it does not reset to the data's Gaussian
     est.set_params(n_flows=3)
     with pytest.raises(ValueError, match="warm_start"):
@@ -542,7 +542,8 @@ def test_a_collapsed_fit_is_retried_at_a_tenth_of_the_rate(monkeypatch):
     from sklearn.datasets import make_moons
 
     X, _ = make_moons(1000, noise=0.1, random_state=0)
-    params = dict(n_flows=3, hidden_layer_sizes=(32, 32), learning_rate_init=0.3, random_state=0, max_iter=60,
+    params = dict(layer_type="affine", n_flows=3, hidden_layer_sizes=(32, 32), learning_rate_init=0.3,
+                  random_state=0, max_iter=60,
                   init="gaussian")
     monkeypatch.setattr(fitting, "COLLAPSE_NATS", np.inf)  # no retry: the start is all that is left
     without = MAFDensity(**params).fit(X)

@@ -10,7 +10,8 @@ from skflow import MAFClassifier, MAFDensity, MAFOutlierDetector, MAFRegressor
 
 ESTIMATORS = [MAFDensity, MAFOutlierDetector, MAFClassifier, MAFRegressor]
 #: Parameters whose meaning differs by estimator (what the start or the base is for it).
-OWN_TEXT = {"init", "base", "calibrate", "priors", "contamination", "n_predict_samples", "gaussian_weight"}
+OWN_TEXT = {"init", "base", "calibrate", "priors", "contamination", "n_predict_samples", "gaussian_weight",
+            "layer_type"}
 
 
 def _sections(cls, heading):

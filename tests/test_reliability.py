@@ -189,7 +189,7 @@ def test_awkward_data_gives_finite_log_densities(case):
 
 def test_divergence_warns_and_keeps_finite_model():
     A = np.random.RandomState(0).standard_t(1.1, size=(500, 3)) * 100
-    est = MAFDensity(n_flows=2, hidden_layer_sizes=(16,), learning_rate_init=10.0, max_iter=30,
+    est = MAFDensity(layer_type="affine", n_flows=2, hidden_layer_sizes=(16,), learning_rate_init=10.0, max_iter=30,
                      log_scale_bound=None, max_grad_norm=None, batch_norm=False, random_state=0)
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")

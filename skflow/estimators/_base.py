@@ -25,6 +25,7 @@ from ..nn import AUTOREGRESSIVE_TRANSFORMS, BASES, build_maf, layer_orders
 from ..nn.devices import DTYPES, private_random_state, resolve_device, seed_generator
 from ..nn.made import ACTIVATIONS
 from ..nn.training import TrainingConfig, batch_schedule
+from ._architecture import LayerTypeOptions, resolve_layer_type
 from ._fitting import fit_flow
 from ._mixture_start import base_config
 from ._saved_state import DamagedModelError, check_loaded_weights, check_saved_flow
@@ -52,7 +53,7 @@ _ARCHITECTURE_CONSTRAINTS: dict = {
     # Live views of the registries: a registered layer type or base is accepted.
     "base": [StrOptions(BASES.keys())],
     "n_components": [Interval(Integral, 1, None, closed="left")],
-    "layer_type": [StrOptions(AUTOREGRESSIVE_TRANSFORMS.keys())],
+    "layer_type": [StrOptions(LayerTypeOptions(AUTOREGRESSIVE_TRANSFORMS))],
     "n_bins": [Interval(Integral, 2, None, closed="left")],
     "tail_bound": [Interval(Real, 0, None, closed="neither")],
 }
@@ -183,9 +184,9 @@ class BaseMAF(BaseEstimator):
         )
         if self.base != "normal":  # older models' configs name no base
             config.update(base=self.base, n_components=int(self.n_components))
-        if self.layer_type != "affine":  # nor a layer type
-            config.update(transform=self.layer_type, n_bins=int(self.n_bins),
-                          tail_bound=float(self.tail_bound))
+        layer_type = resolve_layer_type(self.layer_type, n_features)
+        if layer_type != "affine":  # nor a layer type
+            config.update(transform=layer_type, n_bins=int(self.n_bins), tail_bound=float(self.tail_bound))
         if context_features:
             config["context_features"] = context_features
         return config
@@ -317,6 +318,7 @@ class BaseMAF(BaseEstimator):
 
         self.flow_ = result.flow
         self.device_ = device
+        self.layer_type_ = config.get("transform", "affine")
         self.batch_size_ = result.batch_size
         # A start may choose the base (init="gaussian_mixture"): the file must rebuild it.
         self._flow_config_ = {**config, **base_config(result.flow)}

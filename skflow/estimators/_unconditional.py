@@ -88,7 +88,7 @@ class UnconditionalMAF(BaseMAF):
         init="gaussian_mixture",
         base="normal",
         n_components=10,
-        layer_type="affine",
+        layer_type="auto",
         n_bins=8,
         tail_bound=5.0,
         n_estimators=1,
@@ -161,6 +161,7 @@ class UnconditionalMAF(BaseMAF):
         self.device_ = device
         self._flow_config_ = {"members": [m._flow_config_ for m in members]}
         self.batch_size_ = members[0].batch_size_
+        self.layer_type_ = members[0].layer_type_
         self.n_iter_ = np.array([m.n_iter_ for m in members])
         self.best_epoch_ = np.array([m.best_epoch_ for m in members])
         self.loss_curve_ = [m.loss_curve_ for m in members]

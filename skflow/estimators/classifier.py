@@ -138,9 +138,10 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         Seeds weight initialisation, the validation split and shuffling.  The
         global numpy and torch random states are never changed.  With an int,
         fitting on the CPU is reproducible (same machine, same torch thread
-        count): the fit then keeps torch's thread count (one thread for
-        small models) instead of choosing it by timing, since the rounding
-        of the matrix products depends on it.
+        count): the fit then takes its thread count from the size of a step
+        alone (one thread up to mid-sized models, else torch's count)
+        instead of choosing it by timing, since the rounding of the matrix
+        products depends on it.
 
     verbose : int, default=0
         When > 0, print one line per epoch (train and validation
@@ -176,7 +177,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
     n_components : int, default=10
         Mixture components per feature of the "made_mog" base.
 
-    layer_type : {"affine", "spline", "affine_spline"}, default="affine"
+    layer_type : {"auto", "affine", "spline", "affine_spline"}, default="affine"
         The autoregressive layers: "affine" (the MAF layer); "spline", a
         monotone rational-quadratic spline per feature (Durkan et al. 2019,
         "Neural Spline Flows") on ``[-tail_bound, tail_bound]`` with
@@ -186,6 +187,9 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         the spline's interval.  Prefer "affine_spline" to "spline" on data
         with heavy-tailed columns.  The spline layers are more flexible, and
         slower per epoch, than "affine" (two to three times at 8 features).
+        ``layer_type_`` records the choice of "auto": "spline" for data
+        with at most 10 features, "affine" above (the rule of the
+        hyper-parameter guide, from ``benchmarks/small_data.py``).
 
     n_bins : int, default=8
         Bins of each spline (spline layers only).
@@ -254,6 +258,9 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
 
     batch_size_ : int
         The mini-batch size the last fit used (see ``batch_size="auto"``).
+
+    layer_type_ : str
+        The layer type built (``layer_type``, or what "auto" chose).
 
     loss_curve_ : list of float
         Mean training negative log-likelihood per epoch (nats of the

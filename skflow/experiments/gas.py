@@ -33,6 +33,7 @@ GAS_MAF_PARAMS = dict(
     n_iter_no_change=30,
     init="identity",  # the paper's start (every layer the identity)
     gaussian_weight=0.0,  # the paper's model: the flow alone
+    layer_type="affine",  # the paper's MAF layers
 )
 
 
