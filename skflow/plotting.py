@@ -76,6 +76,11 @@ def plot_feature_log_densities(estimator, x, feature_names=None, ax=None):
     import numpy as np
 
     row = np.asarray(x, dtype=np.float64).reshape(1, -1)
+    names = getattr(estimator, "feature_names_in_", None)
+    if names is not None:  # fitted on a DataFrame: score one, as its columns are named
+        import pandas as pd
+
+        row = pd.DataFrame(row, columns=names)
     values = estimator.feature_log_densities(row)[0]
     if feature_names is None:
         names = getattr(estimator, "feature_names_in_", None)

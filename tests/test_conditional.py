@@ -422,3 +422,32 @@ def test_classifier_mixes_the_class_gaussians_into_a_trained_flow():
     kept = MAFClassifier(n_flows=1, hidden_layer_sizes=(8,), max_iter=1, learning_rate_init=1e-9,
                          random_state=0).fit(X, y)
     assert kept.best_epoch_ == 0 and kept.gaussian_weight_ == 0.0
+
+
+def test_a_collapsed_classifier_fit_is_retried_on_the_held_out_log_loss(monkeypatch):
+    import skflow.estimators._fitting as fitting
+    from sklearn.datasets import make_moons
+    from sklearn.metrics import log_loss
+
+    X, y = make_moons(1000, noise=0.1, random_state=0)
+    X_test, y_test = make_moons(1000, noise=0.1, random_state=1)
+    params = dict(layer_type="affine", n_flows=3, hidden_layer_sizes=(32, 32), learning_rate_init=1.0,
+                  random_state=0, max_iter=60)
+    monitored = []
+    train_flow = fitting.train_flow
+
+    def recording(*args, **kwargs):
+        monitored.append(kwargs.get("validation_score"))
+        return train_flow(*args, **kwargs)
+
+    monkeypatch.setattr(fitting, "train_flow", recording)
+    monkeypatch.setattr(fitting, "COLLAPSE_NATS", np.inf)  # no retry: the start is kept
+    without = MAFClassifier(**params).fit(X, y)
+    assert without.best_epoch_ == 0 and min(without.validation_scores_) < without.validation_scores_[0] - 100
+    monitored.clear()
+    monkeypatch.setattr(fitting, "COLLAPSE_NATS", 1.0)
+    retried = MAFClassifier(**params).fit(X, y)
+    # the retry, too, watched the held-out log loss (not the features' log-likelihood)
+    assert len(monitored) == 2 and all(score is not None for score in monitored)
+    assert retried.best_epoch_ > without.n_iter_
+    assert log_loss(y_test, retried.predict_proba(X_test)) < log_loss(y_test, without.predict_proba(X_test)) - 0.05
