@@ -38,8 +38,8 @@ class GaussianDensity(DensityMixin, BaseEstimator):
         The share of the standardised covariance moved onto the identity.
     n_features_in_ : int
         Number of columns seen in ``fit``.
-    feature_names_in_ : ndarray of shape (n_features_in_,)
-        Column names, when ``X`` had string column names.
+    feature_names_in_ : ndarray of shape (n_features,)
+        Names of features seen during fit, when ``X`` has string column names.
 
     See Also
     --------
