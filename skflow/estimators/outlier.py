@@ -177,7 +177,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
     n_components : int, default=10
         Mixture components per feature of the "made_mog" base.
 
-    layer_type : {"auto", "affine", "spline", "affine_spline"}, default="affine"
+    layer_type : {"auto", "affine", "spline", "affine_spline"}, default="auto"
         The autoregressive layers: "affine" (the MAF layer); "spline", a
         monotone rational-quadratic spline per feature (Durkan et al. 2019,
         "Neural Spline Flows") on ``[-tail_bound, tail_bound]`` with
@@ -429,7 +429,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         init="gaussian_mixture",
         base="normal",
         n_components=10,
-        layer_type="affine",
+        layer_type="auto",
         n_bins=8,
         tail_bound=5.0,
         n_estimators=1,
