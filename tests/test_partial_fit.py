@@ -89,8 +89,13 @@ def test_clear_errors():
 
 def test_outlier_detector_partial_fit():
     X = _data()
-    det = MAFOutlierDetector(**PARAMS, contamination=0.05).partial_fit(X[:1000]).partial_fit(X[1000:])
-    assert det.calibration_scores_ is None  # nothing held out
+    det = MAFOutlierDetector(**PARAMS, contamination=0.05).partial_fit(X[:1000])
+    assert det.calibration_scores_ is None  # nothing held out, the first call included
+    one_epoch = MAFOutlierDetector(**PARAMS, contamination=0.05, max_iter=1, early_stopping=False,
+                                   calibration_fraction=0).fit(X[:1000])
+    np.testing.assert_array_equal(det.score_samples(X[:50]), one_epoch.score_samples(X[:50]))
+    det.partial_fit(X[1000:])
+    assert det.calibration_scores_ is None
     assert np.mean(det.predict(X[1000:]) == -1) == pytest.approx(0.05, abs=0.01)
     with pytest.raises(ValueError, match="calibrat"):
         det.p_values(X[:3])

@@ -241,7 +241,7 @@ class UnconditionalMAF(BaseMAF):
         """Fit (with ``partial``, one epoch on ``X``, see :meth:`partial_fit`).
 
         ``hold_out(n_rows, groups)`` may name rows (positions, or None) to
-        keep out of everything the fit does.  Returns the standardised
+        keep out of everything a fresh ``fit`` does.  Returns the standardised
         training rows, the early-stopping rows among them (positions, or
         None) and the held-out rows as validated, untouched (or None).
         """
@@ -257,7 +257,8 @@ class UnconditionalMAF(BaseMAF):
                 raise ValueError(f"groups must hold one entry per row of X ({X.shape[0]}), "
                                  f"got shape {groups.shape}")
         held = None
-        positions = None if hold_out is None or continuing else hold_out(X.shape[0], groups)
+        # partial_fit holds nothing out, nor does a continued fit (its first fit trained on any rows now drawn).
+        positions = None if hold_out is None or partial or continuing else hold_out(X.shape[0], groups)
         if positions is not None:
             kept = np.ones(X.shape[0], dtype=bool)
             kept[positions] = False
