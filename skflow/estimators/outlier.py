@@ -515,11 +515,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         Z, val_index, held = super()._fit(X, groups, partial, hold_out=self._calibration_rows)
         self.background_ = background
         scores = self._standardised_scores(Z)
-        calibration = None
-        if held is not None:  # scored as new rows are: not dequantised
-            Z_held, outside = self._standardised(held)
-            calibration = self._standardised_scores(Z_held)
-            calibration[outside] = -np.inf
+        calibration = None if held is None else self._scores(held)  # as new rows are: not dequantised
         if self.contamination != "auto":  # the share flagged among all rows given to fit
             rows, rate = (scores if calibration is None else np.r_[scores, calibration]), self.contamination
         else:  # new rows: held-out rows where there are any
@@ -544,11 +540,21 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         splitter = GroupShuffleSplit(n_splits=1, test_size=self.calibration_fraction, random_state=rng)
         return np.sort(next(splitter.split(np.zeros(n), groups=groups))[1])
 
-    def _standardised_scores(self, Z: np.ndarray) -> np.ndarray:
-        """:meth:`score_samples` of rows already standardised (``(X - location_) / scale_``)."""
+    def _scores(self, X: np.ndarray) -> np.ndarray:
+        """:meth:`score_samples` of validated rows."""
+        Z, outside = self._standardised(X)
+        scores = self._standardised_scores(Z, X)
+        scores[outside] = -np.inf
+        return scores
+
+    def _standardised_scores(self, Z: np.ndarray, X: np.ndarray | None = None) -> np.ndarray:
+        """:meth:`score_samples` of rows already standardised, ``Z = (X - location_) / scale_``
+        (``X``, for the background, is rebuilt from ``Z`` when not given)."""
         scores = self._log_density(Z) - self._log_scale()
-        if self.background_ is not None:
-            scores = scores - self._background_log_density(Z * self.scale_ + self.location_)
+        if getattr(self, "background_", None) is not None:  # (files saved before backgrounds existed)
+            flow = scores
+            scores = flow - self._background_log_density(Z * self.scale_ + self.location_ if X is None else X)
+            scores[np.isneginf(flow)] = -np.inf
         return scores
 
     def _background_log_density(self, X: np.ndarray) -> np.ndarray:
@@ -574,12 +580,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
             Higher is more normal; ``-inf`` for rows beyond the model's
             range.
         """
-        own = super().score_samples(X)
-        if getattr(self, "background_", None) is None:  # (files saved before backgrounds existed)
-            return own
-        ratio = own - self._background_log_density(self._validated(X))
-        ratio[np.isneginf(own)] = -np.inf
-        return ratio
+        return self._scores(self._validated(X))
 
     def calibrate(self, X: ArrayLike):
         """Replace the calibration rows behind :meth:`p_values` by ``X``.
