@@ -214,7 +214,8 @@ def run_audio_outliers(
         _plot_scores(maf, target, threshold, plot)
         print_fn(f"saved the score histogram to {plot}")
     results = dict(target=target, features=features, background=background, table=table,
-                   mean_auc=mean_auc, min_auc=min_auc, target_rank=target_rank, n_train=len(train), n_heldout=len(heldout))
+                   mean_auc=mean_auc, min_auc=min_auc, target_rank=target_rank, n_train=len(train),
+                   n_heldout=len(heldout))
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(results, indent=2))

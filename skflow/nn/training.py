@@ -108,8 +108,8 @@ _ONE_THREAD_WORK = 2**25
 #: A seeded fit (no timing) runs in one thread up to this much work: its
 #: thread count must be chosen from the work alone, and a team of threads
 #: on a machine whose other cores are busy waits for each busy core at every
-#: parallel region (a 5,000-row spline fit went from seconds to minutes).
-#: Above it, the products are large enough that the caller's count pays.
+#: parallel region (benchmarks/contention.py times it).  Above it, the
+#: products are large enough that the caller's count pays.
 _SEEDED_ONE_THREAD_WORK = 2**28
 
 _AUTO_BATCH = 256  # "auto" batches: at least this many rows,
