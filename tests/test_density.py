@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skflow import MAFDensity
+from skflow import MAFDensity, MAFOutlierDetector
 
 FAST = dict(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=15, random_state=0)
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -552,3 +552,14 @@ def test_a_collapsed_fit_is_retried_at_a_tenth_of_the_rate(monkeypatch):
     retried = MAFDensity(**params).fit(X)
     assert retried.n_iter_ > without.n_iter_ and retried.best_epoch_ > without.n_iter_  # the retry's epoch
     assert retried.score(X) > without.score(X) + 0.5
+
+
+def test_auto_layer_type_is_spline_up_to_ten_features():
+    rng = np.random.RandomState(0)
+    params = dict(n_flows=1, hidden_layer_sizes=(16,), max_iter=1, random_state=0)
+    ten = MAFDensity(**params).fit(rng.normal(size=(200, 10)))
+    eleven = MAFDensity(**params).fit(rng.normal(size=(200, 11)))
+    assert MAFDensity().layer_type == "auto" and MAFOutlierDetector().layer_type == "auto"
+    assert (ten.layer_type_, eleven.layer_type_) == ("spline", "affine")
+    assert ten._flow_config_["transform"] == "spline" and "transform" not in eleven._flow_config_
+    assert MAFDensity(**params, layer_type="affine_spline").fit(rng.normal(size=(200, 3))).layer_type_ == "affine_spline"
