@@ -2,7 +2,8 @@
 
 from ._version import __version__
 
-__all__ = ["GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor", "__version__"]
+__all__ = ["ChunkedRows", "GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor",
+           "__version__"]
 
 
 def __getattr__(name):
@@ -11,6 +12,10 @@ def __getattr__(name):
         from . import estimators
 
         return getattr(estimators, name)
+    if name == "ChunkedRows":
+        from .chunked import ChunkedRows
+
+        return ChunkedRows
     raise AttributeError(f"module 'skflow' has no attribute {name!r}")
 
 

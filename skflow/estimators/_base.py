@@ -239,7 +239,8 @@ class BaseMAF(BaseEstimator):
         return perm[:n_val].copy(), perm[n_val:]
 
     def _train(self, X: np.ndarray, context: np.ndarray | None = None, *, start=None, stratify=None,
-               split=None, refit_start: bool = True, validation_score=None, partial: bool = False):
+               split=None, refit_start: bool = True, validation_score=None, partial: bool = False,
+               stream=None):
         """Train the flow on the validated, standardised rows ``X`` (given
         ``context``, one row per row of ``X``, for a conditional flow) with
         :func:`~skflow.estimators._fitting.fit_flow`; set the fitted
@@ -255,6 +256,8 @@ class BaseMAF(BaseEstimator):
         ``validation_score`` go to ``fit_flow``.  ``partial``: one epoch on
         every row of ``X``, no early stopping, continuing the fitted flow (and
         its optimiser, where this estimator kept it) if there is one.
+        ``stream`` (a :class:`~skflow.estimators._streamed.StreamedRows`)
+        is what epochs train on, the training rows of ``X`` a sample of it.
         """
         warm = self._continuing(partial)
         context_features = 0 if context is None else context.shape[1]
@@ -289,8 +292,10 @@ class BaseMAF(BaseEstimator):
         val_index = train_rows = None
         if not partial and (split is not None or self.early_stopping):
             val_index, train_rows = split if split is not None else self._validation_split(n, rng, stratify)
+        n_train = n if train_rows is None else len(train_rows)
         batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init,
-                                                   n if train_rows is None else len(train_rows))
+                                                   n_train if stream is None else stream.n_rows)
+        data_parallel = stream is not None and stream.source.distributed
         training = TrainingConfig(
             learning_rate=learning_rate,
             learning_rate_schedule=self.learning_rate,
@@ -302,14 +307,17 @@ class BaseMAF(BaseEstimator):
             tol=self.tol,
             max_grad_norm=self.max_grad_norm,
             compile=self.compile,
-            # A seed asks for the same model each time: no timing-based thread count.
-            tune_threads=self.random_state is None,
+            # A seed asks for the same model each time, and ranks must compute alike:
+            # no timing-based thread count.
+            tune_threads=self.random_state is None and not data_parallel,
+            data_parallel=data_parallel,
         )
         result = fit_flow(flow, x_all, c_all, training=training, generator=generator,
                           validation_rows=val_index, training_rows=train_rows,
                           start=None if warm else start, refit_start=refit_start,
                           validation_score=validation_score, log=print if self.verbose else None,
-                          optimizer_moments=self.__dict__.get("_optimizer_moments") if warm and partial else None)
+                          optimizer_moments=self.__dict__.get("_optimizer_moments") if warm and partial else None,
+                          rows=stream)
         del train_rows
         # Only partial_fit resumes Adam; a fit starts it afresh (and drops what it had).
         self.__dict__.pop("_optimizer_moments", None)

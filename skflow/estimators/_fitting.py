@@ -27,15 +27,20 @@ BATCH_NORM_REFIT_ROWS = 1 << 20
 class GaussianStart:
     """The start of ``init="gaussian"`` for a flow of ``X`` alone: the training
     rows' Gaussian, its covariance shrunk towards a multiple of the identity
-    by the amount with the best 5-fold cross-validated log-likelihood."""
+    by the amount with the best 5-fold cross-validated log-likelihood.
+    ``moments`` (mean, covariance) of rows streamed from disk replace those
+    of the rows given to :meth:`fit`, a sample of them."""
 
     #: The first layer :func:`~skflow.nn.build_maf` makes for it (``gaussian_start``).
     layer = True
 
+    def __init__(self, moments=None):
+        self.moments = moments
+
     def fit(self, flow, x: torch.Tensor, context, rows) -> dict:
         """Set ``flow``'s first layer from the rows ``x[rows]`` (all rows for
         None); return the fitted attributes this start chose."""
-        mean, cov, shrinkage = _shrunk_gaussian(x, rows)
+        mean, cov, shrinkage = _shrunk_gaussian(x, rows, moments=self.moments)
         flow.transforms[0].set_gaussian(mean, torch.from_numpy(cov))
         return {"covariance_shrinkage_": shrinkage}
 
@@ -97,7 +102,7 @@ def row_log_likelihood(flow, x, context=None, chunk_size=65536) -> np.ndarray:
 def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, training: TrainingConfig,
              generator: torch.Generator, validation_rows: np.ndarray | None = None,
              training_rows: np.ndarray | None = None, start=None, refit_start: bool = True,
-             validation_score=None, log=None, optimizer_moments=None) -> FitResult:
+             validation_score=None, log=None, optimizer_moments=None, rows=None) -> FitResult:
     """Train ``flow`` on the rows of ``x`` (given ``context``) and return what it found.
 
     Parameters
@@ -127,6 +132,10 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
         Receives one progress line per epoch.
     optimizer_moments : list or None
         Resume Adam from a previous result's ``optimizer_moments``.
+    rows : object or None
+        What each epoch trains on in place of ``x[training_rows]`` (rows
+        streamed from disk, see :func:`~skflow.nn.train_flow`); the start
+        and batch-norm statistics then use ``x[training_rows]``, a sample.
     """
     device = x.device
     n = x.shape[0]
@@ -153,7 +162,7 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
             kept_start = (copy.deepcopy(flow.state_dict()), rows_of(flow))
     result = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
                         validation_score=score, config=training, generator=generator, log=log,
-                        optimizer_moments=optimizer_moments)
+                        optimizer_moments=optimizer_moments, rows=rows)
     if kept_start is not None and _collapsed(result, float(kept_start[1].mean())):
         # The held-out score fell far below the start's and never came
         # back: the rate was too large for this start.  Once more from the
@@ -165,7 +174,7 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
         retry = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
                            validation_score=score,
                            config=dataclasses.replace(training, learning_rate=training.learning_rate / 10),
-                           generator=generator, log=log)
+                           generator=generator, log=log, rows=rows)
         result = _after(result, retry)
     if flow.has_statistics():  # without batch norm, no copy of the data either
         if n > BATCH_NORM_REFIT_ROWS:

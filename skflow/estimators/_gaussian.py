@@ -123,12 +123,17 @@ def _gaussian_of(x, rows=None, chunk_size=65536, ridge=True):
     return mean, (add_ridge(cov) if ridge else cov)
 
 
-def _shrunk_gaussian(x, rows=None, shrinkage=None):
+def _shrunk_gaussian(x, rows=None, shrinkage=None, moments=None):
     """Mean (tensor) and covariance (numpy) of ``x[rows]``, the covariance
     shrunk towards a multiple of the identity by ``shrinkage`` (None: the
     amount with the best 5-fold cross-validated log-likelihood), and that
-    amount."""
-    mean, cov = _gaussian_of(x, rows, ridge=False)
+    amount.  ``moments``, a mean and covariance (float64 numpy) of rows
+    that ``x[rows]`` samples (data streamed from disk), replace those of
+    ``x[rows]``; the shrinkage is still chosen on ``x[rows]``."""
+    if moments is None:
+        mean, cov = _gaussian_of(x, rows, ridge=False)
+    else:
+        mean, cov = torch.as_tensor(moments[0], dtype=torch.float64), torch.as_tensor(moments[1], dtype=torch.float64)
     if shrinkage is None:
         sample = x if rows is None else x[rows[:MAX_SELECTION_ROWS].long()]
         shrinkage, _ = select_shrinkage(sample[:MAX_SELECTION_ROWS].double().cpu().numpy())

@@ -112,18 +112,21 @@ def _full_precision_factors(model: GaussianMixture) -> np.ndarray:
 
 class GaussianMixtureStart:
     """The start of ``init="gaussian_mixture"`` for a flow of ``X`` alone (see
-    the module docstring); ``random_state`` seeds the mixtures' EM."""
+    the module docstring); ``random_state`` seeds the mixtures' EM;
+    ``moments`` (mean, covariance) of rows streamed from disk replace the
+    Gaussian of the rows given to :meth:`fit`, a sample of them."""
 
     #: The first layer :func:`~skflow.nn.build_maf` makes for it (``gaussian_start``).
     layer = True
 
-    def __init__(self, random_state: int):
+    def __init__(self, random_state: int, moments=None):
         self.random_state = int(random_state)
+        self.moments = moments
 
     def fit(self, flow, x: torch.Tensor, context, rows) -> dict:
         """Set ``flow``'s first layer and base from the rows ``x[rows]`` (all
         rows for None); return the fitted attributes this start chose."""
-        mean, cov, shrinkage = _shrunk_gaussian(x, rows)
+        mean, cov, shrinkage = _shrunk_gaussian(x, rows, moments=self.moments)
         first = flow.transforms[0]
         first.set_gaussian(mean, torch.from_numpy(cov))
         sample = x if rows is None else x[rows]

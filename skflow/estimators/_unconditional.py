@@ -17,6 +17,7 @@ from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils._available_if import available_if
 from sklearn.utils.validation import check_is_fitted, validate_data
 
+from ..chunked import ChunkedRows
 from ..nn import FlowEnsemble
 from .._grid import grid_steps
 from ..nn.devices import private_random_state, resolve_device, seed_generator
@@ -24,6 +25,8 @@ from ._base import BaseMAF
 from ._fitting import GaussianStart
 from ._mixture_start import GaussianMixtureStart
 from ._gaussian import GAUSSIAN_WEIGHT_FLOOR, _best_gaussian_weight, _gaussian_log_pdf, _shrunk_gaussian, add_ridge
+from ._scaling import refuse_rows_beyond_reach
+from ._streamed import StreamedRows, measure_stream
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
 
 
@@ -31,12 +34,13 @@ from ._validation import check_n_samples, check_numeric_columns, warn_if_few_row
 ATTRIBUTION_HALF_WIDTH = 10.0
 
 
-def _start(est, rng):
-    """The start strategy of ``est.init`` (None: every layer at the identity)."""
+def _start(est, rng, moments=None):
+    """The start strategy of ``est.init`` (None: every layer at the identity);
+    ``moments``: the Gaussian of streamed training rows."""
     if est.init == "gaussian_mixture" and est.base == "normal":
-        return GaussianMixtureStart(rng.randint(np.iinfo(np.int32).max))
+        return GaussianMixtureStart(rng.randint(np.iinfo(np.int32).max), moments)
     if est.init in ("gaussian", "gaussian_mixture"):
-        return GaussianStart()
+        return GaussianStart(moments)
     return None
 
 
@@ -180,8 +184,15 @@ class UnconditionalMAF(BaseMAF):
 
         Parameters
         ----------
-        X : array-like of shape (n_samples, n_features)
-            Training rows; at least 2.
+        X : array-like of shape (n_samples, n_features) or ChunkedRows
+            Training rows; at least 2.  Rows wrapped in
+            :class:`~skflow.ChunkedRows` (a memmap, a Dask array, Parquet
+            data) are streamed a chunk at a time instead of being held in
+            memory: standardisation and the start come from one pass over
+            them (their mean and covariance, and a sample of rows), early
+            stopping holds out whole chunks, and the grid steps to
+            dequantise are found on the sample (see the user guide on
+            scaling).
         y : None
             Ignored, present for API consistency.
         groups : array-like of shape (n_samples,), default=None
@@ -245,6 +256,8 @@ class UnconditionalMAF(BaseMAF):
         training rows, the early-stopping rows among them (positions, or
         None) and the held-out rows as validated, untouched (or None).
         """
+        if isinstance(X, ChunkedRows):
+            return self._fit_streamed(X, groups, partial, hold_out)
         continuing = self._continuing(partial)
         check_numeric_columns(X)
         X = validate_data(
@@ -295,6 +308,68 @@ class UnconditionalMAF(BaseMAF):
         self._set_gaussian_mixture(X, held_out)
         return X, val_index, held
 
+    def _fit_streamed(self, source: ChunkedRows, groups=None, partial=False, hold_out=None):
+        """:meth:`_fit` of rows streamed from disk (see :mod:`~skflow.estimators._streamed`)."""
+        if partial:
+            raise TypeError("partial_fit takes one chunk of rows in memory; pass ChunkedRows to fit instead")
+        if groups is not None:
+            raise ValueError("groups cannot be given with ChunkedRows: early stopping holds out whole chunks")
+        if self.n_estimators != 1:
+            raise ValueError("a fit of ChunkedRows trains one flow: set n_estimators=1")
+        if source.distributed and not isinstance(self.random_state, Integral):
+            raise ValueError("ChunkedRows(distributed=True) needs random_state set to the same integer "
+                             "on every rank (the ranks must choose the same start)")
+        if self.base == "gaussian_mixture":
+            raise ValueError("base='gaussian_mixture' is chosen by init='gaussian_mixture' (with base='normal'); "
+                             "it cannot be trained from an arbitrary start")
+        continuing = self._continuing()
+        if continuing and source.n_features != self.n_features_in_:
+            raise ValueError(f"X has {source.n_features} features, but {type(self).__name__} is expecting "
+                             f"{self.n_features_in_} features as input")
+        rng = private_random_state(self.random_state)
+        found = measure_stream(source, rng, early_stopping=self.early_stopping,
+                               validation_fraction=self.validation_fraction,
+                               hold_out=None if continuing else hold_out)
+        d = source.n_features
+        if not continuing:
+            self.n_features_in_ = d
+            if source.feature_names is None:
+                self.__dict__.pop("feature_names_in_", None)
+            else:
+                self.feature_names_in_ = source.feature_names
+            self.grid_steps_ = grid_steps(found.sample) if self.dequantize else np.zeros(d)
+            # The moments of the dequantised rows: uniform noise adds step**2 / 12 to each variance.
+            spread = np.sqrt(np.diag(found.covariance) + self.grid_steps_**2 / 12)
+            self.location_ = found.mean
+            self.scale_ = np.where(spread > 10 * np.finfo(np.float64).eps * np.maximum(np.abs(found.mean), 1.0),
+                                   spread, 1.0)
+        noise = np.random.RandomState(rng.randint(2**31 - 1))
+
+        def standardised(rows):
+            if self.grid_steps_.any():
+                rows = rows + noise.uniform(-0.5, 0.5, size=rows.shape) * self.grid_steps_
+            Z, outside = self._standardised(rows)
+            refuse_rows_beyond_reach(outside)
+            return Z
+
+        X = standardised(found.sample)
+        split = (None, np.arange(len(X)))
+        if found.validation is not None:
+            split = (np.arange(len(X), len(X) + len(found.validation)), split[1])
+            X = np.concatenate([X, standardised(found.validation)])
+        covariance = (found.covariance + np.diag(self.grid_steps_**2 / 12)) / np.outer(self.scale_, self.scale_)
+        moments = (np.zeros(d), covariance)
+        stream = StreamedRows(source, found.train_chunks, found.n_train_min, location=self.location_,
+                              scale=self.scale_, grid_steps=self.grid_steps_, dtype=np.dtype(self.dtype),
+                              device=resolve_device(self.device), noise_seed=rng.randint(2**31 - 1))
+        start = _start(self, private_random_state(self.random_state), moments)
+        result, val_index = self._train(X, split=split, start=start, stream=stream)
+        held_out = result.held_out
+        if held_out is not None and isinstance(start, GaussianMixtureStart):
+            held_out = (self._held_out_gaussian(X, val_index), held_out[1])
+        self._set_gaussian_mixture(X, held_out, moments)
+        return X, val_index, found.held
+
     def _held_out_gaussian(self, X: np.ndarray, val_index: np.ndarray) -> np.ndarray:
         """Log-densities of the rows ``val_index`` under the Gaussian of the
         other rows (covariance shrunk by ``covariance_shrinkage_``)."""
@@ -312,10 +387,12 @@ class UnconditionalMAF(BaseMAF):
     #: for densities; the outlier detector ranks rows by the flow's own tails).
     _gaussian_weight_floor = GAUSSIAN_WEIGHT_FLOOR
 
-    def _set_gaussian_mixture(self, X: np.ndarray, held_out) -> None:
+    def _set_gaussian_mixture(self, X: np.ndarray, held_out, moments=None) -> None:
         """Set ``gaussian_weight_`` (and the Gaussian's moments when it is
         positive); ``held_out``: the validation rows' log-densities under the
-        Gaussian start and the trained flow, when training beat the start."""
+        Gaussian start and the trained flow, when training beat the start;
+        ``moments``: the mean and covariance of streamed training rows, of
+        which ``X`` holds a sample."""
         weight = self.gaussian_weight
         if weight == "auto":
             weight = (self._gaussian_weight_floor if held_out is None or self.n_estimators > 1
@@ -329,7 +406,8 @@ class UnconditionalMAF(BaseMAF):
         shrinkage = getattr(self, "covariance_shrinkage_", None)  # the start's, where there is one
         # torch wraps only writeable arrays (not read-only memmaps): np.require copies those.
         mean, cov, _ = _shrunk_gaussian(torch.from_numpy(np.require(X, np.float64, ["W"])), None,
-                                        None if shrinkage is None or np.ndim(shrinkage) > 0 else float(shrinkage))
+                                        None if shrinkage is None or np.ndim(shrinkage) > 0 else float(shrinkage),
+                                        moments=moments)
         self.gaussian_mean_ = mean.numpy()
         self.gaussian_covariance_ = add_ridge(cov)
 

@@ -158,6 +158,10 @@ class TrainingConfig:
     tune_threads: bool = True
     #: Visit the training rows in a new random order each epoch (else in their order).
     shuffle: bool = True
+    #: Train one model with every rank of torch.distributed's default process
+    #: group: parameters broadcast from rank 0 at the start, gradients (and
+    #: the scores early stopping watches) averaged over the ranks each step.
+    data_parallel: bool = False
 
     def __post_init__(self):
         if self.learning_rate_schedule not in ("constant", "adaptive"):
@@ -178,6 +182,7 @@ def train_flow(
     generator: torch.Generator | None = None,
     log: Callable[[str], None] | None = None,
     optimizer_moments: list | None = None,
+    rows=None,
     **settings,
 ) -> TrainingResult:
     """Fit ``flow`` by maximum likelihood on ``x_train``.
@@ -194,6 +199,20 @@ def train_flow(
 
     ``train_index`` restricts training to those rows of ``x_train`` without
     copying them (the estimators hold the data once and index into it).
+
+    ``rows`` replaces them as what an epoch trains on: an object with
+    ``n_rows`` and ``batches(batch_size, generator)``, an iterator over one
+    epoch's ``(batch, batch_context)`` tensors (data streamed from disk,
+    :class:`~skflow.estimators._streamed.StreamedRows`); the rows
+    ``x_train[train_index]`` then serve batch-norm statistics only.
+
+    ``data_parallel=True`` trains with every rank of ``torch.distributed``'s
+    default process group (initialised by the caller): each rank passes its
+    own rows (the same number of batches per epoch on every rank) and the
+    same validation rows; parameters start as rank 0's and each step
+    averages the ranks' gradients, so every rank holds the same model, the
+    one a single process would train on batches made of every rank's batch
+    (to float rounding).
 
     A conditional flow (``context_features > 0``) takes ``context``, one
     row per row of ``x_train`` (batched with them), and ``context_val`` for
@@ -239,8 +258,10 @@ def train_flow(
                 and all(p.requires_grad for p in flow.parameters()))
     with flow.flat_parameters() if use_flat else contextlib.nullcontext() as flat:
         params = flat if flat is not None else [p for p in flow.parameters() if p.requires_grad]
+        if rows is None:
+            rows = _RowsInMemory(x_train, train_index, context, config.shuffle)
         loop = _FitLoop(flow, params, x_train, x_val, train_index, config, generator, log,
-                        context, context_val, validation_score)
+                        context, context_val, validation_score, rows)
         if optimizer_moments is not None:
             loop.optimizer.load_moments(optimizer_moments)
         result = loop.run()
@@ -252,11 +273,47 @@ def _negative_log_likelihood(flow, batch, context=None):
     return -flow.log_prob(batch, context).mean()
 
 
+class _RowsInMemory:
+    """The training rows of one tensor (its rows ``train_index``), batched
+    in a new random order each epoch (in their order without ``shuffle``)."""
+
+    def __init__(self, x, train_index, context, shuffle):
+        self.x, self.train_index, self.context, self.shuffle = x, train_index, context, shuffle
+        self.n_rows = x.shape[0] if train_index is None else train_index.numel()
+
+    def batches(self, batch_size, generator):
+        dtype, device = index_dtype(self.n_rows), self.x.device
+        if self.shuffle:
+            perm = torch.randperm(self.n_rows, generator=generator, dtype=dtype).to(device)
+        else:
+            perm = torch.arange(self.n_rows, dtype=dtype, device=device)
+        for idx in torch.tensor_split(perm, max(1, self.n_rows // batch_size)):
+            if self.train_index is not None:
+                idx = self.train_index[idx]  # per batch: no second epoch-sized index array
+            yield self.x[idx], (None if self.context is None else self.context[idx])
+
+
+def _distributed():
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        raise RuntimeError("data-parallel training needs torch.distributed's default process group: "
+                           "call torch.distributed.init_process_group first (torchrun does not do it for you)")
+    return dist
+
+
+def _average_over_ranks(values: torch.Tensor) -> torch.Tensor:
+    """The mean of ``values`` over the ranks (in place), the same on every rank."""
+    dist = _distributed()
+    dist.all_reduce(values)
+    return values.div_(dist.get_world_size())
+
+
 class _FitLoop:
     """One call of :func:`train_flow`: epochs, validation, early stopping."""
 
     def __init__(self, flow, params, x_train, x_val, train_index, config, generator, log,
-                 context=None, context_val=None, validation_score=None):
+                 context=None, context_val=None, validation_score=None, rows=None):
         self.flow, self.params, self.config = flow, params, config
         self.x_train, self.x_val, self.train_index = x_train, x_val, train_index
         self.epochs_run = 0
@@ -267,8 +324,8 @@ class _FitLoop:
         self.context, self.context_val = context, context_val
         self.validation_score = validation_score
         self.generator, self.log = generator, log
-        self.n = x_train.shape[0] if train_index is None else train_index.numel()
-        self.rows_dtype = index_dtype(self.n)
+        self.rows = rows
+        self.n = rows.n_rows
         self.optimizer = Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.stat_rows = self._statistics_rows()
         self.result = TrainingResult()
@@ -280,8 +337,9 @@ class _FitLoop:
         if self.x_val is None or not self.flow.has_statistics():
             return None
         rows = self.train_index
-        if self.n > _BATCH_NORM_STAT_ROWS:
-            pick = torch.randperm(self.n, generator=self.generator, dtype=self.rows_dtype)
+        n = self.x_train.shape[0] if rows is None else rows.numel()
+        if n > _BATCH_NORM_STAT_ROWS:
+            pick = torch.randperm(n, generator=self.generator, dtype=index_dtype(n))
             pick = pick[:_BATCH_NORM_STAT_ROWS].to(self.x_train.device)
             rows = pick if rows is None else rows[pick]
         if rows is None:
@@ -293,8 +351,13 @@ class _FitLoop:
             x, context = self.stat_rows
             self.flow.refit_batch_norm(x, context=context)
         if self.validation_score is not None:
-            return float(self.validation_score(self.flow))
-        return mean_log_prob(self.flow, self.x_val, context=self.context_val)
+            score = float(self.validation_score(self.flow))
+        else:
+            score = mean_log_prob(self.flow, self.x_val, context=self.context_val)
+        if self.config.data_parallel:  # equal on every rank up to rounding; made exactly equal
+            # (on the data's device: NCCL reduces CUDA tensors only)
+            score = _average_over_ranks(torch.tensor([score], dtype=torch.float64, device=self.x_train.device)).item()
+        return score
 
     def run(self) -> TrainingResult:
         # The thread count is chosen by timing the steps (see skflow.nn.threads);
@@ -315,6 +378,11 @@ class _FitLoop:
     def _run(self) -> TrainingResult:
         flow, config, result = self.flow, self.config, self.result
         flow.train()
+        if config.data_parallel:
+            dist = _distributed()
+            with torch.no_grad():
+                for tensor in flow.state_dict().values():  # every rank starts from rank 0's model
+                    dist.broadcast(tensor, src=0)
         best_state = _snapshot(flow)
         best = -math.inf
         if self.x_val is not None:
@@ -375,25 +443,22 @@ class _FitLoop:
 
     def epoch(self) -> float:
         """One pass over the training rows; the mean training loss."""
-        x_train, train_index, optimizer = self.x_train, self.train_index, self.optimizer
-        n_batches = max(1, self.n // self.config.batch_size)
-        if self.config.shuffle:
-            perm = torch.randperm(self.n, generator=self.generator, dtype=self.rows_dtype).to(x_train.device)
-        else:
-            perm = torch.arange(self.n, dtype=self.rows_dtype, device=x_train.device)
-        epoch_loss = torch.zeros((), dtype=torch.float64, device=x_train.device)
-        for idx in torch.tensor_split(perm, n_batches):
-            if train_index is not None:
-                idx = train_index[idx]  # per batch: no second epoch-sized index array
-            batch_context = None if self.context is None else self.context[idx]
-            with contextlib.nullcontext() if self.tuner is None else self.tuner.step(idx.numel()):
-                loss = self._step(x_train[idx], batch_context)
-            epoch_loss += loss * idx.numel()
+        device = self.x_train.device
+        epoch_loss = torch.zeros((), dtype=torch.float64, device=device)
+        seen = 0
+        for batch, batch_context in self.rows.batches(self.config.batch_size, self.generator):
+            with contextlib.nullcontext() if self.tuner is None else self.tuner.step(batch.shape[0]):
+                loss = self._step(batch, batch_context)
+            epoch_loss += loss * batch.shape[0]
+            seen += batch.shape[0]
         self.epochs_run += 1
         if self.epochs_run % FLUSH_DENORMALS_EVERY == 0:
-            flush_denormals(self.params, optimizer)
+            flush_denormals(self.params, self.optimizer)
+        epoch_loss /= max(seen, 1)
+        if self.config.data_parallel:  # what stops training without validation rows: the same on every rank
+            _average_over_ranks(epoch_loss)
         # One host sync per epoch, not per step.
-        return epoch_loss.item() / self.n
+        return epoch_loss.item()
 
     def _step(self, batch, context) -> torch.Tensor:
         """One optimiser step on ``batch``; its loss (detached)."""
@@ -408,10 +473,24 @@ class _FitLoop:
             loss = self.loss_fn(self.flow, batch, context)
         self.optimizer.zero_grad()
         loss.backward()
+        if self.config.data_parallel:
+            self._average_gradients()
         if self.config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm, foreach=True)
         self.optimizer.step()
         return loss.detach()
+
+    def _average_gradients(self) -> None:
+        """Every parameter's gradient averaged over the ranks, in one all-reduce:
+        each costs a round trip, whatever its size."""
+        grads = [torch.zeros_like(p) if p.grad is None else p.grad for p in self.params]
+        if len(grads) == 1:
+            _average_over_ranks(grads[0])
+        else:
+            flat = _average_over_ranks(torch.cat([g.reshape(-1) for g in grads]))
+            grads = [part.view_as(g) for part, g in zip(flat.split([g.numel() for g in grads]), grads)]
+        for p, g in zip(self.params, grads):
+            p.grad = g
 
     def _finish(self, best_state, best):
         result, flow = self.result, self.flow
