@@ -101,3 +101,20 @@ def test_outlier_detector_partial_fit():
         det.p_values(X[:3])
     det.calibrate(_data(500, seed=1))
     assert det.p_values(X[:3]).shape == (3,)
+
+
+def test_dask_ml_incremental_trains_as_a_partial_fit_loop():
+    pytest.importorskip("dask_ml")
+    da = pytest.importorskip("dask.array")
+    from dask_ml.wrappers import Incremental
+
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(2000, 2))
+    X[:, 1] += X[:, 0] ** 2
+    params = dict(n_flows=2, hidden_layer_sizes=(16,), random_state=0)
+    inc = Incremental(MAFDensity(**params), shuffle_blocks=False).fit(da.from_array(X, chunks=(500, 2)))
+    loop = MAFDensity(**params)
+    for block in np.split(X, 4):
+        loop.partial_fit(block)
+    assert inc.estimator_.n_iter_ == 4
+    np.testing.assert_allclose(inc.estimator_.score_samples(X[:20]), loop.score_samples(X[:20]), rtol=1e-6)

@@ -6,7 +6,7 @@ contract, not the quality of the fit.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skflow import GaussianDensity, MAFClassifier, MAFDensity, MAFOutlierDetector, MAFRegressor
+from skflow import GaussianDensity, MAFClassifier, MAFDensity, MAFOutlierDetector, MAFRegressor, MixedDensity
 
 FAST = dict(n_flows=2, hidden_layer_sizes=(8,), max_iter=3, batch_size=64, random_state=0)
 
@@ -24,6 +24,7 @@ EXPECTED_FAILED_CHECKS: dict = {}
         MAFDensity(**FAST, base="made_mog", n_components=3),
         MAFOutlierDetector(**FAST),
         GaussianDensity(random_state=0),
+        MixedDensity(flow_params=dict(FAST, random_state=None), random_state=0),
         MAFClassifier(**FAST),
         MAFClassifier(**FAST, init="identity"),
         MAFRegressor(**FAST),

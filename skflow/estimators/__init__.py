@@ -11,7 +11,8 @@ files).
 from .classifier import MAFClassifier
 from .density import MAFDensity
 from .gaussian_density import GaussianDensity
+from .mixed import MixedDensity
 from .outlier import MAFOutlierDetector
 from .regressor import MAFRegressor
 
-__all__ = ["GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor"]
+__all__ = ["GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor", "MixedDensity"]

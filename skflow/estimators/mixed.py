@@ -1,0 +1,404 @@
+"""One exact density for tables of categorical, integer and continuous columns."""
+
+from __future__ import annotations
+
+from numbers import Integral, Real
+
+import numpy as np
+from numpy.typing import ArrayLike
+from sklearn.base import BaseEstimator, DensityMixin, _fit_context
+from sklearn.utils._param_validation import Interval, StrOptions
+from sklearn.utils import check_array
+from sklearn.utils.validation import _check_feature_names, _check_n_features, check_is_fitted
+
+from .._grid import grid_steps
+from ..nn.devices import private_random_state
+from ._categorical_chain import CategoricalChain, one_hot
+from ._column_maps import ColumnMap, infer_column_types, integer_step
+from ._validation import check_n_samples
+from .density import MAFDensity
+from .regressor import MAFRegressor
+
+__all__ = ["MixedDensity"]
+
+
+def _is_frame(X) -> bool:
+    return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc")
+
+
+def _pandas():
+    try:
+        import pandas
+    except ImportError:  # an optional dependency: the other estimators need none of it
+        raise ImportError("MixedDensity needs pandas: pip install 'skflow-density[tables]'") from None
+    return pandas
+
+
+class MixedDensity(DensityMixin, BaseEstimator):
+    """Density of a table with categorical, integer, bounded and continuous columns.
+
+    The density factorises exactly as ``p(x) = P(categorical columns) *
+    p(numeric columns | categorical columns)``:
+
+    - the categorical part is an autoregressive chain: the first column's
+      smoothed frequencies, then a multinomial logistic regression of each
+      column on the one-hot codes of those before it;
+    - the numeric part is a flow: a :class:`MAFRegressor` given the one-hot
+      categories where there are any, a :class:`MAFDensity` otherwise.
+      Integer columns, and continuous columns recorded on a grid (see
+      :func:`skflow.preprocessing.grid_steps`), are dequantised (uniform
+      noise across one grid step) and bounded columns mapped to the real
+      line (a log beyond one bound, a logit between two), the Jacobians of
+      the maps included.
+
+    Parameters
+    ----------
+    column_types : "auto" or dict, default="auto"
+        Each column's kind: ``"categorical"``, ``"integer"`` or
+        ``"continuous"``.  ``"auto"``: a DataFrame's category, object,
+        string and bool columns are categorical, its integer columns
+        integer, the rest continuous (numpy arrays: integer dtypes integer,
+        the rest continuous).  A dict (column name or position to kind)
+        overrides single columns.
+    bounds : "auto", dict or None, default="auto"
+        Bounds of numeric columns, as ``{column: (low, high)}`` with None
+        for an open end; values must lie strictly inside, or within for a
+        column on a grid (integer or recorded in steps), whose map's bounds
+        are widened by half a step.  ``"auto"`` bounds below by 0 every
+        numeric column whose training values are all non-negative (all
+        positive, for a continuous column on no grid); a dict adds to (and
+        overrides) that rule, ``{column: None}`` unbounds one; None: no
+        bounds at all.  Rows outside a bound score ``-inf``; draws always
+        lie within (those of a continuous column on a grid are moved onto a
+        bound they cross by less than half a step).
+    flow_params : dict, default=None
+        Parameters of the numeric part's flow (:class:`MAFRegressor` given
+        categories, :class:`MAFDensity` without), e.g.
+        ``{"n_flows": 3, "max_iter": 50}``.
+    categorical_C : float, default=1.0
+        Inverse L2 penalty of the categorical chain's logistic regressions.
+    random_state : int, RandomState instance or None, default=None
+        Seeds the dequantisation noise and the flow.
+
+    Attributes
+    ----------
+    column_types_ : list of str
+        The kind of each column.
+    categories_ : dict
+        Each categorical column's categories: a pandas ``Categorical``'s
+        declared categories (those not seen in ``fit`` keep a small
+        probability, see the user guide), else the values seen in ``fit``.
+        A value outside them at scoring is an error.
+    bounds_ : dict
+        The bounds of each numeric column (in the data's units).
+    steps_ : dict
+        The grid step of each integer column (draws are rounded to it).
+    grid_steps_ : dict
+        The grid step of each continuous column recorded on one (its
+        training values are dequantised, its draws are not rounded).
+    categorical_model_ : object or None
+        The chain (None without categorical columns).
+    flow_ : MAFRegressor, MAFDensity or None
+        The numeric part (None without numeric columns).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Defined when ``X`` has string column names.
+
+    Notes
+    -----
+    Units of :meth:`score_samples`: the log-probability of the categorical
+    values plus the log-density of the numeric values per unit of each
+    numeric column.  Integer columns are scored as the density of their
+    dequantised values at the value itself: with steps of 1 that
+    approximates the log-probability of the value (a density averaged over
+    the cell would be its lower bound, by Jensen's inequality).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd
+    >>> from skflow import MixedDensity
+    >>> rng = np.random.RandomState(0)
+    >>> colour = rng.choice(["red", "blue"], 400)
+    >>> size = np.where(colour == "red", 2.0, 5.0) * rng.lognormal(0, 0.2, 400)
+    >>> df = pd.DataFrame({"colour": pd.Categorical(colour), "size": size,
+    ...                    "count": rng.poisson(3, 400)})
+    >>> est = MixedDensity(flow_params={"n_flows": 2, "max_iter": 5}, random_state=0).fit(df)
+    >>> est.column_types_
+    ['categorical', 'continuous', 'integer']
+    >>> draws = est.sample(5, random_state=0)
+    >>> list(draws.dtypes.astype(str))
+    ['category', 'float64', 'int64']
+    >>> bool((draws["size"] > 0).all() and (draws["count"] >= 0).all())
+    True
+    """
+
+    _parameter_constraints: dict = {
+        "column_types": [StrOptions({"auto"}), dict],
+        "bounds": [StrOptions({"auto"}), dict, None],
+        "flow_params": [dict, None],
+        "categorical_C": [Interval(Real, 0, None, closed="neither")],
+        "random_state": ["random_state"],
+    }
+
+    def __init__(self, *, column_types="auto", bounds="auto", flow_params=None, categorical_C=1.0,
+                 random_state=None):
+        self.column_types = column_types
+        self.bounds = bounds
+        self.flow_params = flow_params
+        self.categorical_C = categorical_C
+        self.random_state = random_state
+
+    # ------------------------------------------------------------- columns
+    def _frame(self, X, reset: bool):
+        """``X`` as a DataFrame (a numpy array's columns named by position)."""
+        pd = _pandas()
+        if _is_frame(X):
+            frame = X
+            if frame.shape[1] == 0:
+                raise ValueError("X has 0 feature(s); at least 1 is required")
+            if len(frame) < (2 if reset else 1):
+                raise ValueError(f"MixedDensity needs at least 2 rows to fit, got n_samples={len(frame)}")
+        else:  # arrays are numbers (their columns integer or continuous); tables with text are DataFrames
+            frame = pd.DataFrame(check_array(X, dtype="numeric", ensure_min_samples=2 if reset else 1))
+        # scikit-learn's own checks of the number and names of columns (and their messages)
+        _check_feature_names(self, X, reset=reset)
+        _check_n_features(self, frame, reset=reset)
+        return frame
+
+    def _column_bounds(self, frame, kinds) -> dict:
+        declared = {} if self.bounds in ("auto", None) else dict(self.bounds)
+        names = list(frame.columns)
+        bounds = {}
+        for j, (name, kind) in enumerate(zip(names, kinds)):
+            if kind == "categorical":
+                continue
+            key = name if name in declared else j if j in declared else None
+            if key is not None:
+                bound = declared.pop(key)
+                bounds[j] = (None, None) if bound is None else tuple(bound)
+                if len(bounds[j]) != 2:
+                    raise ValueError(f"bounds[{key!r}] must be (low, high), got {declared[key]!r}")
+                continue
+            values = frame.iloc[:, j].to_numpy(dtype=np.float64)
+            if self.bounds is None:
+                bounds[j] = (None, None)
+            elif values.min() > 0 or (values.min() == 0 and (j in self.steps_ or j in self.grid_steps_)):
+                bounds[j] = (0, None)
+            else:
+                bounds[j] = (None, None)
+        if declared:
+            raise ValueError(f"bounds names column(s) {sorted(map(str, declared))} that are not numeric columns of X")
+        return bounds
+
+    def _maps(self):
+        """The map of each numeric column (bounds of columns on a grid widened by half a step)."""
+        maps = {}
+        for j, (low, high) in self.bounds_.items():
+            half = self.steps_.get(j, self.grid_steps_.get(j, 0.0)) / 2
+            maps[j] = ColumnMap(None if low is None else low - half, None if high is None else high + half)
+        return maps
+
+    def _codes(self, frame) -> np.ndarray:
+        codes = np.zeros((len(frame), len(self._categorical)), dtype=np.int64)
+        for k, j in enumerate(self._categorical):
+            values = frame.iloc[:, j].to_numpy(dtype=object)
+            lookup = {v: i for i, v in enumerate(self.categories_[self._name(j)])}
+            try:
+                codes[:, k] = [lookup[v] for v in values]
+            except KeyError as exc:
+                raise ValueError(f"column {self._name(j)!r} has category {exc.args[0]!r}, not seen in fit "
+                                 f"(known: {list(lookup)})") from None
+        return codes
+
+    def _name(self, j: int):
+        names = getattr(self, "feature_names_in_", None)
+        return j if names is None else names[j]
+
+    def _numeric(self, frame, noise=None):
+        """The numeric columns mapped to the real line, their log-Jacobian per row, and rows outside a bound."""
+        maps = self._maps()
+        z = np.empty((len(frame), len(self._numeric_columns)))
+        log_jacobian = np.zeros(len(frame))
+        outside = np.zeros(len(frame), dtype=bool)
+        for k, j in enumerate(self._numeric_columns):
+            x = frame.iloc[:, j].to_numpy(dtype=np.float64).copy()
+            step = self.steps_.get(j, self.grid_steps_.get(j, 0.0))
+            if noise is not None and step:
+                x += noise.uniform(-0.5, 0.5, size=len(x)) * step
+                x = maps[j].clip(x)  # a grid value within half a step of a declared bound stays inside
+            ok = maps[j].inside(x)
+            outside |= ~ok
+            x[~ok] = maps[j].some_inside()  # any value inside: the row scores -inf anyway
+            z[:, k], jac = maps[j].forward(x)
+            log_jacobian += jac
+        return z, log_jacobian, outside
+
+    # ------------------------------------------------------------------ fit
+    @_fit_context(prefer_skip_nested_validation=False)  # the inner flow validates its own parameters
+    def fit(self, X: ArrayLike, y: None = None):
+        """Fit the categorical chain and the numeric flow to the table ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : None
+            Ignored, present for API consistency.
+
+        Returns
+        -------
+        self : object
+            The fitted estimator.
+        """
+        frame = self._frame(X, reset=True)
+        kinds = infer_column_types(frame, {} if self.column_types == "auto" else self.column_types)
+        self.column_types_ = kinds
+        self._categorical = [j for j, k in enumerate(kinds) if k == "categorical"]
+        self._numeric_columns = [j for j, k in enumerate(kinds) if k != "categorical"]
+        self._dtypes = list(frame.dtypes)
+        for j in self._numeric_columns:
+            values = frame.iloc[:, j]
+            if values.dtype.kind not in "biuf":
+                raise ValueError(f"column {frame.columns[j]!r} is {kinds[j]} but holds {values.dtype} values")
+            if not np.isfinite(values.to_numpy(dtype=np.float64)).all():
+                raise ValueError(f"column {frame.columns[j]!r} holds NaN or infinite values; impute or drop them first")
+        names = [self._name(j) for j in range(len(kinds))]
+        self.categories_ = {}
+        for j in self._categorical:
+            values = frame.iloc[:, j]
+            if values.isna().any():
+                raise ValueError(f"column {names[j]!r} holds missing values; give them a category of their own first")
+            declared = getattr(values.dtype, "categories", None)  # a pandas Categorical's, seen or not
+            seen = declared.tolist() if declared is not None else \
+                sorted(set(values.to_numpy(dtype=object).tolist()), key=lambda v: (str(type(v)), v))
+            self.categories_[names[j]] = np.asarray(seen, dtype=object)
+        self.steps_ = {j: integer_step(frame.iloc[:, j].to_numpy()) for j in self._numeric_columns
+                       if kinds[j] == "integer"}
+        continuous = [j for j in self._numeric_columns if kinds[j] == "continuous"]
+        found = grid_steps(frame.iloc[:, continuous].to_numpy(dtype=np.float64)) if continuous else []
+        self.grid_steps_ = {j: float(step) for j, step in zip(continuous, found) if step > 0}
+        self.bounds_ = self._column_bounds(frame, kinds)
+        maps = self._maps()
+        for j in self._numeric_columns:
+            x = frame.iloc[:, j].to_numpy(dtype=np.float64)
+            if not maps[j].inside(x).all():
+                raise ValueError(f"column {names[j]!r} has values outside its bounds {self.bounds_[j]}")
+
+        rng = private_random_state(self.random_state)
+        seed = int(rng.randint(np.iinfo(np.int32).max))
+        codes = self._codes(frame) if self._categorical else None
+        self.categorical_model_ = None
+        if self._categorical:
+            sizes = [len(self.categories_[names[j]]) for j in self._categorical]
+            self.categorical_model_ = CategoricalChain(sizes, C=self.categorical_C).fit(codes)
+        self.flow_ = None
+        if self._numeric_columns:
+            z, _, _ = self._numeric(frame, noise=np.random.RandomState(seed))
+            params = {"random_state": seed, **(self.flow_params or {})}
+            if self._categorical:
+                self.flow_ = MAFRegressor(**params).fit(self._context(codes), z)
+            else:
+                self.flow_ = MAFDensity(**params).fit(z)
+        return self
+
+    def _context(self, codes):
+        return one_hot(codes, self.categorical_model_.sizes)
+
+    # -------------------------------------------------------------- scoring
+    def score_samples(self, X: ArrayLike) -> np.ndarray:
+        """Log-probability of each row's categories plus the log-density of its numeric values.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+            The columns seen in ``fit``; categories must be ones seen there.
+
+        Returns
+        -------
+        log_density : ndarray of shape (n_samples,)
+            In the units the class notes describe; ``-inf`` for rows outside
+            a bound.
+        """
+        check_is_fitted(self)
+        frame = self._frame(X, reset=False)
+        codes = self._codes(frame) if self._categorical else None
+        out = np.zeros(len(frame))
+        if self._categorical:
+            out += self.categorical_model_.log_prob(codes)
+        if self._numeric_columns:
+            z, log_jacobian, outside = self._numeric(frame)
+            numeric = (self.flow_.log_prob(self._context(codes), z) if self._categorical
+                       else self.flow_.score_samples(z))
+            out += numeric + log_jacobian
+            out[outside] = -np.inf
+        return out
+
+    def score(self, X: ArrayLike, y: None = None) -> float:
+        """Mean of :meth:`score_samples` over the rows of ``X``.
+
+        Parameters
+        ----------
+        X : DataFrame or array-like of shape (n_samples, n_features)
+        y : None
+            Ignored.
+
+        Returns
+        -------
+        score : float
+        """
+        return float(np.mean(self.score_samples(X)))
+
+    def sample(self, n_samples: int = 1, random_state=None):
+        """Draw rows: categories from the chain, then numeric values given them.
+
+        Parameters
+        ----------
+        n_samples : int, default=1
+        random_state : int, RandomState instance or None, default=None
+
+        Returns
+        -------
+        X : DataFrame (when fitted on one) or ndarray of shape (n_samples, n_features)
+            The columns, dtypes and categories of the training table;
+            numeric values inside their bounds, integer columns on their
+            grid.
+        """
+        pd = _pandas()
+        check_is_fitted(self)
+        check_n_samples(n_samples, self.n_features_in_)
+        if not isinstance(n_samples, Integral):
+            raise TypeError(f"n_samples must be an integer, got {n_samples!r}")
+        rng = private_random_state(random_state)
+        n = int(n_samples)
+        names = [self._name(j) for j in range(self.n_features_in_)]
+        columns = {}
+        codes = None
+        if self._categorical:
+            codes = self.categorical_model_.sample(n, rng)
+            for k, j in enumerate(self._categorical):
+                columns[j] = self.categories_[names[j]][codes[:, k]]
+        if self._numeric_columns:
+            seed = int(rng.randint(np.iinfo(np.int32).max))
+            if self._categorical:
+                z = self.flow_.sample(self._context(codes), n_samples=1, random_state=seed).reshape(n, -1)
+            else:
+                z = self.flow_.sample(n, random_state=seed).reshape(n, -1)
+            maps = self._maps()
+            for k, j in enumerate(self._numeric_columns):
+                x = maps[j].inverse(z[:, k])
+                low, high = self.bounds_[j]
+                if j in self.steps_:
+                    x = np.round(x / self.steps_[j]) * self.steps_[j]
+                if j in self.steps_ or j in self.grid_steps_:  # within half a step beyond a bound: onto it
+                    x = np.clip(x, -np.inf if low is None else low, np.inf if high is None else high)
+                columns[j] = x
+        if not hasattr(self, "feature_names_in_") and not any(k == "categorical" for k in self.column_types_):
+            return np.column_stack([columns[j] for j in range(self.n_features_in_)])
+        frame = pd.DataFrame({names[j]: columns[j] for j in range(self.n_features_in_)})
+        for j, dtype in enumerate(self._dtypes):
+            if isinstance(dtype, pd.CategoricalDtype):
+                frame[names[j]] = pd.Categorical(frame[names[j]], categories=dtype.categories, ordered=dtype.ordered)
+            elif j in self._categorical:
+                frame[names[j]] = frame[names[j]].astype(dtype)
+            elif dtype.kind in "iu":
+                frame[names[j]] = frame[names[j]].astype(dtype)
+        return frame

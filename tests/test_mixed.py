@@ -1,0 +1,160 @@
+"""MixedDensity: categorical, integer, bounded and continuous columns in one density."""
+
+import itertools
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+
+from skflow import MixedDensity
+from skflow.estimators._categorical_chain import CategoricalChain
+from skflow.estimators._column_maps import ColumnMap
+
+FAST = {"n_flows": 2, "hidden_layer_sizes": (16,), "max_iter": 20}
+
+
+def _table(n=600, seed=0):
+    rng = np.random.RandomState(seed)
+    colour = rng.choice(["red", "green", "blue"], n, p=[0.5, 0.3, 0.2])
+    shape = np.where(colour == "red", rng.choice(["round", "square"], n, p=[0.9, 0.1]),
+                     rng.choice(["round", "square"], n, p=[0.2, 0.8]))
+    centre = pd.Series(colour).map({"red": -2.0, "green": 0.0, "blue": 3.0}).to_numpy()
+    return pd.DataFrame({
+        "colour": pd.Categorical(colour, categories=["red", "green", "blue", "violet"]),
+        "shape": shape.astype(object),
+        "x": centre + rng.normal(size=n),
+        "weight": np.exp(0.5 * centre + 0.3 * rng.normal(size=n)),  # positive
+        "count": rng.poisson(np.where(colour == "red", 1.0, 6.0)),
+        "share": rng.beta(2, 5, n),
+    })
+
+
+@pytest.mark.parametrize("low, high", [(None, None), (0.5, None), (None, 2.0), (-1.0, 3.0)])
+def test_column_map_jacobian_matches_autograd(low, high):
+    m = ColumnMap(low, high)
+    x = np.linspace(-0.9 if low is None or low < 0 else 0.6, 1.9, 7)
+    z, log_jacobian = m.forward(x)
+    t = torch.tensor(x, requires_grad=True)
+    if low is not None and high is not None:
+        zt = torch.log(t - low) - torch.log(high - t)
+    elif low is not None:
+        zt = torch.log(t - low)
+    elif high is not None:
+        zt = torch.log(high - t)
+    else:
+        zt = t * 1.0
+    (grad,) = torch.autograd.grad(zt.sum(), t)
+    np.testing.assert_allclose(log_jacobian, np.log(np.abs(grad.numpy())), rtol=1e-12, atol=1e-12)
+    np.testing.assert_allclose(m.inverse(z), x, rtol=1e-12)
+
+
+def test_categorical_chain_sums_to_one_over_every_combination():
+    rng = np.random.RandomState(0)
+    codes = np.c_[rng.randint(3, size=200), rng.randint(2, size=200), rng.randint(4, size=200)]
+    chain = CategoricalChain([3, 2, 4]).fit(codes)
+    every = np.array(list(itertools.product(range(3), range(2), range(4))))
+    assert np.exp(chain.log_prob(every)).sum() == pytest.approx(1.0, abs=1e-12)
+    draws = chain.sample(20000, np.random.RandomState(1))
+    frequencies = np.array([np.mean((draws == c).all(1)) for c in every])
+    np.testing.assert_allclose(frequencies, np.exp(chain.log_prob(every)), atol=0.01)
+
+
+def test_known_mixed_model_is_recovered():
+    # P(c) and c's Gaussian are known: the fit's mean log-likelihood must be close to the truth's
+    rng = np.random.RandomState(1)
+    n = 4000
+    c = rng.choice(["a", "b"], n, p=[0.3, 0.7])
+    mean = np.where(c == "a", -2.0, 2.0)
+    frame = pd.DataFrame({"c": c, "y": mean + 0.5 * rng.normal(size=n)})
+    truth = np.log(np.where(c == "a", 0.3, 0.7)) - 0.5 * ((frame.y - mean) / 0.5) ** 2 - np.log(0.5 * np.sqrt(2 * np.pi))
+    est = MixedDensity(flow_params={**FAST, "max_iter": 50}, random_state=0).fit(frame[:3000])
+    assert est.column_types_ == ["categorical", "continuous"]
+    assert est.score(frame[3000:]) == pytest.approx(truth[3000:].mean(), abs=0.05)
+
+
+def test_types_bounds_and_sampling_respect_the_table():
+    frame = _table()
+    est = MixedDensity(bounds={"share": (0, 1)}, flow_params=FAST, random_state=0).fit(frame)
+    assert est.column_types_ == ["categorical", "categorical", "continuous", "continuous", "integer", "continuous"]
+    assert est.bounds_ == {2: (None, None), 3: (0, None), 4: (0, None), 5: (0, 1)}
+    assert est.steps_ == {4: 1.0}
+    draws = est.sample(3000, random_state=0)
+    assert list(draws.columns) == list(frame.columns)
+    assert (draws.dtypes == frame.dtypes).all()
+    assert list(draws.colour.cat.categories) == ["red", "green", "blue", "violet"]
+    assert set(draws["shape"]) <= {"round", "square"} and draws["shape"].dtype == frame["shape"].dtype
+    assert (draws.weight > 0).all() and (draws["count"] >= 0).all() and draws.share.between(0, 1, "neither").all()
+    # the dependence between the parts survives: red rows are mostly round and have few counts
+    red = draws[draws.colour == "red"]
+    assert (red["shape"] == "round").mean() > 0.75 and red["count"].mean() < 2.5
+    assert abs(len(red) / 3000 - 0.5) < 0.05
+    # the same seed gives the same draws
+    pd.testing.assert_frame_equal(draws, est.sample(3000, random_state=0))
+
+
+def test_scores_are_exact_in_the_datas_units():
+    frame = _table()
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    scores = est.score_samples(frame[:5])
+    # a positive column scaled by c shifts the log-density by -log(c) (its log map absorbs the scale)
+    scaled = frame.assign(weight=frame.weight * 10.0)
+    est10 = MixedDensity(flow_params=FAST, random_state=0).fit(scaled)
+    np.testing.assert_allclose(est10.score_samples(scaled[:5]), scores - np.log(10.0), atol=1e-4)
+    outside = frame[:3].copy()
+    outside.loc[0, "weight"] = -1.0
+    assert np.isneginf(est.score_samples(outside)[0]) and np.isfinite(est.score_samples(outside)[1:]).all()
+
+
+def test_unseen_category_and_bad_input_say_why():
+    frame = _table()
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    bad = frame[:2].copy()
+    bad["shape"] = ["round", "triangle"]
+    with pytest.raises(ValueError, match="'shape' has category 'triangle', not seen in fit"):
+        est.score_samples(bad)
+    with pytest.raises(ValueError, match="outside its bounds"):
+        MixedDensity(bounds={"x": (0, None)}).fit(frame)
+    with pytest.raises(ValueError, match="not numeric columns"):
+        MixedDensity(bounds={"colour": (0, 1)}).fit(frame)
+    with pytest.raises(ValueError, match="column_types"):
+        MixedDensity(column_types={"x": "ordinal"}).fit(frame)
+    with pytest.raises(ValueError, match="missing"):
+        MixedDensity().fit(frame.assign(shape=[None] + list(frame["shape"][1:])))
+
+
+def test_numeric_only_and_categorical_only_tables():
+    rng = np.random.RandomState(0)
+    X = rng.normal(size=(300, 2))
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(X)
+    assert est.column_types_ == ["continuous", "continuous"] and est.sample(4).shape == (4, 2)
+    cats = pd.DataFrame({"a": rng.choice(list("xyz"), 300), "b": rng.choice(list("uv"), 300)})
+    only = MixedDensity().fit(cats)
+    every = pd.DataFrame(list(itertools.product("xyz", "uv")), columns=["a", "b"])
+    assert np.exp(only.score_samples(every)).sum() == pytest.approx(1.0)
+
+
+def test_a_grid_column_with_values_on_its_bound_draws_within_it():
+    rng = np.random.RandomState(3)
+    wet = rng.uniform(size=800) < 0.4
+    rain = np.where(wet, np.round(rng.gamma(1.5, 4.0, 800), 1), 0.0)  # millimetres, one decimal, dry days 0
+    frame = pd.DataFrame({"rain": rain, "temperature": 10 + 5 * rng.normal(size=800) - 3 * wet})
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    assert est.grid_steps_ == {0: 0.1} and est.bounds_[0] == (0, None) and est.bounds_[1] == (None, None)
+    draws = est.sample(2000, random_state=0)
+    assert (draws.rain >= 0).all() and (draws.rain == 0).mean() > 0.2
+    assert np.isfinite(est.score_samples(frame)).all()
+
+
+def test_declared_categories_never_seen_keep_a_little_probability():
+    frame = _table()
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    assert list(est.categories_["colour"]) == ["red", "green", "blue", "violet"]
+    row = frame[:1].copy()
+    row["colour"] = pd.Categorical(["violet"], categories=frame.colour.cat.categories)
+    score = est.score_samples(row)[0]
+    assert np.isfinite(score) and score < est.score_samples(frame[:1])[0] - 3
+    # the chain with unseen categories still sums to one
+    chain = est.categorical_model_
+    every = np.array(list(itertools.product(range(4), range(2))))
+    assert np.exp(chain.log_prob(every)).sum() == pytest.approx(1.0, abs=1e-12)
