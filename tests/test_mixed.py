@@ -158,3 +158,17 @@ def test_declared_categories_never_seen_keep_a_little_probability():
     chain = est.categorical_model_
     every = np.array(list(itertools.product(range(4), range(2))))
     assert np.exp(chain.log_prob(every)).sum() == pytest.approx(1.0, abs=1e-12)
+
+
+def test_a_row_unlike_its_category_falls_no_further_than_the_mixed_in_gaussian():
+    from skflow.estimators._gaussian import _gaussian_log_pdf
+
+    frame = _table()
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    odd = frame[:1].copy()
+    odd["colour"] = pd.Categorical(["red"], categories=frame.colour.cat.categories)
+    odd["x"], odd["weight"], odd["count"] = 6.0, 40.0, 30  # blue-like, and beyond
+    z, log_jacobian, _ = est._numeric(odd)
+    floor = (est.categorical_model_.log_prob(est._codes(odd)) + np.log(0.01) + log_jacobian
+             + _gaussian_log_pdf(z, est.numeric_mean_, est.numeric_covariance_))
+    assert est.score_samples(odd)[0] >= floor[0] - 1e-9

@@ -14,6 +14,7 @@ from sklearn.utils.validation import _check_feature_names, _check_n_features, ch
 from .._grid import grid_steps
 from ..nn.devices import private_random_state
 from ._categorical_chain import CategoricalChain, one_hot
+from ._gaussian import GAUSSIAN_WEIGHT_FLOOR, _gaussian_log_pdf, add_ridge
 from ._column_maps import ColumnMap, infer_column_types, integer_step
 from ._validation import check_n_samples
 from .density import MAFDensity
@@ -44,7 +45,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
       smoothed frequencies, then a multinomial logistic regression of each
       column on the one-hot codes of those before it;
     - the numeric part is a flow: a :class:`MAFRegressor` given the one-hot
-      categories where there are any, a :class:`MAFDensity` otherwise.
+      categories where there are any (mixed with one Gaussian of all the
+      numeric rows at weight 0.01, which bounds how far below that
+      Gaussian a row unlike the training rows of its category can fall), a
+      :class:`MAFDensity` otherwise (which mixes in its own Gaussian).
       Integer columns, and continuous columns recorded on a grid (see
       :func:`skflow.preprocessing.grid_steps`), are dequantised (uniform
       noise across one grid step) and bounded columns mapped to the real
@@ -296,6 +300,8 @@ class MixedDensity(DensityMixin, BaseEstimator):
             params = {"random_state": seed, **(self.flow_params or {})}
             if self._categorical:
                 self.flow_ = MAFRegressor(**params).fit(self._context(codes), z)
+                self.numeric_mean_ = z.mean(0)
+                self.numeric_covariance_ = add_ridge(np.atleast_2d(np.cov(z.T, bias=True)))
             else:
                 self.flow_ = MAFDensity(**params).fit(z)
         return self
@@ -326,8 +332,12 @@ class MixedDensity(DensityMixin, BaseEstimator):
             out += self.categorical_model_.log_prob(codes)
         if self._numeric_columns:
             z, log_jacobian, outside = self._numeric(frame)
-            numeric = (self.flow_.log_prob(self._context(codes), z) if self._categorical
-                       else self.flow_.score_samples(z))
+            if self._categorical:
+                numeric = np.logaddexp(
+                    np.log1p(-GAUSSIAN_WEIGHT_FLOOR) + self.flow_.log_prob(self._context(codes), z),
+                    np.log(GAUSSIAN_WEIGHT_FLOOR) + _gaussian_log_pdf(z, self.numeric_mean_, self.numeric_covariance_))
+            else:
+                numeric = self.flow_.score_samples(z)
             out += numeric + log_jacobian
             out[outside] = -np.inf
         return out
@@ -380,6 +390,8 @@ class MixedDensity(DensityMixin, BaseEstimator):
             seed = int(rng.randint(np.iinfo(np.int32).max))
             if self._categorical:
                 z = self.flow_.sample(self._context(codes), n_samples=1, random_state=seed).reshape(n, -1)
+                wide = rng.uniform(size=n) < GAUSSIAN_WEIGHT_FLOOR  # the rows drawn from the mixed-in Gaussian
+                z[wide] = rng.multivariate_normal(self.numeric_mean_, self.numeric_covariance_, int(wide.sum()))
             else:
                 z = self.flow_.sample(n, random_state=seed).reshape(n, -1)
             maps = self._maps()
