@@ -194,9 +194,20 @@ def dequantised(frame, seed=0):
 
 
 class ARF:
-    """arfpy's adversarial random forest with its likelihood computed from the fitted leaves."""
+    """arfpy's adversarial random forest with its likelihood computed from the fitted leaves
+    (columns renamed c0, c1, ...: arfpy's melt fails on a column called "value")."""
 
     def fit(self, frame, seed=0):
+        self.names = list(frame.columns)
+        return self._fit(frame.set_axis([f"c{i}" for i in range(frame.shape[1])], axis=1), seed)
+
+    def score_samples(self, frame):
+        return self._score_samples(frame.set_axis([f"c{i}" for i in range(frame.shape[1])], axis=1))
+
+    def sample(self, n, seed):
+        return self._sample(n, seed).set_axis(self.names, axis=1)
+
+    def _fit(self, frame, seed=0):
         from arfpy import arf
         if not hasattr(np, "in1d"):  # arfpy 0.1.1 predates numpy 2.4, which dropped in1d
             np.in1d = np.isin
@@ -218,7 +229,7 @@ class ARF:
                 x[c] = pd.Categorical(x[c].astype(str), categories=[str(v) for v in m.levels[c]]).codes
         return x
 
-    def score_samples(self, frame):
+    def _score_samples(self, frame):
         m = self.model
         x = self._encoded(frame)
         leaves = m.clf.apply(x.to_numpy())
@@ -244,7 +255,7 @@ class ARF:
                 per_tree[:, t] = total
             return np.logaddexp.reduce(per_tree, axis=1) - np.log(m.num_trees)
 
-    def sample(self, n, seed):
+    def _sample(self, n, seed):
         """FORGE (arfpy's own forge indexes a Series by position, which pandas 3 refuses):
         a leaf drawn by coverage, then each column from that leaf's distribution."""
         m, rng = self.model, np.random.RandomState(seed)
