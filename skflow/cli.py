@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 
 from ._version import __version__
-from .io import load_model, read_table, save_model, to_stdout, write_table
+from .io import load_model, read_frame, read_table, save_model, to_stdout, write_frame, write_table
 
 
 def _gas(args) -> int:
@@ -84,11 +84,38 @@ def sample_from(model, n_samples, random_state=None) -> np.ndarray:
     return draws
 
 
+def _fit_mixed(args) -> int:
+    """``skflow fit --mixed``: MixedDensity of a table with text (categorical) columns."""
+    from .estimators import MixedDensity
+
+    if args.outlier or args.background is not None:
+        raise ValueError("--mixed fits a MixedDensity; --outlier and --background take numeric tables only "
+                         "(score the MixedDensity's log-densities to rank rows)")
+    frame = read_frame(args.data)
+    flow_params = dict(n_flows=args.n_flows, hidden_layer_sizes=args.hidden, activation=args.activation,
+                       batch_norm=args.batch_norm, learning_rate_init=args.learning_rate,
+                       batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
+                       verbose=0 if args.quiet else 1, compile=args.compile)
+    model = MixedDensity(flow_params=flow_params, random_state=args.random_state)
+    with contextlib.redirect_stdout(sys.stderr):  # progress lines are not data
+        model.fit(frame)
+    try:
+        save_model(model, args.output, overwrite=args.force)
+    except FileExistsError:
+        raise ValueError(f"{args.output} was created during the fit; use --force to overwrite it") from None
+    kinds = ", ".join(f"{name}: {kind}" for name, kind in zip(frame.columns, model.column_types_))
+    _status(f"fitted MixedDensity on {len(frame)} rows ({kinds}); training mean log-likelihood "
+            f"{model.score(frame):.4f}; saved to {args.output}")
+    return 0
+
+
 def _fit(args) -> int:
     from .estimators import MAFDensity, MAFOutlierDetector
     from .estimators._validation import describe_stopping
 
     _check_output(args.output, args.force)
+    if args.mixed:
+        return _fit_mixed(args)
     data, names = read_table(args.data)
     X = _as_input(data, names)
     params = dict(n_flows=args.n_flows, hidden_layer_sizes=args.hidden, activation=args.activation,
@@ -127,12 +154,24 @@ def _feature_names(model, n):
     return [str(v) for v in names] if names is not None and len(names) == n else [f"x{i}" for i in range(n)]
 
 
+def _is_mixed(model) -> bool:
+    return type(model).__name__ == "MixedDensity"
+
+
 def _score(args) -> int:
     _check_output(args.output, args.force)
     model = load_model(args.model)
     if not hasattr(model, "score_samples"):
         raise ValueError(f"{args.model} holds a {type(model).__name__}, a conditional model: score it in "
                          "Python with log_prob(X, y)")
+    if _is_mixed(model):
+        if args.features or args.p_values:
+            raise ValueError("--features and --p-values need a model of numeric columns (skflow fit without --mixed)")
+        scores = model.score_samples(read_frame(args.data))
+        write_table(args.output, scores[:, None], ["log_density"], overwrite=args.force)
+        _status(f"scored {len(scores)} rows (mean log-likelihood {scores.mean():.4f})"
+                + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
+        return 0
     data, names = read_table(args.data)
     fitted_names = getattr(model, "feature_names_in_", None)
     if fitted_names is None:
@@ -185,6 +224,14 @@ def _scaler_log_jacobian(model) -> float:
 def _sample(args) -> int:
     _check_output(args.output, args.force)
     model = load_model(args.model)
+    if _is_mixed(model):  # a table: text columns, integer columns, the training dtypes
+        draws = model.sample(args.n_samples, random_state=args.random_state)
+        if isinstance(draws, np.ndarray):
+            write_table(args.output, draws, _feature_names(model, draws.shape[1]), overwrite=args.force)
+        else:
+            write_frame(args.output, draws, overwrite=args.force)
+        _status(f"drew {len(draws)} samples" + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
+        return 0
     draws = sample_from(model, args.n_samples, args.random_state)
     write_table(args.output, draws, _feature_names(model, draws.shape[1]), overwrite=args.force)
     _status(f"drew {len(draws)} samples" + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
@@ -326,6 +373,10 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--quiet", action="store_true", help="no progress line per epoch")
     fit.add_argument("--outlier", action="store_true",
                      help="fit MAFOutlierDetector (scores with conformal p-values: skflow score --p-values)")
+    fit.add_argument("--mixed", action="store_true",
+                     help="a CSV (with a header) or Parquet table with text (categorical) and integer columns: "
+                          "fit MixedDensity (categories x a flow of the numbers given them; needs pandas). "
+                          "The flow options above apply to its numeric part; --layer-type and --init do not")
     fit.add_argument("--background", metavar="TABLE",
                      help="with --outlier: generic rows for a background Gaussian; scores become the "
                           "log-likelihood ratio of the model to it")

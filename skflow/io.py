@@ -17,14 +17,17 @@ from pathlib import Path
 
 import numpy as np
 
-__all__ = ["TRUSTED_TYPES", "atomic_write", "load_model", "read_table", "save_model", "to_stdout", "write_table"]
+__all__ = ["TRUSTED_TYPES", "atomic_write", "load_model", "read_frame", "read_table", "save_model", "to_stdout",
+           "write_frame", "write_table"]
 
 #: skflow's own types that a ``.skops`` file may hold (scikit-learn's own
 #: estimators, a Pipeline or a StandardScaler, are trusted by skops itself).
 TRUSTED_TYPES = [
+    "skflow.estimators._categorical_chain.CategoricalChain",
     "skflow.estimators.classifier.MAFClassifier",
     "skflow.estimators.density.MAFDensity",
     "skflow.estimators.gaussian_density.GaussianDensity",
+    "skflow.estimators.mixed.MixedDensity",
     "skflow.estimators.outlier.MAFOutlierDetector",
     "skflow.estimators.regressor.MAFRegressor",
     "skflow.preprocessing.CorrelationFilter",
@@ -61,8 +64,8 @@ def read_table(path):
         names = [str(c) for c in frame.columns]
         for name, dtype in zip(names, frame.dtypes):
             if getattr(dtype, "kind", "O") not in "biuf":
-                raise ValueError(f"{path}: column {name!r} is not numeric; encode it first "
-                                 "(e.g. with scikit-learn's OneHotEncoder)")
+                raise ValueError(f"{path}: column {name!r} is not numeric; fit the table with "
+                                 "skflow fit --mixed (MixedDensity), or encode it first")
         data = frame.to_numpy(dtype=float)
     else:
         data, names = _read_csv(path)
@@ -70,6 +73,35 @@ def read_table(path):
     if data.ndim == 1:
         data = data[:, None]
     return data, names
+
+
+def read_frame(path):
+    """A CSV (with a header) or Parquet table as a pandas DataFrame, text
+    columns kept as text (for :class:`~skflow.MixedDensity`); ``"-"`` reads
+    CSV from standard input."""
+    try:
+        import pandas as pd
+    except ImportError as exc:
+        raise ValueError("tables with text columns need pandas: pip install 'skflow-density[tables]'") from exc
+    if to_stdout(path):
+        return pd.read_csv(sys.stdin)
+    path = Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path}: no such file")
+    if path.suffix.lower() in (".parquet", ".pq"):
+        return pd.read_parquet(path)
+    if path.suffix.lower() == ".npy":
+        raise ValueError(f"{path}: an NPY file holds numbers only; a table with text columns is a CSV or Parquet file")
+    return pd.read_csv(path)
+
+
+def write_frame(path, frame, overwrite=True) -> None:
+    """Write a DataFrame as CSV to ``path`` (atomically) or to standard output for ``None`` or "-"."""
+    if to_stdout(path):
+        frame.to_csv(sys.stdout, index=False)
+        return
+    with atomic_write(path, overwrite=overwrite) as f:
+        f.write(frame.to_csv(index=False).encode())
 
 
 def _read_stdin():
@@ -128,7 +160,8 @@ def _bad_cell(path, delimiter, has_header):
                 except ValueError:
                     what = "an empty cell (missing value)" if not cell.strip() else f"{cell.strip()!r} is not a number"
                     where = "rows counted after the header" if has_header else "no header"
-                    return f"{path}: row {number}, column {j}: {what} (1-based, {where})"
+                    hint = "" if not cell.strip() else "; a table with text columns: skflow fit --mixed (MixedDensity)"
+                    return f"{path}: row {number}, column {j}: {what} (1-based, {where}){hint}"
     return f"{path}: not a numeric table"
 
 

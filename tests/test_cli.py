@@ -68,7 +68,32 @@ def test_non_numeric_table_is_an_error(tmp_path, capsys):
     bad = tmp_path / "bad.csv"
     bad.write_text("a,b\n1,x\n")
     assert main(["fit", str(bad), "-o", str(tmp_path / "m.skops")]) == 2
-    assert "row 1, column 2: 'x' is not a number (1-based, rows counted after the header)" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "row 1, column 2: 'x' is not a number (1-based, rows counted after the header)" in err
+    assert "skflow fit --mixed" in err
+
+
+def test_mixed_table_fit_score_sample(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    rng = np.random.RandomState(0)
+    colour = rng.choice(["red", "blue"], 400)
+    frame = pd.DataFrame({"colour": colour, "size": np.where(colour == "red", 2.0, 6.0) * rng.lognormal(0, 0.2, 400),
+                          "count": rng.poisson(3, 400)})
+    data, model, scores, samples = (tmp_path / n for n in ("t.csv", "m.skops", "s.csv", "x.csv"))
+    frame.to_csv(data, index=False)
+    assert main(["fit", str(data), "-o", str(model), "--mixed", "--max-iter", "5", "--n-flows", "2",
+                 "--hidden", "16", "--quiet"]) == 0
+    assert "colour: categorical, size: continuous, count: integer" in capsys.readouterr().err
+    assert main(["score", str(model), str(data), "-o", str(scores)]) == 0
+    values = np.loadtxt(scores, skiprows=1)
+    assert values.shape == (400,) and np.isfinite(values).all()
+    assert main(["sample", str(model), "300", "-o", str(samples), "--random-state", "0"]) == 0
+    drawn = pd.read_csv(samples)
+    assert list(drawn.columns) == ["colour", "size", "count"] and set(drawn.colour) <= {"red", "blue"}
+    assert (drawn["size"] > 0).all() and drawn["count"].dtype.kind == "i" and (drawn["count"] >= 0).all()
+    assert main(["score", str(model), str(data), "--p-values"]) == 2
+    assert "--p-values need a model of numeric columns" in capsys.readouterr().err
+    assert main(["fit", str(data), "-o", str(tmp_path / "o.skops"), "--mixed", "--outlier"]) == 2
 
 
 def test_wrong_model_type(tmp_path, capsys, table):

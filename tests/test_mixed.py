@@ -172,3 +172,22 @@ def test_a_row_unlike_its_category_falls_no_further_than_the_mixed_in_gaussian()
     floor = (est.categorical_model_.log_prob(est._codes(odd)) + np.log(0.01) + log_jacobian
              + _gaussian_log_pdf(z, est.numeric_mean_, est.numeric_covariance_))
     assert est.score_samples(odd)[0] >= floor[0] - 1e-9
+
+
+def test_persistence_clone_and_search(tmp_path):
+    from sklearn.base import clone
+    from sklearn.model_selection import GridSearchCV
+
+    from skflow.io import load_model, save_model
+
+    frame = _table(300)
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    expected = est.score_samples(frame[:5])
+    for name in ("model.skops", "model.joblib"):  # skops: plain values, no pandas dtype objects
+        save_model(est, tmp_path / name)
+        loaded = load_model(tmp_path / name)
+        np.testing.assert_array_equal(loaded.score_samples(frame[:5]), expected)
+        pd.testing.assert_frame_equal(loaded.sample(20, random_state=1), est.sample(20, random_state=1))
+    assert not hasattr(clone(est), "flow_")
+    search = GridSearchCV(MixedDensity(flow_params=FAST, random_state=0), {"categorical_C": [0.1, 10.0]}, cv=2)
+    assert search.fit(frame).best_params_["categorical_C"] in (0.1, 10.0)

@@ -258,7 +258,9 @@ class MixedDensity(DensityMixin, BaseEstimator):
         self.column_types_ = kinds
         self._categorical = [j for j, k in enumerate(kinds) if k == "categorical"]
         self._numeric_columns = [j for j, k in enumerate(kinds) if k != "categorical"]
-        self._dtypes = list(frame.dtypes)
+        # dtype names, not dtype objects: a skops file stores plain values only
+        self._dtypes = ["category" if isinstance(d, _pandas().CategoricalDtype) else str(d) for d in frame.dtypes]
+        self._ordered = [bool(getattr(d, "ordered", False)) for d in frame.dtypes]
         for j in self._numeric_columns:
             values = frame.iloc[:, j]
             if values.dtype.kind not in "biuf":
@@ -407,10 +409,9 @@ class MixedDensity(DensityMixin, BaseEstimator):
             return np.column_stack([columns[j] for j in range(self.n_features_in_)])
         frame = pd.DataFrame({names[j]: columns[j] for j in range(self.n_features_in_)})
         for j, dtype in enumerate(self._dtypes):
-            if isinstance(dtype, pd.CategoricalDtype):
-                frame[names[j]] = pd.Categorical(frame[names[j]], categories=dtype.categories, ordered=dtype.ordered)
-            elif j in self._categorical:
-                frame[names[j]] = frame[names[j]].astype(dtype)
-            elif dtype.kind in "iu":
+            if dtype == "category":  # its categories are categories_, declared ones included
+                frame[names[j]] = pd.Categorical(frame[names[j]], categories=list(self.categories_[names[j]]),
+                                                 ordered=self._ordered[j])
+            else:
                 frame[names[j]] = frame[names[j]].astype(dtype)
         return frame
