@@ -191,3 +191,18 @@ def test_persistence_clone_and_search(tmp_path):
     assert not hasattr(clone(est), "flow_")
     search = GridSearchCV(MixedDensity(flow_params=FAST, random_state=0), {"categorical_C": [0.1, 10.0]}, cv=2)
     assert search.fit(frame).best_params_["categorical_C"] in (0.1, 10.0)
+
+
+def test_sampling_given_the_first_categorical_columns():
+    frame = _table(1500)
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    given = pd.DataFrame({"colour": ["red"] * 1000 + ["blue"] * 1000})
+    draws = est.sample(random_state=0, given=given)
+    assert len(draws) == 2000 and (draws.colour.astype(str).to_numpy() == given.colour.to_numpy()).all()
+    red, blue = draws[:1000], draws[1000:]
+    assert (red["shape"] == "round").mean() > 0.75 and (blue["shape"] == "square").mean() > 0.6
+    assert red.x.mean() < -1 and blue.x.mean() > 2  # the numbers follow the given categories
+    with pytest.raises(ValueError, match="first categorical columns in order"):
+        est.sample(given=pd.DataFrame({"shape": ["round"]}))
+    with pytest.raises(ValueError, match="'colour' has category 'pink'"):
+        est.sample(given=pd.DataFrame({"colour": ["pink"]}))

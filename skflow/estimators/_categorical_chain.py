@@ -75,10 +75,16 @@ class CategoricalChain:
             total += self._log_factor(j, codes[:, :j])[np.arange(len(codes)), codes[:, j]]
         return total
 
-    def sample(self, n: int, rng: np.random.RandomState) -> np.ndarray:
+    def sample(self, n: int, rng: np.random.RandomState, given: np.ndarray | None = None) -> np.ndarray:
+        """``n`` draws of every column's code; ``given`` (shape (n, k)) fixes
+        the first k columns' codes and draws the rest given them."""
         codes = np.zeros((n, len(self.sizes)), dtype=np.int64)
-        codes[:, 0] = rng.choice(self.sizes[0], size=n, p=np.exp(self.first_))
-        for j in range(1, len(self.sizes)):
+        k = 0 if given is None else given.shape[1]
+        if k:
+            codes[:, :k] = given
+        else:
+            codes[:, 0] = rng.choice(self.sizes[0], size=n, p=np.exp(self.first_))
+        for j in range(max(k, 1), len(self.sizes)):
             p = np.exp(self._log_factor(j, codes[:, :j]))
             cumulative = np.cumsum(p / p.sum(1, keepdims=True), axis=1)
             codes[:, j] = np.minimum((rng.uniform(size=(n, 1)) > cumulative).sum(1), self.sizes[j] - 1)

@@ -308,6 +308,24 @@ class MixedDensity(DensityMixin, BaseEstimator):
                 self.flow_ = MAFDensity(**params).fit(z)
         return self
 
+    def _given_codes(self, given, names) -> np.ndarray:
+        """The codes of ``given``'s columns, which must be the first categorical columns in order."""
+        if not _is_frame(given):
+            raise TypeError("given must be a DataFrame whose columns are the first categorical columns")
+        wanted = [names[j] for j in self._categorical[: given.shape[1]]]
+        if [str(c) for c in given.columns] != [str(w) for w in wanted] or given.shape[1] == 0:
+            raise ValueError(f"given must hold the first categorical columns in order ({wanted or 'none'} for "
+                             f"{given.shape[1]} column(s)), got {list(given.columns)}: the chain's order makes only "
+                             "those conditionals exact")
+        codes = np.zeros((len(given), given.shape[1]), dtype=np.int64)
+        for k, j in enumerate(self._categorical[: given.shape[1]]):
+            lookup = {v: i for i, v in enumerate(self.categories_[names[j]])}
+            try:
+                codes[:, k] = [lookup[v] for v in given.iloc[:, k].to_numpy(dtype=object)]
+            except KeyError as exc:
+                raise ValueError(f"column {names[j]!r} has category {exc.args[0]!r}, not one of {list(lookup)}") from None
+        return codes
+
     def _context(self, codes):
         return one_hot(codes, self.categorical_model_.sizes)
 
@@ -359,13 +377,20 @@ class MixedDensity(DensityMixin, BaseEstimator):
         """
         return float(np.mean(self.score_samples(X)))
 
-    def sample(self, n_samples: int = 1, random_state=None):
+    def sample(self, n_samples: int = 1, random_state=None, given=None):
         """Draw rows: categories from the chain, then numeric values given them.
 
         Parameters
         ----------
         n_samples : int, default=1
+            Ignored when ``given`` is set (one draw per row of it).
         random_state : int, RandomState instance or None, default=None
+        given : DataFrame, default=None
+            Conditional sampling: values of the first categorical columns
+            (in the table's order, as many as given; the chain's order makes
+            exactly those conditionals available), one row per draw; the
+            other categorical columns are drawn given them, then the
+            numeric columns given all categories.
 
         Returns
         -------
@@ -376,16 +401,19 @@ class MixedDensity(DensityMixin, BaseEstimator):
         """
         pd = _pandas()
         check_is_fitted(self)
+        names = [self._name(j) for j in range(self.n_features_in_)]
+        fixed = None
+        if given is not None:
+            fixed, n_samples = self._given_codes(given, names), len(given)
         check_n_samples(n_samples, self.n_features_in_)
         if not isinstance(n_samples, Integral):
             raise TypeError(f"n_samples must be an integer, got {n_samples!r}")
         rng = private_random_state(random_state)
         n = int(n_samples)
-        names = [self._name(j) for j in range(self.n_features_in_)]
         columns = {}
         codes = None
         if self._categorical:
-            codes = self.categorical_model_.sample(n, rng)
+            codes = self.categorical_model_.sample(n, rng, fixed)
             for k, j in enumerate(self._categorical):
                 columns[j] = self.categories_[names[j]][codes[:, k]]
         if self._numeric_columns:
