@@ -146,3 +146,20 @@ def test_warm_start_continues_on_streamed_rows():
     est.set_params(warm_start=True).fit(ChunkedRows(X[::-1].copy(), chunk_rows=200))
     np.testing.assert_array_equal(est.location_, location)
     assert est.n_iter_ > 3
+
+
+def test_batch_norm_statistics_come_from_every_streamed_row(monkeypatch):
+    import torch
+
+    monkeypatch.setattr("skflow.estimators._streamed.SAMPLE_ROWS", 400)  # the sample is not every row
+    X = np.random.RandomState(5).standard_normal((2400, 3)) * [1.0, 3.0, 0.5] + [0.0, 1.0, -2.0]
+    est = MAFDensity(**{**SMALL, "batch_norm": True, "early_stopping": False, "dequantize": False}).fit(
+        ChunkedRows(X, chunk_rows=300))
+    layers = [t for t in est.flow_.transforms if hasattr(t, "set_statistics")]
+    streamed = [(t.running_mean.clone(), t.running_var.clone()) for t in layers]
+    z = torch.from_numpy(((X - est.location_) / est.scale_).astype(np.float32))
+    est.flow_.refit_batch_norm(z)  # every row in memory at once: the reference
+    assert layers
+    for (mean, var), t in zip(streamed, layers):
+        torch.testing.assert_close(mean, t.running_mean, rtol=1e-5, atol=1e-6)
+        torch.testing.assert_close(var, t.running_var, rtol=1e-5, atol=1e-6)

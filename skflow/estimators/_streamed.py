@@ -8,6 +8,8 @@ start's mixture and shrinkage, the grid steps and batch-norm statistics)
 and a bounded subset of the held-out chunks' rows.  :class:`StreamedRows`
 is then what each epoch trains on: the training chunks in a new random
 order, each read, dequantised, standardised and shuffled on its own.
+After training, :func:`refit_batch_norm_streamed` sets batch-norm
+statistics from every training row, one pass per batch-norm layer.
 
 With ``ChunkedRows(distributed=True)`` each rank measures its own shard;
 the moments are merged over the ranks and the in-memory rows gathered, so
@@ -143,6 +145,50 @@ def _over_ranks(moments, n_train, sample, validation, held):
 
     return (merged, min(r[1] for r in everyone), joined(2, SAMPLE_ROWS), joined(3, VALIDATION_ROWS),
             joined(4, HELD_ROWS))
+
+
+@torch.no_grad()
+def refit_batch_norm_streamed(flow, rows: "StreamedRows") -> None:
+    """Every batch-norm layer's statistics from all training rows of
+    ``rows`` (merged over the ranks), in one pass over the chunks per layer:
+    each chunk is pushed through the layers before it."""
+    if not flow.has_statistics():
+        return
+    was_training = flow.training
+    flow.eval()
+    transforms = list(flow.transforms)
+    for position, layer in enumerate(transforms):
+        if not hasattr(layer, "set_statistics"):
+            continue
+        moments = None
+        for c in rows.chunks:
+            h = rows.standardised(rows.source.read(int(c)))
+            for t in transforms[:position]:
+                h = flow._call(t, h, None)[0]
+            h = h.double().cpu().numpy()
+            block = (len(h), h.mean(0), np.square(h - h.mean(0)).sum(0))
+            moments = block if moments is None else _merge_diagonal(moments, block)
+        if rows.source.distributed:
+            import torch.distributed as dist
+
+            everyone = [None] * dist.get_world_size()
+            dist.all_gather_object(everyone, moments)
+            moments = everyone[0]
+            for other in everyone[1:]:
+                moments = _merge_diagonal(moments, other)
+        n, mean, squares = moments
+        like = layer.running_mean
+        layer.set_statistics(torch.as_tensor(mean, dtype=like.dtype, device=like.device),
+                             torch.as_tensor(squares / n, dtype=like.dtype, device=like.device))
+    flow.train(was_training)
+
+
+def _merge_diagonal(a, b):
+    """:func:`_merge` of per-column moments (sums of squares instead of scatter matrices)."""
+    (na, ma, sa), (nb, mb, sb) = a, b
+    n = na + nb
+    delta = mb - ma
+    return n, ma + delta * (nb / n), sa + sb + delta**2 * (na * nb / n)
 
 
 class StreamedRows:

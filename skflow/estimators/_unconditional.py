@@ -26,7 +26,7 @@ from ._fitting import GaussianStart
 from ._mixture_start import GaussianMixtureStart
 from ._gaussian import GAUSSIAN_WEIGHT_FLOOR, _best_gaussian_weight, _gaussian_log_pdf, _shrunk_gaussian, add_ridge
 from ._scaling import refuse_rows_beyond_reach
-from ._streamed import StreamedRows, measure_stream
+from ._streamed import StreamedRows, measure_stream, refit_batch_norm_streamed
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
 
 
@@ -364,6 +364,7 @@ class UnconditionalMAF(BaseMAF):
                               device=resolve_device(self.device), noise_seed=rng.randint(2**31 - 1))
         start = _start(self, private_random_state(self.random_state), moments)
         result, val_index = self._train(X, split=split, start=start, stream=stream)
+        refit_batch_norm_streamed(self.flow_, stream)  # the sample's statistics served training; all rows' now
         held_out = result.held_out
         if held_out is not None and isinstance(start, GaussianMixtureStart):
             held_out = (self._held_out_gaussian(X, val_index), held_out[1])
