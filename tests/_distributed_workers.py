@@ -40,6 +40,6 @@ def fit_estimator(rank, world, port, out_dir, shards, X_test, params):
     try:
         est = MAFDensity(**params).fit(ChunkedRows(shards[rank], chunk_rows=500, distributed=True))
         np.save(os.path.join(out_dir, f"rank{rank}.npy"),
-                np.r_[est.score_samples(X_test), est.n_iter_, est.best_epoch_])
+                np.r_[est.score_samples(X_test), est.n_iter_, est.best_epoch_, est.batch_size_])
     finally:
         dist.destroy_process_group()

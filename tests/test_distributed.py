@@ -64,6 +64,8 @@ def test_estimator_fit_of_sharded_chunked_rows(tmp_path):
     rank0, rank1 = (np.load(tmp_path / f"rank{r}.npy") for r in range(2))
     np.testing.assert_array_equal(rank0, rank1)  # one model, every rank
     single = MAFDensity(**params).fit(X[1000:])
+    # a step's batch is both ranks' together (128 rows each): what one process on every row takes
+    assert rank0[-1] == single.batch_size_ == 256
     # the same quality as one process on every row (not the same model: other batches and chunks)
     assert rank0[:1000].mean() > single.score_samples(X_test).mean() - 0.1
     assert rank0[:1000].mean() > GaussianDensity().fit(X[1000:]).score_samples(X_test).mean() + 0.5

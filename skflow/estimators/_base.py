@@ -293,14 +293,17 @@ class BaseMAF(BaseEstimator):
         if not partial and (split is not None or self.early_stopping):
             val_index, train_rows = split if split is not None else self._validation_split(n, rng, stratify)
         n_train = n if train_rows is None else len(train_rows)
+        # A step's batch is every rank's together: the schedule sees all ranks' rows,
+        # and each rank takes its share of the batch.
         batch_size, learning_rate = batch_schedule(self.batch_size, self.learning_rate_init,
-                                                   n_train if stream is None else stream.n_rows)
+                                                   n_train if stream is None else stream.n_total)
+        world = 1 if stream is None else stream.world
         data_parallel = stream is not None and stream.source.distributed
         training = TrainingConfig(
             learning_rate=learning_rate,
             learning_rate_schedule=self.learning_rate,
             weight_decay=self.weight_decay,
-            batch_size=batch_size,
+            batch_size=max(1, round(batch_size / world)),
             max_epochs=1 if partial else self.max_iter,
             n_iter_no_change=10 if self.n_iter_no_change == "auto" else self.n_iter_no_change,
             min_steps_no_change=MIN_PATIENCE_STEPS if self.n_iter_no_change == "auto" else 0,
@@ -327,7 +330,7 @@ class BaseMAF(BaseEstimator):
         self.flow_ = result.flow
         self.device_ = device
         self.layer_type_ = config.get("transform", "affine")
-        self.batch_size_ = result.batch_size
+        self.batch_size_ = result.batch_size * world
         # A start may choose the base (init="gaussian_mixture"): the file must rebuild it.
         self._flow_config_ = {**config, **base_config(result.flow)}
         for name, value in result.start_attributes.items():

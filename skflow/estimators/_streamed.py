@@ -199,10 +199,16 @@ class StreamedRows:
     ``device`` in ``dtype`` and cut into shuffled batches.
 
     With ranks, every rank stops an epoch after the same number of batches
-    (the smallest rank's count), so their steps pair up."""
+    (the smallest rank's count), so their steps pair up.  ``n_rows`` is
+    this rank's share (the smallest rank's), ``n_total`` every rank's
+    training rows and ``world`` the number of ranks: a step's batch is the
+    ranks' batches together."""
 
-    def __init__(self, source, chunks, n_rows, *, location, scale, grid_steps, dtype, device, noise_seed):
+    def __init__(self, source, chunks, n_rows, *, location, scale, grid_steps, dtype, device, noise_seed,
+                 n_total=None, world=1):
         self.source, self.chunks, self.n_rows = source, chunks, n_rows
+        self.n_total = n_rows if n_total is None else n_total
+        self.world = world
         self.location, self.scale, self.grid_steps = location, scale, grid_steps
         self.dtype, self.device = dtype, device
         self.noise = np.random.RandomState(noise_seed)

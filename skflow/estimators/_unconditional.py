@@ -359,9 +359,15 @@ class UnconditionalMAF(BaseMAF):
             X = np.concatenate([X, standardised(found.validation)])
         covariance = (found.covariance + np.diag(self.grid_steps_**2 / 12)) / np.outer(self.scale_, self.scale_)
         moments = (np.zeros(d), covariance)
+        world = 1
+        if source.distributed:
+            import torch.distributed as dist
+
+            world = dist.get_world_size()
         stream = StreamedRows(source, found.train_chunks, found.n_train_min, location=self.location_,
                               scale=self.scale_, grid_steps=self.grid_steps_, dtype=np.dtype(self.dtype),
-                              device=resolve_device(self.device), noise_seed=rng.randint(2**31 - 1))
+                              device=resolve_device(self.device), noise_seed=rng.randint(2**31 - 1),
+                              n_total=found.n_train, world=world)
         start = _start(self, private_random_state(self.random_state), moments)
         result, val_index = self._train(X, split=split, start=start, stream=stream)
         refit_batch_norm_streamed(self.flow_, stream)  # the sample's statistics served training; all rows' now
