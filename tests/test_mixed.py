@@ -206,3 +206,19 @@ def test_sampling_given_the_first_categorical_columns():
         est.sample(given=pd.DataFrame({"shape": ["round"]}))
     with pytest.raises(ValueError, match="'colour' has category 'pink'"):
         est.sample(given=pd.DataFrame({"colour": ["pink"]}))
+
+
+def test_the_conditional_part_keeps_the_better_of_two_starts():
+    from skflow import MAFRegressor
+
+    frame = _table(400)
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # as fit draws it
+    z = est._numeric(frame, noise=np.random.RandomState(seed))[0]
+    context = est._context(est._codes(frame))
+    scores = {init: MAFRegressor(**{"random_state": seed, **FAST, "init": init}).fit(context, z).best_validation_score_
+              for init in ("gaussian", "identity")}
+    assert est.flow_.init == max(scores, key=scores.get)
+    assert est.flow_.best_validation_score_ == max(scores.values())
+    fixed = MixedDensity(flow_params={**FAST, "init": "identity"}, random_state=0).fit(frame)
+    assert fixed.flow_.init == "identity"
