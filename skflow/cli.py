@@ -337,7 +337,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit = sub.add_parser("fit", help="fit MAFDensity to a table and save it",
                          formatter_class=argparse.ArgumentDefaultsHelpFormatter,
                          description="Fit a density model to a CSV (header optional), NPY or "
-                         "Parquet table of numbers and save it: with skops for a .skops path "
+                         "Parquet table of numbers (with --mixed: text columns too) and save it: "
+                         "with skops for a .skops path "
                          "(safe to load: nothing in the file runs), else with joblib. The model "
                          "standardises each column inside, so any units will do. Progress and "
                          "the summary go to standard error.")
