@@ -36,19 +36,16 @@ import argparse
 import json
 import os
 import sys
-import time
-import warnings
 from pathlib import Path
 
 import numpy as np
 from scipy.stats import kstest
-from sklearn.datasets import load_breast_cancer, load_digits, load_iris, load_wine
-from sklearn.exceptions import ConvergenceWarning
+from sklearn.datasets import load_digits, load_iris
 from sklearn.metrics import roc_auc_score
 
 sys.path.insert(0, str(Path(__file__).parent))
-from small_data import (_mel_features, _parameters, _pipeline, _speech_commands,  # noqa: E402
-                        dequantised, novelty_models, novelty_tasks)
+from small_data import (_mel_features, _parameters, _speech_commands,  # noqa: E402
+                        dequantised, fit_timed, novelty_models, novelty_tasks)
 from skflow.datasets import speaker_split  # noqa: E402
 from _machine import cpu_name  # noqa: E402
 
@@ -175,19 +172,13 @@ def run(repeats, only=None, maf_params=None):
         if groups is not None and len(np.unique(groups)) > 1:
             runs.insert(1, (maf_name + ", fit(groups=sources)", models[maf_name], groups))
         for m, model, g in runs:
-            pipe = _pipeline(pre, model)
-            began = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                pipe.fit(X_train, **({} if g is None else {f"{pipe.steps[-1][0]}__groups": g}))
-            seconds = time.perf_counter() - began
+            pipe, seconds = fit_timed(pre, model, X_train, g)
             entry = results.setdefault((task, m), dict(aucs=[], seconds=[], fdr=[], flagged=[], ks=[],
                                                        n_train=len(X_train), n_test=len(X_test)))
             entry["aucs"].append(float(roc_auc_score(y_test, pipe.score_samples(X_test))))
             entry["seconds"].append(seconds)
             if m == maf_name:
                 det, Z = pipe[-1], pipe[:-1].transform(X_test)
-                p = det.p_values(Z)
                 flagged = det.set_params(fdr=FDR).predict(Z) == -1
                 entry["fdr"].append(float((flagged & (y_test == 1)).sum() / max(1, flagged.sum())))
                 entry["flagged"].append(int(flagged.sum()))

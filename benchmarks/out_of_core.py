@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import subprocess
 import sys
 import time
@@ -52,7 +51,6 @@ began = time.perf_counter()
 with contextlib.redirect_stdout(log):
     if mode == "streamed":
         est.fit(ChunkedRows(np.memmap(path, dtype=np.float32, mode="r", shape=(rows, features)), chunk_rows=chunk_rows))
-        trained = None
     else:
         X = np.fromfile(path, dtype=np.float32, count=in_memory_rows * features).reshape(-1, features)
         est.fit(X)

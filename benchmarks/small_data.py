@@ -306,6 +306,16 @@ def _pipeline(pre, model):
     return make_pipeline(*[clone(p) for p in pre], StandardScaler(), clone(model))
 
 
+def fit_timed(pre, model, X, groups=None):
+    """``_pipeline(pre, model)`` fitted to ``X`` (the last step told ``groups``), and the fit's seconds."""
+    pipe = _pipeline(pre, model)
+    began = time.perf_counter()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        pipe.fit(X, **({} if groups is None else {f"{pipe.steps[-1][0]}__groups": groups}))
+    return pipe, time.perf_counter() - began
+
+
 def _score(pipe, X):
     # GridSearchCV keeps the refitted best model; score_samples goes through it.
     return pipe.score_samples(X)
@@ -382,12 +392,7 @@ def run_novelty(maf_params, quick, repeats):
             m, model = next(iter(models.items()))
             runs.insert(1, (m + ", fit(groups=sources)", model, groups))
         for m, model, g in runs:
-            pipe = _pipeline(pre, model)
-            began = time.perf_counter()
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                pipe.fit(X_train, **({} if g is None else {f"{pipe.steps[-1][0]}__groups": g}))
-            seconds = time.perf_counter() - began
+            pipe, seconds = fit_timed(pre, model, X_train, g)
             auc = roc_auc_score(y_test, _score(pipe, X_test))
             entry = results.setdefault((task, m), dict(aucs=[], seconds=[], n_train=len(X_train)))
             entry["aucs"].append(float(auc))

@@ -84,6 +84,13 @@ def sample_from(model, n_samples, random_state=None) -> np.ndarray:
     return draws
 
 
+def _save(model, args) -> None:
+    try:
+        save_model(model, args.output, overwrite=args.force)
+    except FileExistsError:
+        raise ValueError(f"{args.output} was created during the fit; use --force to overwrite it") from None
+
+
 def _fit_mixed(args) -> int:
     """``skflow fit --mixed``: MixedDensity of a table with text (categorical) columns."""
     from .estimators import MixedDensity
@@ -99,10 +106,7 @@ def _fit_mixed(args) -> int:
     model = MixedDensity(flow_params=flow_params, random_state=args.random_state)
     with contextlib.redirect_stdout(sys.stderr):  # progress lines are not data
         model.fit(frame)
-    try:
-        save_model(model, args.output, overwrite=args.force)
-    except FileExistsError:
-        raise ValueError(f"{args.output} was created during the fit; use --force to overwrite it") from None
+    _save(model, args)
     kinds = ", ".join(f"{name}: {kind}" for name, kind in zip(frame.columns, model.column_types_))
     _status(f"fitted MixedDensity on {len(frame)} rows ({kinds}); training mean log-likelihood "
             f"{model.score(frame):.4f}; saved to {args.output}")
@@ -137,10 +141,7 @@ def _fit(args) -> int:
         model = MAFDensity(**params)
     with contextlib.redirect_stdout(sys.stderr):  # progress lines are not data
         model.fit(X, **fit_params)
-    try:
-        save_model(model, args.output, overwrite=args.force)
-    except FileExistsError:
-        raise ValueError(f"{args.output} was created during the fit; use --force to overwrite it") from None
+    _save(model, args)
     what = (f"training mean log-likelihood {model.score(X):.4f}" if not args.outlier else
             f"training mean score {model.score_samples(X).mean():.4f}"
             + (" (log-likelihood ratio)" if args.background is not None else ""))

@@ -19,6 +19,7 @@ same model.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 
 import numpy as np
@@ -50,13 +51,15 @@ class StreamMeasure:
 
 
 def _merge(a, b):
-    """Chan et al.'s pairwise merge of ``(rows, mean, scatter)`` moments."""
+    """Chan et al.'s pairwise merge of ``(rows, mean, spread)`` moments, the
+    spread a scatter matrix or per-column sums of squares."""
     (na, ma, sa), (nb, mb, sb) = a, b
     if na == 0:
         return b
     n = na + nb
     delta = mb - ma
-    return n, ma + delta * (nb / n), sa + sb + np.outer(delta, delta) * (na * nb / n)
+    cross = np.outer(delta, delta) if np.ndim(sa) == 2 else np.square(delta)
+    return n, ma + delta * (nb / n), sa + sb + cross * (na * nb / n)
 
 
 def _moments(block):
@@ -135,9 +138,7 @@ def _over_ranks(moments, n_train, sample, validation, held):
                            "call torch.distributed.init_process_group on every rank first")
     everyone = [None] * dist.get_world_size()
     dist.all_gather_object(everyone, (moments, n_train, sample, validation, held))
-    merged = (0, np.zeros_like(moments[1]), np.zeros_like(moments[2]))
-    for rank_moments, *_ in everyone:
-        merged = _merge(merged, rank_moments)
+    merged = functools.reduce(_merge, (r[0] for r in everyone))
 
     def joined(i, limit):
         parts = [r[i] for r in everyone if r[i] is not None]
@@ -167,28 +168,18 @@ def refit_batch_norm_streamed(flow, rows: "StreamedRows") -> None:
                 h = flow._call(t, h, None)[0]
             h = h.double().cpu().numpy()
             block = (len(h), h.mean(0), np.square(h - h.mean(0)).sum(0))
-            moments = block if moments is None else _merge_diagonal(moments, block)
+            moments = block if moments is None else _merge(moments, block)
         if rows.source.distributed:
             import torch.distributed as dist
 
             everyone = [None] * dist.get_world_size()
             dist.all_gather_object(everyone, moments)
-            moments = everyone[0]
-            for other in everyone[1:]:
-                moments = _merge_diagonal(moments, other)
+            moments = functools.reduce(_merge, everyone)
         n, mean, squares = moments
         like = layer.running_mean
         layer.set_statistics(torch.as_tensor(mean, dtype=like.dtype, device=like.device),
                              torch.as_tensor(squares / n, dtype=like.dtype, device=like.device))
     flow.train(was_training)
-
-
-def _merge_diagonal(a, b):
-    """:func:`_merge` of per-column moments (sums of squares instead of scatter matrices)."""
-    (na, ma, sa), (nb, mb, sb) = a, b
-    n = na + nb
-    delta = mb - ma
-    return n, ma + delta * (nb / n), sa + sb + delta**2 * (na * nb / n)
 
 
 class StreamedRows:

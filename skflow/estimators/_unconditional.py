@@ -292,21 +292,28 @@ class UnconditionalMAF(BaseMAF):
         split = None
         if groups is not None and self.early_stopping:
             split = self._group_split(groups)
-        if self.base == "gaussian_mixture":
-            raise ValueError("base='gaussian_mixture' is chosen by init='gaussian_mixture' (with base='normal'); "
-                             "it cannot be trained from an arbitrary start")
-        held_out = None
+        self._check_trainable_base()
         if self.n_estimators > 1:
             val_index = self._train_ensemble(X, split)
+            self._set_gaussian_mixture(X, None)
         else:
             start = _start(self, private_random_state(self.random_state))
             result, val_index = self._train(X, split=split, start=start, partial=partial)
-            held_out = result.held_out
-            if held_out is not None and isinstance(start, GaussianMixtureStart):
-                # The mixed-in Gaussian is not the start here: its own held-out log-densities.
-                held_out = (self._held_out_gaussian(X, val_index), held_out[1])
-        self._set_gaussian_mixture(X, held_out)
+            self._mix_in_gaussian(X, result, start, val_index)
         return X, val_index, held
+
+    def _check_trainable_base(self) -> None:
+        if self.base == "gaussian_mixture":
+            raise ValueError("base='gaussian_mixture' is chosen by init='gaussian_mixture' (with base='normal'); "
+                             "it cannot be trained from an arbitrary start")
+
+    def _mix_in_gaussian(self, X, result, start, val_index, moments=None) -> None:
+        """:meth:`_set_gaussian_mixture` after one flow's fit (``result``) from ``start``."""
+        held_out = result.held_out
+        if held_out is not None and isinstance(start, GaussianMixtureStart):
+            # The mixed-in Gaussian is not the start here: its own held-out log-densities.
+            held_out = (self._held_out_gaussian(X, val_index), held_out[1])
+        self._set_gaussian_mixture(X, held_out, moments)
 
     def _fit_streamed(self, source: ChunkedRows, groups=None, partial=False, hold_out=None):
         """:meth:`_fit` of rows streamed from disk (see :mod:`~skflow.estimators._streamed`)."""
@@ -319,9 +326,7 @@ class UnconditionalMAF(BaseMAF):
         if source.distributed and not isinstance(self.random_state, Integral):
             raise ValueError("ChunkedRows(distributed=True) needs random_state set to the same integer "
                              "on every rank (the ranks must choose the same start)")
-        if self.base == "gaussian_mixture":
-            raise ValueError("base='gaussian_mixture' is chosen by init='gaussian_mixture' (with base='normal'); "
-                             "it cannot be trained from an arbitrary start")
+        self._check_trainable_base()
         continuing = self._continuing()
         if continuing and source.n_features != self.n_features_in_:
             raise ValueError(f"X has {source.n_features} features, but {type(self).__name__} is expecting "
@@ -371,10 +376,7 @@ class UnconditionalMAF(BaseMAF):
         start = _start(self, private_random_state(self.random_state), moments)
         result, val_index = self._train(X, split=split, start=start, stream=stream)
         refit_batch_norm_streamed(self.flow_, stream)  # the sample's statistics served training; all rows' now
-        held_out = result.held_out
-        if held_out is not None and isinstance(start, GaussianMixtureStart):
-            held_out = (self._held_out_gaussian(X, val_index), held_out[1])
-        self._set_gaussian_mixture(X, held_out, moments)
+        self._mix_in_gaussian(X, result, start, val_index, moments)
         return X, val_index, found.held
 
     def _held_out_gaussian(self, X: np.ndarray, val_index: np.ndarray) -> np.ndarray:

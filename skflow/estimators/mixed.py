@@ -213,16 +213,16 @@ class MixedDensity(DensityMixin, BaseEstimator):
         return maps
 
     def _codes(self, frame) -> np.ndarray:
-        codes = np.zeros((len(frame), len(self._categorical)), dtype=np.int64)
-        for k, j in enumerate(self._categorical):
-            values = frame.iloc[:, j].to_numpy(dtype=object)
-            lookup = {v: i for i, v in enumerate(self.categories_[self._name(j)])}
-            try:
-                codes[:, k] = [lookup[v] for v in values]
-            except KeyError as exc:
-                raise ValueError(f"column {self._name(j)!r} has category {exc.args[0]!r}, not seen in fit "
-                                 f"(known: {list(lookup)})") from None
-        return codes
+        return np.column_stack([self._encode(j, frame.iloc[:, j]) for j in self._categorical])
+
+    def _encode(self, j: int, values) -> np.ndarray:
+        """The codes of categorical column ``j``'s ``values``; a clear error for a value outside its categories."""
+        lookup = {v: i for i, v in enumerate(self.categories_[self._name(j)])}
+        try:
+            return np.array([lookup[v] for v in values.to_numpy(dtype=object)], dtype=np.int64)
+        except KeyError as exc:
+            raise ValueError(f"column {self._name(j)!r} has category {exc.args[0]!r}, not seen in fit "
+                             f"(known: {list(lookup)})") from None
 
     def _name(self, j: int):
         names = getattr(self, "feature_names_in_", None)
@@ -327,14 +327,8 @@ class MixedDensity(DensityMixin, BaseEstimator):
             raise ValueError(f"given must hold the first categorical columns in order ({wanted or 'none'} for "
                              f"{given.shape[1]} column(s)), got {list(given.columns)}: the chain's order makes only "
                              "those conditionals exact")
-        codes = np.zeros((len(given), given.shape[1]), dtype=np.int64)
-        for k, j in enumerate(self._categorical[: given.shape[1]]):
-            lookup = {v: i for i, v in enumerate(self.categories_[names[j]])}
-            try:
-                codes[:, k] = [lookup[v] for v in given.iloc[:, k].to_numpy(dtype=object)]
-            except KeyError as exc:
-                raise ValueError(f"column {names[j]!r} has category {exc.args[0]!r}, not one of {list(lookup)}") from None
-        return codes
+        return np.column_stack([self._encode(j, given.iloc[:, k])
+                                for k, j in enumerate(self._categorical[: given.shape[1]])])
 
     def _fit_conditional(self, params, context, z):
         """The conditional flow of ``z`` given ``context``: from the better of two starts on small tables."""
