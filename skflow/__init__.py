@@ -3,13 +3,13 @@
 from ._version import __version__
 
 __all__ = ["ChunkedRows", "GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor", "MixedDensity",
-           "__version__"]
+           "MixedOutlierDetector", "__version__"]
 
 
 def __getattr__(name):
     # The estimators import torch (seconds); `skflow --help` and `--version` need none of it.
     if name in ("GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor",
-                "MixedDensity"):
+                "MixedDensity", "MixedOutlierDetector"):
         from . import estimators
 
         return getattr(estimators, name)

@@ -92,24 +92,28 @@ def _save(model, args) -> None:
 
 
 def _fit_mixed(args) -> int:
-    """``skflow fit --mixed``: MixedDensity of a table with text (categorical) columns."""
-    from .estimators import MixedDensity
+    """``skflow fit --mixed``: MixedDensity (with --outlier MixedOutlierDetector) of a table with text columns."""
+    from .estimators import MixedDensity, MixedOutlierDetector
 
-    if args.outlier or args.background is not None:
-        raise ValueError("--mixed fits a MixedDensity; --outlier and --background take numeric tables only "
-                         "(score the MixedDensity's log-densities to rank rows)")
+    if args.background is not None:
+        raise ValueError("--background takes numeric tables only (a likelihood ratio against a Gaussian of "
+                         "generic rows); --mixed --outlier scores the rows' log-densities")
     frame = read_frame(args.data)
     flow_params = dict(n_flows=args.n_flows, hidden_layer_sizes=args.hidden, activation=args.activation,
                        batch_norm=args.batch_norm, learning_rate_init=args.learning_rate,
                        batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
                        verbose=0 if args.quiet else 1, compile=args.compile)
-    model = MixedDensity(flow_params=flow_params, random_state=args.random_state)
+    kind = MixedOutlierDetector if args.outlier else MixedDensity
+    model = kind(flow_params=flow_params, random_state=args.random_state)
     with contextlib.redirect_stdout(sys.stderr):  # progress lines are not data
         model.fit(frame)
     _save(model, args)
-    kinds = ", ".join(f"{name}: {kind}" for name, kind in zip(frame.columns, model.column_types_))
-    _status(f"fitted MixedDensity on {len(frame)} rows ({kinds}); training mean log-likelihood "
-            f"{model.score(frame):.4f}; saved to {args.output}")
+    density = model.density_ if args.outlier else model
+    kinds = ", ".join(f"{name}: {kind}" for name, kind in zip(frame.columns, density.column_types_))
+    what = (f"training mean log-likelihood {model.score(frame):.4f}" if not args.outlier else
+            f"{0 if model.calibration_scores_ is None else len(model.calibration_scores_)} rows held out "
+            f"for p-values; outlier threshold (offset_) {model.offset_:.4f}")
+    _status(f"fitted {kind.__name__} on {len(frame)} rows ({kinds}); {what}; saved to {args.output}")
     return 0
 
 
@@ -156,7 +160,7 @@ def _feature_names(model, n):
 
 
 def _is_mixed(model) -> bool:
-    return type(model).__name__ == "MixedDensity"
+    return type(model).__name__ in ("MixedDensity", "MixedOutlierDetector")
 
 
 def _score(args) -> int:
@@ -166,10 +170,17 @@ def _score(args) -> int:
         raise ValueError(f"{args.model} holds a {type(model).__name__}, a conditional model: score it in "
                          "Python with log_prob(X, y)")
     if _is_mixed(model):
-        if args.features or args.p_values:
-            raise ValueError("--features and --p-values need a model of numeric columns (skflow fit without --mixed)")
-        scores = model.score_samples(read_frame(args.data))
-        write_table(args.output, scores[:, None], ["log_density"], overwrite=args.force)
+        if args.features:
+            raise ValueError("--features needs a model of numeric columns (skflow fit without --mixed)")
+        if args.p_values and not hasattr(model, "p_values"):
+            raise ValueError(f"{args.model} holds a MixedDensity: --p-values needs an outlier detector "
+                             "(skflow fit --mixed --outlier)")
+        frame = read_frame(args.data)
+        scores = model.score_samples(frame)
+        table, columns = scores[:, None], ["log_density"]
+        if args.p_values:
+            table, columns = np.c_[table, model.p_values(frame)], columns + ["p_value"]
+        write_table(args.output, table, columns, overwrite=args.force)
         _status(f"scored {len(scores)} rows (mean log-likelihood {scores.mean():.4f})"
                 + ("" if to_stdout(args.output) else f"; wrote {args.output}"))
         return 0
@@ -374,10 +385,12 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--random-state", type=int, default=0, help="seed: the same seed, the same model")
     fit.add_argument("--quiet", action="store_true", help="no progress line per epoch")
     fit.add_argument("--outlier", action="store_true",
-                     help="fit MAFOutlierDetector (scores with conformal p-values: skflow score --p-values)")
+                     help="fit MAFOutlierDetector, with --mixed MixedOutlierDetector (scores with conformal "
+                          "p-values: skflow score --p-values)")
     fit.add_argument("--mixed", action="store_true",
                      help="a CSV (with a header) or Parquet table with text (categorical) and integer columns: "
-                          "fit MixedDensity (categories x a flow of the numbers given them; needs pandas). "
+                          "fit MixedDensity (categories x a flow of the numbers given them; needs pandas; "
+                          "with --outlier, MixedOutlierDetector). "
                           "The flow options above apply to its numeric part; --layer-type and --init do not")
     fit.add_argument("--background", metavar="TABLE",
                      help="with --outlier: generic rows for a background Gaussian; scores become the "

@@ -28,6 +28,7 @@ TRUSTED_TYPES = [
     "skflow.estimators.density.MAFDensity",
     "skflow.estimators.gaussian_density.GaussianDensity",
     "skflow.estimators.mixed.MixedDensity",
+    "skflow.estimators.mixed_outlier.MixedOutlierDetector",
     "skflow.estimators.outlier.MAFOutlierDetector",
     "skflow.estimators.regressor.MAFRegressor",
     "skflow.preprocessing.CorrelationFilter",

@@ -92,8 +92,36 @@ def test_mixed_table_fit_score_sample(tmp_path, capsys):
     assert list(drawn.columns) == ["colour", "size", "count"] and set(drawn.colour) <= {"red", "blue"}
     assert (drawn["size"] > 0).all() and drawn["count"].dtype.kind == "i" and (drawn["count"] >= 0).all()
     assert main(["score", str(model), str(data), "--p-values"]) == 2
-    assert "--p-values need a model of numeric columns" in capsys.readouterr().err
-    assert main(["fit", str(data), "-o", str(tmp_path / "o.skops"), "--mixed", "--outlier"]) == 2
+    assert "--p-values needs an outlier detector (skflow fit --mixed --outlier)" in capsys.readouterr().err
+    assert main(["score", str(model), str(data), "--features"]) == 2
+    assert "--features needs a model of numeric columns" in capsys.readouterr().err
+
+
+def test_mixed_table_outliers_with_p_values(tmp_path, capsys):
+    pd = pytest.importorskip("pandas")
+    from skflow.io import load_model
+
+    rng = np.random.RandomState(0)
+    colour = rng.choice(["red", "blue"], 400)
+    frame = pd.DataFrame({"colour": colour, "size": np.where(colour == "red", 2.0, 6.0) * rng.lognormal(0, 0.1, 400)})
+    data, new, model, scores = (tmp_path / n for n in ("t.csv", "new.csv", "o.skops", "s.csv"))
+    frame.to_csv(data, index=False)
+    # a usual row, a red row of a blue size, a colour never seen
+    pd.DataFrame({"colour": ["red", "red", "green"], "size": [2.0, 6.0, 2.0]}).to_csv(new, index=False)
+    assert main(["fit", str(data), "-o", str(model), "--mixed", "--outlier", "--max-iter", "5", "--n-flows", "2",
+                 "--hidden", "16", "--quiet"]) == 0
+    err = capsys.readouterr().err
+    assert "fitted MixedOutlierDetector on 400 rows (colour: categorical, size: continuous)" in err
+    assert "40 rows held out for p-values" in err
+    assert main(["score", str(model), str(new), "-o", str(scores), "--p-values"]) == 0
+    table = pd.read_csv(scores)
+    assert list(table.columns) == ["log_density", "p_value"]
+    assert table.p_value[0] > 0.1 and table.p_value[1] == table.p_value[2] == pytest.approx(1 / 41)
+    assert np.isneginf(table.log_density[2])
+    np.testing.assert_allclose(table.log_density[:2], load_model(model).score_samples(pd.read_csv(new))[:2], rtol=1e-6)
+    assert main(["fit", str(data), "-o", str(tmp_path / "b.skops"), "--mixed", "--outlier",
+                 "--background", str(data)]) == 2
+    assert "--background takes numeric tables only" in capsys.readouterr().err
 
 
 def test_wrong_model_type(tmp_path, capsys, table):

@@ -6,7 +6,8 @@ contract, not the quality of the fit.
 
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
-from skflow import GaussianDensity, MAFClassifier, MAFDensity, MAFOutlierDetector, MAFRegressor, MixedDensity
+from skflow import GaussianDensity, MAFClassifier, MAFDensity, MAFOutlierDetector, MAFRegressor, MixedDensity, \
+    MixedOutlierDetector
 
 FAST = dict(n_flows=2, hidden_layer_sizes=(8,), max_iter=3, batch_size=64, random_state=0)
 
@@ -25,6 +26,7 @@ EXPECTED_FAILED_CHECKS: dict = {}
         MAFOutlierDetector(**FAST),
         GaussianDensity(random_state=0),
         MixedDensity(flow_params=dict(FAST, random_state=None), random_state=0),
+        MixedOutlierDetector(flow_params=FAST, random_state=0),
         MAFClassifier(**FAST),
         MAFClassifier(**FAST, init="identity"),
         MAFRegressor(**FAST),

@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..estimators import MAFDensity
 from ..estimators._background import fitted_background
-from ..estimators._conformal import benjamini_hochberg, conformal_p_values, sorted_calibration
+from ..estimators._conformal import benjamini_hochberg, conformal_p_values, outlier_offset, sorted_calibration
 from ..nn.devices import private_random_state
 from .features import _waveforms, log_mel_spectrogram
 
@@ -379,8 +379,7 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         self.background_ = fitted_background(self.background, background_rows, self.random_state, "clips")
         self.n_frames_ = len(rows)
         scores = self._clip_scores(scaled, clip, int((~held).sum()))
-        rate = 0.01 if self.contamination == "auto" else self.contamination
-        self.offset_ = float(np.percentile(scores, 100 * rate))
+        self.offset_ = outlier_offset(self.contamination, scores, scores)  # the training clips for "auto" too
         self.calibration_scores_ = None
         if n_calibration:
             self.calibration_scores_ = sorted_calibration(

@@ -12,7 +12,8 @@ from .classifier import MAFClassifier
 from .density import MAFDensity
 from .gaussian_density import GaussianDensity
 from .mixed import MixedDensity
+from .mixed_outlier import MixedOutlierDetector
 from .outlier import MAFOutlierDetector
 from .regressor import MAFRegressor
 
-__all__ = ["GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor", "MixedDensity"]
+__all__ = ["GaussianDensity", "MAFClassifier", "MAFDensity", "MAFOutlierDetector", "MAFRegressor", "MixedDensity", "MixedOutlierDetector"]

@@ -3,6 +3,12 @@
 from __future__ import annotations
 
 import numpy as np
+from sklearn.model_selection import GroupShuffleSplit
+
+from ..nn.devices import private_random_state
+
+#: Share of new normal rows that ``contamination="auto"`` flags.
+AUTO_FALSE_ALARM_RATE = 0.01
 
 
 def conformal_p_values(calibration: np.ndarray, scores: np.ndarray) -> np.ndarray:
@@ -30,3 +36,35 @@ def sorted_calibration(scores: np.ndarray) -> np.ndarray:
     if len(scores) == 0:
         raise ValueError("calibrate needs at least one row")
     return np.sort(scores)
+
+
+def calibration_rows(n: int, groups, fraction: float, random_state) -> np.ndarray | None:
+    """Positions of ``fraction`` of ``n`` rows (whole groups where ``groups``
+    are given) to hold out of training for calibration, or None when fewer
+    than one row (or 3 groups) would be, or fewer than 2 would remain."""
+    n_held = int(fraction * n)
+    if n_held < 1 or n - n_held < 2:
+        return None
+    rng = np.random.RandomState(private_random_state(random_state).randint(2**31 - 1) ^ 0x5EED)
+    if groups is None:
+        return np.sort(rng.permutation(n)[:n_held])
+    groups = np.asarray(groups)
+    if len(np.unique(groups)) < 3:
+        return None
+    splitter = GroupShuffleSplit(n_splits=1, test_size=fraction, random_state=rng)
+    return np.sort(next(splitter.split(np.zeros(n), groups=groups))[1])
+
+
+def outlier_offset(contamination, fitted_scores: np.ndarray, new_scores: np.ndarray) -> float:
+    """The score threshold of ``contamination``: a float flags that share of
+    ``fitted_scores`` (every row given to ``fit``); "auto" flags
+    ``AUTO_FALSE_ALARM_RATE`` of ``new_scores`` (rows the model was not
+    trained on, where there are any)."""
+    scores, rate = (new_scores, AUTO_FALSE_ALARM_RATE) if contamination == "auto" else (fitted_scores, contamination)
+    scores = np.asarray(scores, dtype=np.float64)
+    finite = scores[np.isfinite(scores)]
+    if len(finite) == 0:
+        raise ValueError("every row scored -inf (outside the model's range): no threshold can be set")
+    # rows at -inf (outside a bound, an unseen category) would make the interpolated
+    # percentile NaN; at the lowest finite score they leave it finite and stay flagged
+    return float(np.percentile(np.maximum(scores, finite.min()), 100 * rate))

@@ -18,7 +18,7 @@ def check_numeric_columns(X) -> None:
         if getattr(dtype, "kind", "O") not in "biuf":
             raise ValueError(f"column {name!r} is not numeric ({dtype}); encode it first, e.g. with "
                              "OneHotEncoder or OrdinalEncoder in a Pipeline, or model the table with "
-                             "skflow.MixedDensity (categorical columns included)")
+                             "skflow.MixedDensity or skflow.MixedOutlierDetector (categorical columns included)")
 
 
 def check_n_samples(n_samples, values_per_draw: int = 0) -> None:

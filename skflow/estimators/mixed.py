@@ -212,12 +212,15 @@ class MixedDensity(DensityMixin, BaseEstimator):
             maps[j] = ColumnMap(None if low is None else low - half, None if high is None else high + half)
         return maps
 
-    def _codes(self, frame) -> np.ndarray:
-        return np.column_stack([self._encode(j, frame.iloc[:, j]) for j in self._categorical])
+    def _codes(self, frame, unseen: str = "raise") -> np.ndarray:
+        return np.column_stack([self._encode(j, frame.iloc[:, j], unseen) for j in self._categorical])
 
-    def _encode(self, j: int, values) -> np.ndarray:
-        """The codes of categorical column ``j``'s ``values``; a clear error for a value outside its categories."""
+    def _encode(self, j: int, values, unseen: str = "raise") -> np.ndarray:
+        """The codes of categorical column ``j``'s ``values``: a clear error for a value outside its
+        categories, or with ``unseen="code"`` the code -1."""
         lookup = {v: i for i, v in enumerate(self.categories_[self._name(j)])}
+        if unseen == "code":
+            return np.array([lookup.get(v, -1) for v in values.to_numpy(dtype=object)], dtype=np.int64)
         try:
             return np.array([lookup[v] for v in values.to_numpy(dtype=object)], dtype=np.int64)
         except KeyError as exc:
@@ -355,11 +358,18 @@ class MixedDensity(DensityMixin, BaseEstimator):
             In the units the class notes describe; ``-inf`` for rows outside
             a bound.
         """
+        return self._log_density(X, unseen="raise")
+
+    def _log_density(self, X, unseen: str) -> np.ndarray:
+        """:meth:`score_samples`; with ``unseen="-inf"`` a row with a category not seen in fit scores ``-inf``."""
         check_is_fitted(self)
         frame = self._frame(X, reset=False)
-        codes = self._codes(frame) if self._categorical else None
         out = np.zeros(len(frame))
+        codes, unknown = None, np.zeros(len(frame), dtype=bool)
         if self._categorical:
+            codes = self._codes(frame, "raise" if unseen == "raise" else "code")
+            unknown = (codes < 0).any(axis=1)
+            codes[unknown] = 0  # any known category: the row scores -inf anyway
             out += self.categorical_model_.log_prob(codes)
         if self._numeric_columns:
             z, log_jacobian, outside = self._numeric(frame)
@@ -371,6 +381,7 @@ class MixedDensity(DensityMixin, BaseEstimator):
                 numeric = self.flow_.score_samples(z)
             out += numeric + log_jacobian
             out[outside] = -np.inf
+        out[unknown] = -np.inf
         return out
 
     def score(self, X: ArrayLike, y: None = None) -> float:

@@ -8,16 +8,12 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import OutlierMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.model_selection import GroupShuffleSplit
 from sklearn.utils.validation import check_is_fitted
 
 from ._background import fitted_background
-from ._conformal import benjamini_hochberg, conformal_p_values, sorted_calibration
-from ..nn.devices import private_random_state
+from ._conformal import (benjamini_hochberg, calibration_rows, conformal_p_values, outlier_offset,
+                         sorted_calibration)
 from ._unconditional import UnconditionalMAF
-
-#: Share of new normal rows that ``contamination="auto"`` flags.
-AUTO_FALSE_ALARM_RATE = 0.01
 
 
 class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
@@ -516,29 +512,14 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         self.background_ = background
         scores = self._standardised_scores(Z)
         calibration = None if held is None else self._scores(held)  # as new rows are: not dequantised
-        if self.contamination != "auto":  # the share flagged among all rows given to fit
-            rows, rate = (scores if calibration is None else np.r_[scores, calibration]), self.contamination
-        else:  # new rows: held-out rows where there are any
-            rows = calibration if calibration is not None else scores if val_index is None else scores[val_index]
-            rate = AUTO_FALSE_ALARM_RATE
-        self.offset_ = float(np.percentile(rows, 100 * rate))
+        new_rows = calibration if calibration is not None else scores if val_index is None else scores[val_index]
+        self.offset_ = outlier_offset(self.contamination, scores if calibration is None else np.r_[scores, calibration],
+                                      new_rows)
         self.calibration_scores_ = None if calibration is None else sorted_calibration(calibration)
         return Z, val_index
 
     def _calibration_rows(self, n, groups):
-        """Positions of the rows held out of training for calibration (whole
-        groups where ``groups`` are given), or None when too few rows or groups."""
-        n_held = int(self.calibration_fraction * n)
-        if n_held < 1 or n - n_held < 2:
-            return None
-        rng = np.random.RandomState(private_random_state(self.random_state).randint(2**31 - 1) ^ 0x5EED)
-        if groups is None:
-            return np.sort(rng.permutation(n)[:n_held])
-        groups = np.asarray(groups)
-        if len(np.unique(groups)) < 3:
-            return None
-        splitter = GroupShuffleSplit(n_splits=1, test_size=self.calibration_fraction, random_state=rng)
-        return np.sort(next(splitter.split(np.zeros(n), groups=groups))[1])
+        return calibration_rows(n, groups, self.calibration_fraction, self.random_state)
 
     def _scores(self, X: np.ndarray) -> np.ndarray:
         """:meth:`score_samples` of validated rows."""
