@@ -279,7 +279,7 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
-def _batch_size(text: str):
+def _positive_int_or_auto(text: str):
     if text == "auto":
         return text
     try:
@@ -367,9 +367,10 @@ def build_parser() -> argparse.ArgumentParser:
                      help="batch-norm bijector after each MAF layer (the MAF paper; off by default)")
     fit.add_argument("--learning-rate", type=float, default=1e-3,
                      help="Adam learning rate (for batches of 256 rows with --batch-size auto)")
-    fit.add_argument("--batch-size", type=_batch_size, default="auto",
+    fit.add_argument("--batch-size", type=_positive_int_or_auto, default="auto",
                      help='rows per step, or "auto" (256, up to 1024 on large data; default)')
-    fit.add_argument("--max-iter", type=_positive_int, default=200, help="maximum epochs")
+    fit.add_argument("--max-iter", type=_positive_int_or_auto, default="auto",
+                     help='maximum epochs, or "auto" (200, more on small data: at least 2,000 steps; default)')
     fit.add_argument("--layer-type", default="auto",
                      help="autoregressive layers, a layer_type of MAFDensity: auto (spline up to 10 columns, "
                           "else affine), affine, spline or affine_spline (best on heavy-tailed data, slower), "

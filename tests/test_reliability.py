@@ -418,3 +418,25 @@ def test_verbose_fit_says_where_it_stopped(capsys):
     # tol so large that no epoch improves: stops after 3 stale epochs, keeps the initial weights
     assert est.n_iter_ == 3 and est.best_epoch_ == 0
     assert "stopped early at epoch 3; no epoch beat the Gaussian start on validation, so the Gaussian start was kept" in out
+
+
+def test_max_iter_auto_allows_2000_steps_on_small_data(capsys):
+    # 135 training rows and batches of 256: an epoch is one step, so "auto" allows 2,000 epochs
+    X = np.random.RandomState(0).normal(size=(150, 2))
+    common = dict(n_flows=1, hidden_layer_sizes=(4,), n_iter_no_change=10**6, random_state=0, init="identity")
+    est = MAFDensity(**common, verbose=1).fit(X)
+    assert est.n_iter_ == 2000 and len(est.loss_curve_) == 2000
+    assert "reached the limit of max_iter='auto', 2000 epochs" in capsys.readouterr().out
+    assert MAFDensity(**common, max_iter=30).fit(X).n_iter_ == 30
+
+
+@pytest.mark.parametrize("n_rows, epochs", [(100, 5), (20, 20)])
+def test_min_steps_raise_the_epoch_limit_only_where_epochs_are_short(n_rows, epochs):
+    from skflow.nn import train_flow
+    from skflow.nn.flow import build_maf
+
+    flow = build_maf(2, n_flows=1, hidden_sizes=(4,), generator=torch.Generator().manual_seed(0))
+    x = torch.randn(n_rows, 2, generator=torch.Generator().manual_seed(1))
+    # 100 rows in batches of 10 make 10 steps an epoch, so 5 epochs hold the 40 steps; 20 rows make 2
+    result = train_flow(flow, x, max_epochs=5, min_steps=40, batch_size=10, tol=-1e9)
+    assert result.n_epochs == result.max_epochs == epochs

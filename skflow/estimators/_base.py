@@ -39,6 +39,11 @@ PICKLE_FORMAT = 1
 #: ``n_iter_no_change="auto"`` waits at least this many optimiser steps
 #: (besides 10 epochs): on a few hundred rows an epoch is one step.
 MIN_PATIENCE_STEPS = 100
+#: ``max_iter="auto"``: this many epochs, or more where they hold fewer than
+#: ``AUTO_MIN_STEPS`` optimiser steps (on a few hundred rows an epoch is a
+#: single step, and 200 steps stopped training that was still improving).
+AUTO_MAX_EPOCHS = 200
+AUTO_MIN_STEPS = 2000
 
 # The architecture parameters, declared once.
 _ARCHITECTURE_CONSTRAINTS: dict = {
@@ -68,7 +73,7 @@ class BaseMAF(BaseEstimator):
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
-        "max_iter": [Interval(Integral, 1, None, closed="left")],
+        "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -93,7 +98,7 @@ class BaseMAF(BaseEstimator):
         learning_rate_init=1e-3,
         weight_decay=0.0,
         batch_size="auto",
-        max_iter=200,
+        max_iter="auto",
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change="auto",
@@ -304,7 +309,8 @@ class BaseMAF(BaseEstimator):
             learning_rate_schedule=self.learning_rate,
             weight_decay=self.weight_decay,
             batch_size=max(1, round(batch_size / world)),
-            max_epochs=1 if partial else self.max_iter,
+            max_epochs=1 if partial else AUTO_MAX_EPOCHS if self.max_iter == "auto" else self.max_iter,
+            min_steps=AUTO_MIN_STEPS if self.max_iter == "auto" and not partial else 0,
             n_iter_no_change=10 if self.n_iter_no_change == "auto" else self.n_iter_no_change,
             min_steps_no_change=MIN_PATIENCE_STEPS if self.n_iter_no_change == "auto" else 0,
             tol=self.tol,
@@ -348,7 +354,7 @@ class BaseMAF(BaseEstimator):
         else:
             self.validation_scores_ = None
             self.best_validation_score_ = None
-        self._fit_epochs = result.n_epochs
+        self._fit_epochs, self._fit_epoch_limit = result.n_epochs, result.max_epochs
         if self.verbose:
             print(describe_stopping(self))
         return result, val_index

@@ -56,6 +56,8 @@ class FitResult:
     loss_curve: list
     validation_scores: list
     best_validation_score: float | None
+    #: The epochs training could have run (with a retry, both runs').
+    max_epochs: int = 0
     #: Fitted attributes the start chose (e.g. ``covariance_shrinkage_``).
     start_attributes: dict = field(default_factory=dict)
     #: With a Gaussian start that training beat: the validation rows'
@@ -84,6 +86,7 @@ def _after(first, second):
     if second.best_epoch > 0:
         second.best_epoch += first.n_epochs
     second.n_epochs += first.n_epochs
+    second.max_epochs += first.max_epochs
     return second
 
 
@@ -204,6 +207,6 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
     return FitResult(flow=flow, batch_size=training.batch_size, n_epochs=result.n_epochs,
                      best_epoch=result.best_epoch, loss_curve=result.loss_curve,
                      validation_scores=result.validation_scores,
-                     best_validation_score=result.best_validation_score,
+                     best_validation_score=result.best_validation_score, max_epochs=result.max_epochs,
                      start_attributes=start_attributes, held_out=held_out,
                      optimizer_moments=result.optimizer_moments)

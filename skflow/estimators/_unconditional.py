@@ -76,7 +76,7 @@ class UnconditionalMAF(BaseMAF):
         learning_rate_init=1e-3,
         weight_decay=0.0,
         batch_size="auto",
-        max_iter=200,
+        max_iter="auto",
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change="auto",
@@ -176,6 +176,7 @@ class UnconditionalMAF(BaseMAF):
         if self.init != "identity":
             self.covariance_shrinkage_ = np.array([m.covariance_shrinkage_ for m in members])
         self._fit_epochs = int(self.n_iter_.max())
+        self._fit_epoch_limit = max(m._fit_epoch_limit for m in members)
         return val_index
 
     @_fit_context(prefer_skip_nested_validation=True)

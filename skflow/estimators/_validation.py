@@ -69,8 +69,10 @@ def describe_stopping(est) -> str:
     run = est.n_iter_
     if not est.early_stopping:
         return f"trained {run} epochs (kept the last weights)"
-    if est._fit_epochs < est.max_iter:
+    if est._fit_epochs < est._fit_epoch_limit:
         head = f"stopped early at epoch {run}"
+    elif est.max_iter == "auto":
+        head = f"reached the limit of max_iter='auto', {est._fit_epoch_limit} epochs"
     else:
         head = f"reached max_iter={est.max_iter} epochs"
     if est.best_epoch_ == run:

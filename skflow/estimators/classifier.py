@@ -99,8 +99,11 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         ``sqrt(batch_size_ / 256)`` (the square-root rule for Adam).  An
         integer is used as given, with ``learning_rate_init`` unscaled.
 
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training rows).
+    max_iter : int or "auto", default="auto"
+        Maximum number of epochs (passes over the training rows).  "auto"
+        allows 200 epochs, and more where those hold fewer than 2,000
+        optimiser steps (small data: on a few hundred rows an epoch is a
+        single step), so that early stopping, not the limit, ends training.
 
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their mean
@@ -333,7 +336,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         learning_rate_init=1e-3,
         weight_decay=0.0,
         batch_size="auto",
-        max_iter=200,
+        max_iter="auto",
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change="auto",

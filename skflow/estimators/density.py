@@ -67,8 +67,11 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
         ``sqrt(batch_size_ / 256)`` (the square-root rule for Adam).  An
         integer is used as given, with ``learning_rate_init`` unscaled.
 
-    max_iter : int, default=200
-        Maximum number of epochs (passes over the training rows).
+    max_iter : int or "auto", default="auto"
+        Maximum number of epochs (passes over the training rows).  "auto"
+        allows 200 epochs, and more where those hold fewer than 2,000
+        optimiser steps (small data: on a few hundred rows an epoch is a
+        single step), so that early stopping, not the limit, ends training.
 
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their mean

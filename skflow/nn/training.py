@@ -41,6 +41,8 @@ class TrainingResult:
     n_epochs: int = 0
     best_epoch: int = 0
     diverged: bool = False
+    #: The epoch limit the run had (``max_epochs``, or more for ``min_steps``).
+    max_epochs: int = 0
     #: The optimiser's moments at the end (``Adam.moments``), to resume training with.
     optimizer_moments: list | None = None
 
@@ -148,6 +150,9 @@ class TrainingConfig:
     weight_decay: float = 0.0
     batch_size: int = 256
     max_epochs: int = 200
+    #: Allow at least this many optimiser steps: where an epoch has few
+    #: steps (small data), ``max_epochs`` is raised to hold them.
+    min_steps: int = 0
     n_iter_no_change: int = 10
     #: Patience is at least this many optimiser steps (epochs of one batch
     #: on small data would otherwise stop training after a handful of steps).
@@ -395,6 +400,7 @@ class _FitLoop:
                 )
         steps_per_epoch = max(1, self.n // config.batch_size)
         patience = max(config.n_iter_no_change, -(-config.min_steps_no_change // steps_per_epoch))
+        result.max_epochs = max_epochs = max(config.max_epochs, -(-config.min_steps // steps_per_epoch))
         lr_patience = max(1, patience // 3)
         stale = lr_stale = 0
         start = time.perf_counter()
@@ -403,7 +409,7 @@ class _FitLoop:
         # the fit until the garbage collector ran (~100 MB for the 257-D model).
         self.loss_fn = torch.compile(_negative_log_likelihood, dynamic=False) if config.compile \
             else _negative_log_likelihood
-        for epoch in range(config.max_epochs):
+        for epoch in range(max_epochs):
             train_loss = self.epoch()
             if not math.isfinite(train_loss):
                 result.diverged = True
