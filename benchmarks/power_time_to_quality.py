@@ -141,13 +141,15 @@ def run_loop(lib, x_train, x_test, budget, target):
     return curve
 
 
-def run_estimator_loop(x_train, x_test, budget, target, params):
+def run_estimator_loop(x_train, x_test, budget, target, params, average_decay=None):
     """MAFDensity's own fit loop with the estimator's defaults (10% validation split,
     early stopping, its learning-rate schedule), as MAFDensity(n_flows=5,
     activation="relu").fit runs it, except that the flow starts at the
     identity (the MAF paper's start, as the peers do), not at the Gaussian
     of ``init="gaussian"``; test LL measured after every epoch."""
     from skflow import MAFDensity
+    from skflow.estimators._architecture import resolve_layer_type
+    from skflow.estimators._base import AUTO_MAX_EPOCHS, AUTO_MIN_STEPS, MIN_PATIENCE_STEPS
     from skflow.nn.training import batch_schedule
     from skflow.nn.training import train_flow
     from skflow.nn import build_maf
@@ -155,7 +157,7 @@ def run_estimator_loop(x_train, x_test, budget, target, params):
     est = MAFDensity(n_flows=5, hidden_layer_sizes=(100, 100), activation="relu", random_state=0,
                      **params)
     flow = build_maf(6, 5, (100, 100), "relu", est.batch_norm, "reverse",
-                     generator=torch.Generator().manual_seed(0), transform=est.layer_type,
+                     generator=torch.Generator().manual_seed(0), transform=resolve_layer_type(est.layer_type, 6),
                      n_bins=est.n_bins, tail_bound=est.tail_bound, base=est.base,
                      n_components=est.n_components)
     rng = np.random.RandomState(0)
@@ -163,14 +165,19 @@ def run_estimator_loop(x_train, x_test, budget, target, params):
     n_val = int(round(est.validation_fraction * len(x_train)))
     x_val, train_index = x_train[perm[:n_val]], perm[n_val:]
     batch_size, learning_rate = batch_schedule(est.batch_size, est.learning_rate_init, len(train_index))
-    name = "MAFDensity " + (" ".join(f"{k}={v}" for k, v in params.items()) or "(defaults)")
+    name = "MAFDensity " + (" ".join(f"{k}={v}" for k, v in params.items()) or "(defaults)") + (
+        "" if average_decay is None else f" averaged {average_decay}")
     print(f"  {name}: batch {batch_size}, learning rate {learning_rate:.2g}")
     curve = Curve(name, flow, x_test, budget, target)
     try:
         train_flow(flow, x_train, x_val, train_index=train_index, learning_rate=learning_rate,
-                   weight_decay=est.weight_decay, batch_size=batch_size, max_epochs=est.max_iter,
-                   n_iter_no_change=est.n_iter_no_change, tol=est.tol, max_grad_norm=est.max_grad_norm,
-                   learning_rate_schedule=est.learning_rate,
+                   weight_decay=est.weight_decay, batch_size=batch_size,
+                   max_epochs=AUTO_MAX_EPOCHS if est.max_iter == "auto" else est.max_iter,
+                   min_steps=AUTO_MIN_STEPS if est.max_iter == "auto" else 0,
+                   n_iter_no_change=10 if est.n_iter_no_change == "auto" else est.n_iter_no_change,
+                   min_steps_no_change=MIN_PATIENCE_STEPS if est.n_iter_no_change == "auto" else 0,
+                   tol=est.tol, max_grad_norm=est.max_grad_norm,
+                   learning_rate_schedule=est.learning_rate, average_decay=average_decay,
                    generator=torch.Generator().manual_seed(0),
                    log=lambda msg: curve.epoch_done("skflow"))
     except BudgetSpent:
@@ -186,6 +193,9 @@ def main():
                         help="comma-separated: MAFDensity, skflow, skflow-nobn, nflows, zuko, zuko-nsf")
     parser.add_argument("--estimator-params", default="{}",
                         help='JSON of MAFDensity parameters, e.g. \'{"layer_type": "spline"}\'')
+    parser.add_argument("--average-decay", type=float, action="append", default=None,
+                        help="MAFDensity's loop with weight averaging at this decay (repeat for several runs; "
+                             "a negative value: a run without averaging)")
     parser.add_argument("--json", default="results/power_time_to_quality.json")
     args = parser.parse_args()
     train, test = load_power()
@@ -197,8 +207,10 @@ def main():
     for lib in args.libs.split(","):
         try:
             if lib == "MAFDensity":
-                curves.append(run_estimator_loop(x_train, x_test, args.budget, args.target,
-                                                 json.loads(args.estimator_params)))
+                for decay in args.average_decay or [None]:
+                    curves.append(run_estimator_loop(x_train, x_test, args.budget, args.target,
+                                                     json.loads(args.estimator_params),
+                                                     None if decay is None or decay < 0 else decay))
             else:
                 curves.append(run_loop(lib, x_train, x_test, args.budget, args.target))
         except ImportError as exc:

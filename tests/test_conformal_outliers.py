@@ -64,7 +64,7 @@ def test_guarantee_holds_on_small_data_over_many_fits():
 def test_calibrate_with_fresh_rows_and_no_calibration_without_held_out_rows():
     det = MAFOutlierDetector(**PARAMS, calibration_fraction=0).fit(_normal(500, 0))
     assert det.calibration_scores_ is None
-    with pytest.raises(ValueError, match="calibration rows"):
+    with pytest.raises(ValueError, match="needs calibration scores"):
         det.p_values(_normal(5, 1))
     fresh = _normal(300, 2)
     det.calibrate(fresh)

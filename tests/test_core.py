@@ -414,3 +414,59 @@ def test_lower_triangular_layer_trains_with_flat_parameters():
     assert torch.all(layer.weight[layer.mask == 0] == 0)  # the upper part stays masked out
     assert result.best_validation_score > initial + 1.0  # the dense layer learns the correlations
     assert layer.log_diag.abs().sum() > 0
+
+
+def _averaging_run(decay, x_val=None, epochs=6):
+    from skflow.nn import build_maf, train_flow
+
+    flow = build_maf(3, n_flows=2, hidden_sizes=(8,), generator=torch.Generator().manual_seed(0),
+                     dtype=torch.float64)
+    x = torch.randn(40, 3, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 2 + 1
+    trained = []  # the weights after each epoch (one step each: batch = every row), as the log sees them
+    log = lambda msg: trained.append({k: v.clone() for k, v in flow.state_dict().items()})  # noqa: E731
+    result = train_flow(flow, x, x_val, max_epochs=epochs, batch_size=40, n_iter_no_change=10**6, tol=-1e9,
+                        learning_rate=0.05, shuffle=False, average_decay=decay, log=log)
+    return flow, trained, result
+
+
+def test_weight_averaging_returns_the_moving_average_of_the_trained_weights():
+    from skflow.nn import build_maf
+
+    _, trained, _ = _averaging_run(None)  # averaging does not change the trained weights
+    flow, averaged, _ = _averaging_run(0.9)
+
+    expected = {k: v.clone() for k, v in build_maf(3, n_flows=2, hidden_sizes=(8,),
+                                                    generator=torch.Generator().manual_seed(0),
+                                                    dtype=torch.float64).state_dict().items()}
+    for t, weights in enumerate(trained, start=1):
+        w = 1 - min(0.9, (1 + t) / (10 + t))
+        expected = {k: expected[k] + w * (weights[k] - expected[k]) if v.is_floating_point() else v
+                    for k, v in expected.items()}
+    moved = 0
+    for k, v in flow.state_dict().items():
+        torch.testing.assert_close(v, expected[k], rtol=1e-12, atol=1e-12)
+        moved += not torch.equal(v, trained[-1][k])
+    assert moved  # the average, not the last weights
+    for k, v in averaged[-1].items():  # the last epoch's log line ran with the averaged weights in place
+        torch.testing.assert_close(v, expected[k], rtol=1e-12, atol=1e-12)
+
+
+def test_weight_averaging_with_decay_0_is_training_without_it():
+    x_val = torch.randn(10, 3, generator=torch.Generator().manual_seed(2), dtype=torch.float64)
+    plain, _, plain_result = _averaging_run(None, x_val)
+    averaged, _, averaged_result = _averaging_run(0.0, x_val)
+    assert plain_result.validation_scores == averaged_result.validation_scores
+    for k, v in plain.state_dict().items():
+        torch.testing.assert_close(averaged.state_dict()[k], v, rtol=0, atol=0)
+
+
+def test_average_decay_reaches_training_through_the_estimator():
+    import numpy as np
+
+    from skflow import MAFDensity
+
+    X = np.random.RandomState(0).normal(size=(300, 2)) ** 2
+    common = dict(n_flows=2, hidden_layer_sizes=(8,), max_iter=20, random_state=0, init="identity")
+    plain = MAFDensity(**common, average_decay=None).fit(X).score_samples(X)
+    np.testing.assert_array_equal(MAFDensity(**common, average_decay=0.0).fit(X).score_samples(X), plain)
+    assert not np.allclose(MAFDensity(**common).fit(X).score_samples(X), plain)  # the default averages

@@ -192,7 +192,7 @@ def test_calibration_clips_are_held_out_and_give_conformal_p_values():
     assert sorted(p[:9]) == pytest.approx(np.arange(2, 11) / 10)  # the ranks of the calibration clips
     assert det.set_params(fdr=0.2).predict(strange)[0] == -1  # BH on one clip: p = 0.1 <= 0.2
     assert det.set_params(fdr=0.05).predict(strange)[0] == 1
-    with pytest.raises(ValueError, match="calibration clips"):
+    with pytest.raises(ValueError, match="p_values needs calibration scores"):
         FrameOutlierDetector(density=GaussianMixture(1), calibration_fraction=0).fit(clips).p_values(clips)
 
 

@@ -114,7 +114,7 @@ def test_numpy_input_and_no_calibration():
     det = MixedOutlierDetector(flow_params=FAST, calibration_fraction=0, random_state=0).fit(X)
     assert det.calibration_scores_ is None and not hasattr(det, "feature_names_in_")
     assert det.density_.grid_steps_ == {1: 1.0}  # counts in a float array: a continuous column on a grid
-    with pytest.raises(ValueError, match="p_values needs calibration rows"):
+    with pytest.raises(ValueError, match="p_values needs calibration scores"):
         det.p_values(X)
     assert det.calibrate(X[:50]).p_values(X[:3]).shape == (3,)
 

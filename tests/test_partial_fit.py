@@ -40,7 +40,7 @@ def test_chunks_with_resumed_moments_equal_one_pass_over_all_rows():
 
 def test_first_partial_fit_is_one_epoch_of_fit():
     X = _data()
-    one_epoch = MAFDensity(**PARAMS, max_iter=1, early_stopping=False).fit(X)
+    one_epoch = MAFDensity(**PARAMS, max_iter=1, early_stopping=False, average_decay=None).fit(X)
     partial = MAFDensity(**PARAMS).partial_fit(X)
     np.testing.assert_array_equal(partial.score_samples(X[:50]), one_epoch.score_samples(X[:50]))
     assert partial.n_iter_ == 1 and partial.validation_scores_ is None
@@ -92,7 +92,7 @@ def test_outlier_detector_partial_fit():
     det = MAFOutlierDetector(**PARAMS, contamination=0.05).partial_fit(X[:1000])
     assert det.calibration_scores_ is None  # nothing held out, the first call included
     one_epoch = MAFOutlierDetector(**PARAMS, contamination=0.05, max_iter=1, early_stopping=False,
-                                   calibration_fraction=0).fit(X[:1000])
+                                   calibration_fraction=0, average_decay=None).fit(X[:1000])
     np.testing.assert_array_equal(det.score_samples(X[:50]), one_epoch.score_samples(X[:50]))
     det.partial_fit(X[1000:])
     assert det.calibration_scores_ is None

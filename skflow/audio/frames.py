@@ -24,7 +24,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from ..estimators import MAFDensity
 from ..estimators._background import fitted_background
-from ..estimators._conformal import benjamini_hochberg, conformal_p_values, outlier_offset, sorted_calibration
+from ..estimators._conformal import ConformalOutlierMixin, outlier_offset, sorted_calibration
 from ..nn.devices import private_random_state
 from .features import _waveforms, log_mel_spectrogram
 
@@ -232,7 +232,7 @@ class FrameFeatures(TransformerMixin, BaseEstimator):
         return tags
 
 
-class FrameOutlierDetector(OutlierMixin, BaseEstimator):
+class FrameOutlierDetector(ConformalOutlierMixin, OutlierMixin, BaseEstimator):
     """Clip outlier detector over frame-level densities.
 
     Fits ``density`` (after a ``StandardScaler``) to every kept frame of the
@@ -412,70 +412,6 @@ class FrameOutlierDetector(OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self._clip_scores(*self._scaled_frames(self.features_.transform(X)))
-
-    def calibrate(self, X):
-        """Replace the calibration clips behind :meth:`p_values` by ``X``.
-
-        Parameters
-        ----------
-        X : list of paths or 1-D waveforms, or ndarray of shape (n_clips, n_samples)
-            Normal clips the detector was not fitted on.
-
-        Returns
-        -------
-        self : object
-        """
-        self.calibration_scores_ = sorted_calibration(self.score_samples(X))
-        return self
-
-    def p_values(self, X) -> np.ndarray:
-        """Conformal p-value of each clip: small for outliers.
-
-        ``p = (1 + #{calibration scores <= s}) / (n + 1)`` for a clip of
-        score ``s`` and the ``n`` calibration clips; if those and a new
-        normal clip are exchangeable, ``P(p <= alpha) <= alpha``.
-
-        Parameters
-        ----------
-        X : list of paths or 1-D waveforms, or ndarray of shape (n_clips, n_samples)
-
-        Returns
-        -------
-        p : ndarray of shape (n_clips,)
-        """
-        check_is_fitted(self)
-        if self.calibration_scores_ is None:
-            raise ValueError("p_values needs calibration clips: fit with calibration_fraction > 0, "
-                             "or call calibrate")
-        return conformal_p_values(self.calibration_scores_, self.score_samples(X))
-
-    def decision_function(self, X) -> np.ndarray:
-        """``score_samples(X) - offset_``: negative for outliers.
-
-        Parameters
-        ----------
-        X : list of paths or 1-D waveforms, or ndarray of shape (n_clips, n_samples)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_clips,)
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X) -> np.ndarray:
-        """+1 for normal clips, -1 for outliers.
-
-        Parameters
-        ----------
-        X : list of paths or 1-D waveforms, or ndarray of shape (n_clips, n_samples)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_clips,)
-        """
-        if self.fdr is None:
-            return np.where(self.decision_function(X) < 0, -1, 1)
-        return benjamini_hochberg(self.p_values(X), self.fdr)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

@@ -79,6 +79,7 @@ class BaseMAF(BaseEstimator):
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "tol": [Interval(Real, 0, None, closed="left")],
         "max_grad_norm": [Interval(Real, 0, None, closed="neither"), None],
+        "average_decay": [Interval(Real, 0, 1, closed="left"), None],
         "device": [str],
         "random_state": ["random_state"],
         "verbose": ["verbose"],
@@ -105,6 +106,7 @@ class BaseMAF(BaseEstimator):
         tol=1e-4,
         log_scale_bound=5.0,
         max_grad_norm=10.0,
+        average_decay=0.999,
         device="auto",
         dtype="float32",
         random_state=None,
@@ -134,6 +136,7 @@ class BaseMAF(BaseEstimator):
         self.tol = tol
         self.log_scale_bound = log_scale_bound
         self.max_grad_norm = max_grad_norm
+        self.average_decay = average_decay
         self.device = device
         self.dtype = dtype
         self.random_state = random_state
@@ -315,6 +318,7 @@ class BaseMAF(BaseEstimator):
             min_steps_no_change=MIN_PATIENCE_STEPS if self.n_iter_no_change == "auto" else 0,
             tol=self.tol,
             max_grad_norm=self.max_grad_norm,
+            average_decay=None if partial else self.average_decay,
             compile=self.compile,
             # A seed asks for the same model each time, and ranks must compute alike:
             # no timing-based thread count.

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 from sklearn.model_selection import GroupShuffleSplit
+from sklearn.utils.validation import check_is_fitted
 
 from ..nn.devices import private_random_state
 
@@ -68,3 +69,90 @@ def outlier_offset(contamination, fitted_scores: np.ndarray, new_scores: np.ndar
     # rows at -inf (outside a bound, an unseen category) would make the interpolated
     # percentile NaN; at the lowest finite score they leave it finite and stay flagged
     return float(np.percentile(np.maximum(scores, finite.min()), 100 * rate))
+
+
+class ConformalOutlierMixin:
+    """``calibrate``, ``p_values``, ``decision_function`` and ``predict`` of an
+    outlier detector, from its ``score_samples`` (higher: more normal),
+    ``offset_``, ``calibration_scores_`` and ``fdr``."""
+
+    def calibrate(self, X):
+        """Replace the calibration rows behind :meth:`p_values` by ``X``.
+
+        Pass normal rows (clips, for a detector of clips) the model was not
+        fitted on, and that look like those it will judge; their scores
+        replace ``calibration_scores_``.
+
+        Parameters
+        ----------
+        X : what :meth:`score_samples` takes
+
+        Returns
+        -------
+        self : object
+        """
+        self.calibration_scores_ = sorted_calibration(self.score_samples(X))
+        return self
+
+    def p_values(self, X) -> np.ndarray:
+        """Conformal p-value of each row: small for outliers.
+
+        ``p = (1 + #{calibration scores <= s}) / (n + 1)`` for a row of
+        score ``s`` (:meth:`score_samples`) and the ``n`` calibration rows'
+        scores (``calibration_scores_``: rows ``fit`` held out of everything
+        it chose, or those of :meth:`calibrate`).  If the calibration rows
+        and a new normal row are exchangeable (drawn alike),
+        ``P(p <= alpha) <= alpha`` for every ``alpha``, whatever the model:
+        flagging ``p <= alpha`` has a false-alarm rate of at most ``alpha``.
+        With ``n`` calibration rows the smallest p-value is ``1 / (n + 1)``.
+
+        Parameters
+        ----------
+        X : what :meth:`score_samples` takes
+
+        Returns
+        -------
+        p : ndarray of shape (n_samples,)
+        """
+        check_is_fitted(self)
+        if self.calibration_scores_ is None:
+            raise ValueError("p_values needs calibration scores: fit with calibration_fraction > 0 (and enough "
+                             "rows, or clips), or call calibrate")
+        return conformal_p_values(self.calibration_scores_, self.score_samples(X))
+
+    def decision_function(self, X) -> np.ndarray:
+        """Shifted score: negative for outliers, positive for inliers.
+
+        Parameters
+        ----------
+        X : what :meth:`score_samples` takes
+
+        Returns
+        -------
+        scores : ndarray of shape (n_samples,)
+            ``score_samples(X) - offset_``.
+        """
+        check_is_fitted(self)
+        return self.score_samples(X) - self.offset_
+
+    def predict(self, X) -> np.ndarray:
+        """Label rows as inliers (+1) or outliers (-1).
+
+        By ``offset_`` (``contamination``), or, with ``fdr`` set, by the
+        Benjamini-Hochberg procedure on the rows' :meth:`p_values`: the
+        rows of ``X`` flagged together then hold at most a share ``fdr`` of
+        normal rows in expectation (the false discovery rate), under the
+        exchangeability :meth:`p_values` assumes.
+
+        Parameters
+        ----------
+        X : what :meth:`score_samples` takes
+
+        Returns
+        -------
+        labels : ndarray of shape (n_samples,)
+            -1 for outliers, +1 for inliers.
+        """
+        if self.fdr is None:
+            return np.where(self.decision_function(X) < 0, -1, 1)
+        return benjamini_hochberg(self.p_values(X), self.fdr)

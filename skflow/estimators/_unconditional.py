@@ -83,6 +83,7 @@ class UnconditionalMAF(BaseMAF):
         tol=1e-4,
         log_scale_bound=5.0,
         max_grad_norm=10.0,
+        average_decay=0.999,
         device="auto",
         dtype="float32",
         random_state=None,
@@ -117,6 +118,7 @@ class UnconditionalMAF(BaseMAF):
             tol=tol,
             log_scale_bound=log_scale_bound,
             max_grad_norm=max_grad_norm,
+            average_decay=average_decay,
             device=device,
             dtype=dtype,
             random_state=random_state,
@@ -225,7 +227,9 @@ class UnconditionalMAF(BaseMAF):
         each call takes ``len(X) // batch_size_`` Adam steps on mini-batches
         of ``X`` in random order, continuing the optimiser where the last
         call left it, so calls on consecutive chunks train as one epoch of
-        :meth:`fit` on their rows would (in chunk order).  The first call on
+        :meth:`fit` without weight averaging (``average_decay=None``) on
+        their rows would (in chunk order): the weights are those of the last
+        step.  The first call on
         an unfitted estimator sets the model up from its rows alone: the
         standardisation (``location_``, ``scale_``), the grid steps to
         dequantise (``grid_steps_``) and the start (``init``) are those of

@@ -130,6 +130,16 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
     max_grad_norm : float or None, default=10.0
         Clip the global gradient norm at this value; None disables clipping.
 
+    average_decay : float in [0, 1) or None, default=0.999
+        Polyak averaging: early stopping scores, keeps and returns an
+        exponential moving average of the weights over the optimiser steps
+        instead of the weights as trained (after step ``t`` the average
+        moves towards them by ``1 - min(average_decay, (1 + t) / (10 +
+        t))``, so that it spans about the last tenth of the steps until it
+        spans about ``1 / (1 - average_decay)`` of them).  It smooths the
+        step-to-step noise of the weights (see the user guide on
+        hyper-parameters).  None (or 0): the weights as trained.
+
     device : str, default="auto"
         "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
         Inputs and outputs are numpy arrays whatever the device.
@@ -343,6 +353,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         tol=1e-4,
         log_scale_bound=5.0,
         max_grad_norm=10.0,
+        average_decay=0.999,
         device="auto",
         dtype="float32",
         random_state=None,
@@ -373,6 +384,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
             tol=tol,
             log_scale_bound=log_scale_bound,
             max_grad_norm=max_grad_norm,
+            average_decay=average_decay,
             device=device,
             dtype=dtype,
             random_state=random_state,

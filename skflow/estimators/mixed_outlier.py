@@ -11,14 +11,13 @@ from sklearn.utils import check_array
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from ._conformal import (benjamini_hochberg, calibration_rows, conformal_p_values, outlier_offset,
-                         sorted_calibration)
+from ._conformal import ConformalOutlierMixin, calibration_rows, outlier_offset, sorted_calibration
 from .mixed import MixedDensity, _is_frame
 
 __all__ = ["MixedOutlierDetector"]
 
 
-class MixedOutlierDetector(OutlierMixin, BaseEstimator):
+class MixedOutlierDetector(ConformalOutlierMixin, OutlierMixin, BaseEstimator):
     """Outlier detection on tables with categorical, integer and continuous columns.
 
     The :class:`MAFOutlierDetector` of mixed tables: a :class:`MixedDensity`
@@ -175,78 +174,6 @@ class MixedOutlierDetector(OutlierMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return self.density_._log_density(X, unseen="-inf")
-
-    def calibrate(self, X: ArrayLike):
-        """Replace the calibration rows behind :meth:`p_values` by ``X``.
-
-        Pass normal rows the model was not fitted on (and that look like the
-        rows it will judge); their scores replace ``calibration_scores_``.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        self : object
-        """
-        self.calibration_scores_ = sorted_calibration(self.score_samples(X))
-        return self
-
-    def p_values(self, X: ArrayLike) -> np.ndarray:
-        """Conformal p-value of each row: small for outliers.
-
-        ``p = (1 + #{calibration scores <= s}) / (n + 1)`` for a row of
-        score ``s`` and the ``n`` calibration rows' scores.  If the
-        calibration rows and a new normal row are exchangeable,
-        ``P(p <= alpha) <= alpha`` for every ``alpha``, whatever the model.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        p : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        if self.calibration_scores_ is None:
-            raise ValueError("p_values needs calibration rows: fit with calibration_fraction > 0 (and enough "
-                             "rows), or call calibrate")
-        return conformal_p_values(self.calibration_scores_, self.score_samples(X))
-
-    def decision_function(self, X: ArrayLike) -> np.ndarray:
-        """Shifted log-density: negative for outliers, positive for inliers.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-            ``score_samples(X) - offset_``.
-        """
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """Label rows as inliers (+1) or outliers (-1).
-
-        By ``offset_`` (``contamination``), or with ``fdr`` set by the
-        Benjamini-Hochberg procedure on the rows' :meth:`p_values`.
-
-        Parameters
-        ----------
-        X : DataFrame or array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            -1 for outliers, +1 for inliers.
-        """
-        if self.fdr is None:
-            return np.where(self.decision_function(X) < 0, -1, 1)
-        return benjamini_hochberg(self.p_values(X), self.fdr)
 
 
 def _take(rows, positions):

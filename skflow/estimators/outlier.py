@@ -8,15 +8,13 @@ import numpy as np
 from numpy.typing import ArrayLike
 from sklearn.base import OutlierMixin, _fit_context
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
-from sklearn.utils.validation import check_is_fitted
 
 from ._background import fitted_background
-from ._conformal import (benjamini_hochberg, calibration_rows, conformal_p_values, outlier_offset,
-                         sorted_calibration)
+from ._conformal import ConformalOutlierMixin, calibration_rows, outlier_offset, sorted_calibration
 from ._unconditional import UnconditionalMAF
 
 
-class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
+class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
     """Outlier detection by the log-density of a Masked Autoregressive Flow.
 
     The flow is fitted to (mostly) normal rows; rows with a low log-density
@@ -115,6 +113,16 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
 
     max_grad_norm : float or None, default=10.0
         Clip the global gradient norm at this value; None disables clipping.
+
+    average_decay : float in [0, 1) or None, default=0.999
+        Polyak averaging: early stopping scores, keeps and returns an
+        exponential moving average of the weights over the optimiser steps
+        instead of the weights as trained (after step ``t`` the average
+        moves towards them by ``1 - min(average_decay, (1 + t) / (10 +
+        t))``, so that it spans about the last tenth of the steps until it
+        spans about ``1 / (1 - average_decay)`` of them).  It smooths the
+        step-to-step noise of the weights (see the user guide on
+        hyper-parameters).  None (or 0): the weights as trained.
 
     device : str, default="auto"
         "auto" (CUDA when available, else CPU), "cpu", "cuda" or "cuda:N".
@@ -419,6 +427,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         tol=1e-4,
         log_scale_bound=5.0,
         max_grad_norm=10.0,
+        average_decay=0.999,
         device="auto",
         dtype="float32",
         random_state=None,
@@ -456,6 +465,7 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
             tol=tol,
             log_scale_bound=log_scale_bound,
             max_grad_norm=max_grad_norm,
+            average_decay=average_decay,
             device=device,
             dtype=dtype,
             random_state=random_state,
@@ -566,84 +576,3 @@ class MAFOutlierDetector(OutlierMixin, UnconditionalMAF):
         """
         return self._scores(self._validated(X))
 
-    def calibrate(self, X: ArrayLike):
-        """Replace the calibration rows behind :meth:`p_values` by ``X``.
-
-        Pass normal rows the model was not fitted on (and that look like the
-        rows it will judge); their scores replace ``calibration_scores_``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        self : object
-        """
-        self.calibration_scores_ = sorted_calibration(self.score_samples(X))
-        return self
-
-    def p_values(self, X: ArrayLike) -> np.ndarray:
-        """Conformal p-value of each row: small for outliers.
-
-        ``p = (1 + #{calibration scores <= s}) / (n + 1)`` for a row of
-        score ``s`` (:meth:`score_samples`) and the ``n`` calibration rows' scores
-        (``calibration_scores_``: rows ``fit`` held out of training and of
-        early stopping, or those of :meth:`calibrate`).  If the
-        calibration rows and a new normal row are exchangeable (drawn
-        alike), ``P(p <= alpha) <= alpha`` for every ``alpha``, whatever
-        the model: flagging ``p <= alpha`` has a false-alarm rate of at most
-        ``alpha``.  With ``n`` calibration rows the smallest p-value is
-        ``1 / (n + 1)``.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        p : ndarray of shape (n_samples,)
-        """
-        check_is_fitted(self)
-        calibration = self.calibration_scores_
-        if calibration is None:
-            raise ValueError("p_values needs calibration rows: fit with calibration_fraction > 0 (and enough "
-                             "rows), or call calibrate")
-        return conformal_p_values(calibration, self.score_samples(X))
-
-    def decision_function(self, X: ArrayLike) -> np.ndarray:
-        """Shifted log-density: negative for outliers, positive for inliers.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        scores : ndarray of shape (n_samples,)
-            ``score_samples(X) - offset_``.
-        """
-        check_is_fitted(self)
-        return self.score_samples(X) - self.offset_
-
-    def predict(self, X: ArrayLike) -> np.ndarray:
-        """Label rows as inliers (+1) or outliers (-1).
-
-        By ``offset_`` (``contamination``), or, with ``fdr`` set, by the
-        Benjamini-Hochberg procedure on the rows' :meth:`p_values`: the
-        rows of ``X`` flagged together then hold at most a share ``fdr`` of
-        normal rows in expectation (the false discovery rate), under the
-        exchangeability :meth:`p_values` assumes.
-
-        Parameters
-        ----------
-        X : array-like of shape (n_samples, n_features)
-
-        Returns
-        -------
-        labels : ndarray of shape (n_samples,)
-            -1 for outliers, +1 for inliers.
-        """
-        if self.fdr is None:
-            return np.where(self.decision_function(X) < 0, -1, 1)
-        return benjamini_hochberg(self.p_values(X), self.fdr)

@@ -34,6 +34,7 @@ GAS_MAF_PARAMS = dict(
     init="identity",  # the paper's start (every layer the identity)
     gaussian_weight=0.0,  # the paper's model: the flow alone
     layer_type="affine",  # the paper's MAF layers
+    average_decay=None,  # the paper's weights as trained
 )
 
 

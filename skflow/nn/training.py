@@ -163,6 +163,11 @@ class TrainingConfig:
     tune_threads: bool = True
     #: Visit the training rows in a new random order each epoch (else in their order).
     shuffle: bool = True
+    #: Polyak averaging: validate, keep and return an exponential moving
+    #: average of the weights, updated after every step with this decay (at
+    #: step ``t``, ``min(decay, (1 + t) / (10 + t))``); None: the weights as
+    #: trained.
+    average_decay: float | None = None
     #: Train one model with every rank of torch.distributed's default process
     #: group: parameters broadcast from rank 0 at the start, gradients (and
     #: the scores early stopping watches) averaged over the ranks each step.
@@ -172,6 +177,8 @@ class TrainingConfig:
         if self.learning_rate_schedule not in ("constant", "adaptive"):
             raise ValueError("learning_rate_schedule must be 'constant' or 'adaptive', "
                              f"got {self.learning_rate_schedule!r}")
+        if self.average_decay is not None and not 0 <= self.average_decay < 1:
+            raise ValueError(f"average_decay must be in [0, 1) or None, got {self.average_decay!r}")
 
 
 def train_flow(
@@ -333,6 +340,8 @@ class _FitLoop:
         self.n = rows.n_rows
         self.optimizer = Adam(params, lr=config.learning_rate, weight_decay=config.weight_decay)
         self.stat_rows = self._statistics_rows()
+        self.average = None if config.average_decay is None else [p.detach().clone() for p in params]
+        self.steps = 0
         self.result = TrainingResult()
 
     def _statistics_rows(self):
@@ -416,29 +425,30 @@ class _FitLoop:
                 break
             result.loss_curve.append(train_loss)
             result.n_epochs = epoch + 1
-            if self.x_val is not None:
-                score = self.validate()
-                if not math.isfinite(score):
-                    result.diverged = True
-                    break
-                result.validation_scores.append(score)
-            else:
-                score = -train_loss
-            improved = score > best + config.tol
-            if improved or self.x_val is None:
-                best_state = _snapshot(flow)
-            lr = self.optimizer.lr
+            with self._averaged_weights():
+                if self.x_val is not None:
+                    score = self.validate()
+                    if not math.isfinite(score):
+                        result.diverged = True
+                        break
+                    result.validation_scores.append(score)
+                else:
+                    score = -train_loss
+                improved = score > best + config.tol
+                if improved or self.x_val is None:
+                    best_state = _snapshot(flow)
+                lr = self.optimizer.lr
+                if self.log is not None:  # (the weights the line scores are in the flow while it runs)
+                    msg = f"epoch {epoch + 1:4d}  train log-lik {-train_loss:10.4f}"
+                    if self.x_val is not None:
+                        msg += f"  valid log-lik {score:10.4f}"
+                    self.log(msg + f"  lr {lr:.1e}  {time.perf_counter() - start:7.1f}s")
             if improved:
                 best, stale, lr_stale = score, 0, 0
                 result.best_epoch = epoch + 1
             else:
                 stale += 1
                 lr_stale += 1
-            if self.log is not None:
-                msg = f"epoch {epoch + 1:4d}  train log-lik {-train_loss:10.4f}"
-                if self.x_val is not None:
-                    msg += f"  valid log-lik {score:10.4f}"
-                self.log(msg + f"  lr {lr:.1e}  {time.perf_counter() - start:7.1f}s")
             if config.learning_rate_schedule == "adaptive" and lr_stale >= lr_patience:
                 self.optimizer.lr *= 0.5
                 lr_stale = 0
@@ -484,7 +494,30 @@ class _FitLoop:
         if self.config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm, foreach=True)
         self.optimizer.step()
+        if self.average is not None:
+            self.steps += 1
+            weight = 1.0 - min(self.config.average_decay, (1 + self.steps) / (10 + self.steps))
+            with torch.no_grad():
+                for average, p in zip(self.average, self.params):
+                    average.lerp_(p.detach(), weight)
         return loss.detach()
+
+    @contextlib.contextmanager
+    def _averaged_weights(self):
+        """The averaged weights in the flow for the block (without averaging, the weights as they are)."""
+        if self.average is None:
+            yield
+            return
+        with torch.no_grad():
+            trained = [p.detach().clone() for p in self.params]
+            for p, average in zip(self.params, self.average):
+                p.copy_(average)
+        try:
+            yield
+        finally:
+            with torch.no_grad():
+                for p, weights in zip(self.params, trained):
+                    p.copy_(weights)
 
     def _average_gradients(self) -> None:
         """Every parameter's gradient averaged over the ranks, in one all-reduce:
@@ -515,7 +548,7 @@ class _FitLoop:
                 RuntimeWarning,
                 stacklevel=4,
             )
-        if self.x_val is not None or result.diverged:
+        if self.x_val is not None or result.diverged or self.average is not None:
             flow.load_state_dict(best_state)
         if self.x_val is not None:
             result.best_validation_score = best
