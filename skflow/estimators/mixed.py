@@ -212,20 +212,19 @@ class MixedDensity(DensityMixin, BaseEstimator):
             maps[j] = ColumnMap(None if low is None else low - half, None if high is None else high + half)
         return maps
 
-    def _codes(self, frame, unseen: str = "raise") -> np.ndarray:
-        return np.column_stack([self._encode(j, frame.iloc[:, j], unseen) for j in self._categorical])
+    def _codes(self, frame, allow_unseen: bool = False) -> np.ndarray:
+        return np.column_stack([self._encode(j, frame.iloc[:, j], allow_unseen) for j in self._categorical])
 
-    def _encode(self, j: int, values, unseen: str = "raise") -> np.ndarray:
-        """The codes of categorical column ``j``'s ``values``: a clear error for a value outside its
-        categories, or with ``unseen="code"`` the code -1."""
+    def _encode(self, j: int, values, allow_unseen: bool = False) -> np.ndarray:
+        """The codes of categorical column ``j``'s ``values``; a value outside its categories is
+        the code -1 with ``allow_unseen``, else a clear error."""
         lookup = {v: i for i, v in enumerate(self.categories_[self._name(j)])}
-        if unseen == "code":
-            return np.array([lookup.get(v, -1) for v in values.to_numpy(dtype=object)], dtype=np.int64)
-        try:
-            return np.array([lookup[v] for v in values.to_numpy(dtype=object)], dtype=np.int64)
-        except KeyError as exc:
-            raise ValueError(f"column {self._name(j)!r} has category {exc.args[0]!r}, not seen in fit "
-                             f"(known: {list(lookup)})") from None
+        values = values.to_numpy(dtype=object)
+        codes = np.array([lookup.get(v, -1) for v in values], dtype=np.int64)
+        if not allow_unseen and (codes < 0).any():
+            raise ValueError(f"column {self._name(j)!r} has category {values[np.argmax(codes < 0)]!r}, not seen "
+                             f"in fit (known: {list(lookup)})")
+        return codes
 
     def _name(self, j: int):
         names = getattr(self, "feature_names_in_", None)
@@ -358,16 +357,16 @@ class MixedDensity(DensityMixin, BaseEstimator):
             In the units the class notes describe; ``-inf`` for rows outside
             a bound.
         """
-        return self._log_density(X, unseen="raise")
+        return self._log_density(X, allow_unseen=False)
 
-    def _log_density(self, X, unseen: str) -> np.ndarray:
-        """:meth:`score_samples`; with ``unseen="-inf"`` a row with a category not seen in fit scores ``-inf``."""
+    def _log_density(self, X, allow_unseen: bool) -> np.ndarray:
+        """:meth:`score_samples`; with ``allow_unseen`` a row with a category not seen in fit scores ``-inf``."""
         check_is_fitted(self)
         frame = self._frame(X, reset=False)
         out = np.zeros(len(frame))
         codes, unknown = None, np.zeros(len(frame), dtype=bool)
         if self._categorical:
-            codes = self._codes(frame, "raise" if unseen == "raise" else "code")
+            codes = self._codes(frame, allow_unseen)
             unknown = (codes < 0).any(axis=1)
             codes[unknown] = 0  # any known category: the row scores -inf anyway
             out += self.categorical_model_.log_prob(codes)

@@ -145,14 +145,15 @@ class MixedOutlierDetector(ConformalOutlierMixin, OutlierMixin, BaseEstimator):
         training = np.arange(n) if held is None else np.setdiff1d(np.arange(n), held)
         density = MixedDensity(column_types=self.column_types, bounds=self.bounds, flow_params=self.flow_params,
                                categorical_C=self.categorical_C, random_state=self.random_state)
-        self.density_ = density.fit(_take(rows, training))
+        training_rows = _take(rows, training)
+        self.density_ = density.fit(training_rows)
         self.n_features_in_ = density.n_features_in_
         if hasattr(density, "feature_names_in_"):
             self.feature_names_in_ = density.feature_names_in_
         elif hasattr(self, "feature_names_in_"):
             del self.feature_names_in_
-        scores = density._log_density(_take(rows, training), unseen="-inf")
-        calibration = None if held is None else density._log_density(_take(rows, held), unseen="-inf")
+        scores = density._log_density(training_rows, allow_unseen=True)
+        calibration = None if held is None else density._log_density(_take(rows, held), allow_unseen=True)
         fitted = scores if calibration is None else np.r_[scores, calibration]
         self.offset_ = outlier_offset(self.contamination, fitted, scores if calibration is None else calibration)
         self.calibration_scores_ = None if calibration is None else sorted_calibration(calibration)
@@ -173,7 +174,7 @@ class MixedOutlierDetector(ConformalOutlierMixin, OutlierMixin, BaseEstimator):
             category not seen in ``fit``.
         """
         check_is_fitted(self)
-        return self.density_._log_density(X, unseen="-inf")
+        return self.density_._log_density(X, allow_unseen=True)
 
 
 def _take(rows, positions):
