@@ -57,6 +57,45 @@ def test_the_start_is_exactly_the_chosen_mixture_before_training():
         np.testing.assert_allclose(flow.eval().log_prob(x).numpy(), expected, rtol=0, atol=1e-8)
 
 
+@pytest.mark.parametrize("covariance_type", ["full", "diag", "whitened_diag"])
+def test_each_mixture_type_is_the_mixture_of_its_own_rows(monkeypatch, covariance_type):
+    # "full" and "diag" mixtures are fitted to the rows centred and scaled
+    # (the columns' axes, as GaussianMixture on standardised data), a
+    # "whitened_diag" one to the whitened rows; the start must be exactly
+    # that mixture carried back with the Jacobian.
+    from skflow.estimators import _mixture_start
+    from skflow.estimators._gaussian import _shrunk_gaussian
+    from skflow.nn.layers.linear import whitening_matrix
+
+    monkeypatch.setattr(_mixture_start, "COVARIANCE_TYPES", (covariance_type,))
+    X = (_blobs() - _blobs().mean(0)) / _blobs().std(0)  # the blobs' centres correlate the columns
+    x = torch.from_numpy(X)
+    flow = build_maf(3, n_flows=1, hidden_sizes=(8,), gaussian_start=True, dtype=torch.float64)
+    attributes = GaussianMixtureStart(random_state=0).fit(flow, x, None, None)
+    k, chosen = attributes["start_mixture_"]
+    assert k > 1 and chosen == covariance_type
+    mean, cov, _ = _shrunk_gaussian(x)
+    centred = X - mean.numpy()
+    if covariance_type == "whitened_diag":
+        w = whitening_matrix(torch.from_numpy(cov)).numpy()
+        rows, log_jacobian = centred @ w.T, np.log(np.diag(w)).sum()
+    else:
+        scale = np.sqrt(np.diag(cov))
+        rows, log_jacobian = centred / scale, -np.log(scale).sum()
+    gm = GaussianMixture(k, covariance_type="full" if covariance_type == "full" else "diag", random_state=0,
+                         max_iter=100, n_init=3, reg_covar=1e-6).fit(rows)
+    with torch.no_grad():
+        np.testing.assert_allclose(flow.eval().log_prob(x).numpy(), gm.score_samples(rows) + log_jacobian,
+                                   rtol=0, atol=1e-8)
+        z, _ = flow.transforms[0](x)
+    # a "diag" start's first layer only centres and scales; the others whiten
+    correlation = np.corrcoef(z.numpy().T)[np.triu_indices(3, 1)]
+    if covariance_type == "diag":
+        np.testing.assert_allclose(correlation, np.corrcoef(X.T)[np.triu_indices(3, 1)], atol=1e-10)
+    else:
+        np.testing.assert_allclose(correlation, 0.0, atol=0.05)
+
+
 def test_gaussian_data_keep_the_gaussian_start():
     X = np.random.RandomState(0).multivariate_normal([0, 1, 2], [[2, 1, 0], [1, 2, 0], [0, 0, 1]], size=600)
     flow = build_maf(3, n_flows=1, hidden_sizes=(8,), gaussian_start=True, dtype=torch.float64)

@@ -1,14 +1,18 @@
 """The start of ``init="gaussian_mixture"``: the best classical mixture, then the flow.
 
-The flow's first layer whitens the training rows' (shrunk) Gaussian, as the
-Gaussian start does; in that whitened space scikit-learn's
-``GaussianMixture`` candidates (components and covariance type) are
-compared by cross-validated log-likelihood with the single Gaussian.  A
-winning mixture becomes the flow's base distribution
-(:class:`~skflow.nn.bases.GaussianMixtureBase`), its autoregressive layers
-at the identity, so that before the first step the model is exactly that
-mixture (an affine map of a Gaussian mixture is one).  Where the single
-Gaussian wins, the start is the Gaussian start.
+scikit-learn ``GaussianMixture`` candidates (components and covariance
+type) are compared with the single Gaussian of the training rows (its
+covariance shrunk) by cross-validated log-likelihood: full and diagonal
+covariances on the rows centred and scaled (as scikit-learn's mixture on
+standardised data: diagonal components lie along the columns), and
+diagonal covariances on the whitened rows.  A winning mixture becomes the
+flow's base distribution (:class:`~skflow.nn.bases.GaussianMixtureBase`)
+behind a first layer that whitens the Gaussian (a full mixture is carried
+to the whitened rows exactly, an affine map of it being one) or, for a
+diagonal mixture along the columns, centres and scales; the autoregressive
+layers start at the identity, so that before the first step the model is
+exactly that mixture.  Where the single Gaussian wins, the start is the
+Gaussian start: the first layer whitens the Gaussian.
 """
 
 from __future__ import annotations
@@ -28,8 +32,10 @@ __all__ = ["GaussianMixtureStart", "base_config", "select_mixture"]
 
 #: Candidate mixtures: these numbers of components of each covariance type;
 #: within a type, more components are tried only while they score better.
+#: "diag" components lie along the columns (scaled), "whitened_diag" ones
+#: along the axes of the whitened Gaussian.
 COMPONENTS = (2, 4, 8)
-COVARIANCE_TYPES = ("full", "diag")
+COVARIANCE_TYPES = ("full", "diag", "whitened_diag")
 #: Folds of the cross-validated choice (as in the benchmarks' GaussianMixture search).
 MIXTURE_FOLDS = 3
 #: Rows the cross-validated choice looks at, and that the chosen mixture is
@@ -45,24 +51,28 @@ ROWS_PER_PARAMETER = 1.0
 
 
 def _n_parameters(k: int, covariance_type: str, d: int) -> int:
-    covariance = d * (d + 1) // 2 if covariance_type == "full" else d
+    covariance = d * (d + 1) // 2 if covariance_type == "full" else d  # whitening shared: not counted
     return k * (d + covariance) + k - 1
 
 
 def _mixture(k, covariance_type, random_state, init_params="k-means++", n_init=1):
     """The EM fit of every candidate (one k-means++ seeding keeps the choice
     cheap) and, with k-means starts, of the mixture kept."""
+    covariance_type = "diag" if covariance_type == "whitened_diag" else covariance_type
     return GaussianMixture(k, covariance_type=covariance_type, random_state=random_state, max_iter=100,
                            reg_covar=1e-6, init_params=init_params, n_init=n_init)
 
 
-def select_mixture(z: np.ndarray, random_state: int, folds: int = MIXTURE_FOLDS):
+def select_mixture(z: np.ndarray, random_state: int, folds: int = MIXTURE_FOLDS, whitened=None):
     """The best of the single Gaussian and the candidate mixtures
     (:data:`COMPONENTS` x :data:`COVARIANCE_TYPES`) by ``folds``-fold
     cross-validated mean log-likelihood of the rows ``z`` (float64, in
     random order); returns ``((components, covariance type), {candidate:
-    score})``.  A mixture must beat the Gaussian by more than one standard
-    error of the per-row held-out gain and by :data:`MIN_MIXTURE_GAIN`.  Within a covariance type, more
+    score})``.  ``whitened``, a pair of the same rows whitened and the log
+    Jacobian of going from ``z`` to them, adds the "whitened_diag"
+    candidates (scored in the units of ``z``).  A mixture must beat the
+    Gaussian by more than one standard error of the per-row held-out gain
+    and by :data:`MIN_MIXTURE_GAIN`.  Within a covariance type, more
     components are tried only while they improve the score, and only with
     :data:`ROWS_PER_PARAMETER` training rows per parameter; with fewer than
     ``2 folds (d + 1)`` rows there is no choice (the Gaussian, no scores)."""
@@ -72,17 +82,20 @@ def select_mixture(z: np.ndarray, random_state: int, folds: int = MIXTURE_FOLDS)
     fold = np.arange(n) % folds
 
     def held_out(k, covariance_type):  # each row's log-density under the mixture fitted without its fold
+        rows, shift = whitened if covariance_type == "whitened_diag" else (z, 0.0)
         out = np.empty(n)
         for f in range(folds):
             fit, test = fold != f, fold == f
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
-                out[test] = _mixture(k, covariance_type, random_state).fit(z[fit]).score_samples(z[test])
-        return out
+                out[test] = _mixture(k, covariance_type, random_state).fit(rows[fit]).score_samples(rows[test])
+        return out + shift
 
     gaussian = held_out(1, "full")
     rows = {(1, "full"): gaussian}
     for covariance_type in COVARIANCE_TYPES:
+        if covariance_type == "whitened_diag" and whitened is None:
+            continue
         best = gaussian.mean()
         for k in COMPONENTS:
             if n * (folds - 1) / folds < ROWS_PER_PARAMETER * _n_parameters(k, covariance_type, d):
@@ -133,23 +146,43 @@ class GaussianMixtureStart:
         if sample.shape[0] > MAX_MIXTURE_FIT_ROWS:
             pick = torch.randperm(sample.shape[0], generator=torch.Generator().manual_seed(self.random_state))
             sample = sample[pick[:MAX_MIXTURE_FIT_ROWS].to(sample.device)]
+        # Diagonal mixtures on the columns' own axes follow structure along
+        # the columns (a column on a grid, say), as scikit-learn's
+        # GaussianMixture does on standardised data; on the whitened axes
+        # they keep the correlations of the whole.  Both are candidates.
+        scale = np.sqrt(np.diag(cov))
+        centred = sample.double().cpu().numpy() - mean.double().numpy()
+        z = centred / scale
         whitening = whitening_matrix(torch.from_numpy(cov)).numpy()
-        z = (sample.double().cpu().numpy() - mean.double().numpy()) @ whitening.T
+        z_white = centred @ whitening.T
+        # log Jacobian from the scaled rows to the whitened ones
+        shift = float(np.log(np.diag(whitening)).sum() + np.log(scale).sum())
         # folds in random order, on at most MAX_MIXTURE_SELECTION_ROWS rows
-        shuffled = z[np.random.RandomState(self.random_state).permutation(len(z))[:MAX_MIXTURE_SELECTION_ROWS]]
-        (k, covariance_type), scores = select_mixture(shuffled, self.random_state)
+        order = np.random.RandomState(self.random_state).permutation(len(z))[:MAX_MIXTURE_SELECTION_ROWS]
+        (k, covariance_type), scores = select_mixture(z[order], self.random_state,
+                                                      whitened=(z_white[order], shift))
         like = first.weight
         d = z.shape[1]
         if k == 1:
             flow.base = StandardNormal(d)
         else:
+            if covariance_type == "diag":
+                first.set_gaussian(mean, torch.from_numpy(np.diag(scale**2)))
+            elif covariance_type == "whitened_diag":
+                z = z_white
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore", ConvergenceWarning)
                 # the one mixture kept: the best of FINAL_EM_STARTS k-means starts
                 model = _mixture(k, covariance_type, self.random_state, init_params="kmeans",
                                  n_init=FINAL_EM_STARTS).fit(z)
+            means, factors = model.means_, _full_precision_factors(model)
+            if covariance_type == "full":
+                # An affine map of a full mixture is one: carried to the whitened
+                # rows the first layer gives (z_white = A z, A lower triangular).
+                a = whitening * scale
+                means, factors = means @ a.T, np.linalg.solve(a.T, factors)
             base = GaussianMixtureBase(d, k).to(device=like.device, dtype=like.dtype)
-            base.set_mixture(model.weights_, model.means_, _full_precision_factors(model))
+            base.set_mixture(model.weights_, means, factors)
             flow.base = base
         return {"covariance_shrinkage_": shrinkage, "start_mixture_": (k, covariance_type),
                 "start_mixture_scores_": {f"{kk} {ct}": s for (kk, ct), s in scores.items()}}

@@ -146,13 +146,16 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
         member's on its bootstrap sample; ``best_epoch_``
         is 0): on small data the model is never worse than a Gaussian.
         "gaussian_mixture" starts from the best classical mixture instead:
-        after the same whitening layer, scikit-learn ``GaussianMixture``
-        candidates (2, 4 or 8 components, full or diagonal covariances, fitted
-        by EM; more components of a type only while they score better) and
-        the single Gaussian are compared by 3-fold cross-validated
-        log-likelihood on the training rows (at most 5,000 of them), and a
-        winning mixture becomes the
-        flow's base distribution (``start_mixture_``), so that before the
+        scikit-learn ``GaussianMixture`` candidates (2, 4 or 8 components;
+        full covariances, diagonal ones along the columns, or diagonal ones
+        along the axes of the whitened Gaussian; fitted by EM to the rows
+        centred and scaled, or whitened; more components of a type only
+        while they score better) and the single Gaussian are compared by
+        3-fold cross-validated log-likelihood on the training rows (at most
+        5,000 of them), and a winning mixture becomes the flow's base
+        distribution (``start_mixture_``) behind a first layer that whitens
+        (or, for diagonal components along the columns, centres and
+        scales), so that before the
         first step the model *is* that mixture, kept unless training beats
         it as above; with a ``base`` other than "normal" it is "gaussian".
         "identity" starts every layer at the identity (a standard normal; the
@@ -309,11 +312,12 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
 
     start_mixture_ : tuple of (int, str)
         With ``init="gaussian_mixture"``: the start's number of components
-        and covariance type (``(1, "full")``: the single Gaussian).
+        and covariance type, "full", "diag" (along the columns) or
+        "whitened_diag" (``(1, "full")``: the single Gaussian).
 
     start_mixture_scores_ : dict
         With ``init="gaussian_mixture"``: each candidate's cross-validated
-        mean log-likelihood (whitened training rows), by ``"components
+        mean log-likelihood (training rows centred and scaled), by ``"components
         covariance_type"``; candidates not tried (too few rows per
         parameter, or more components after fewer did not help) are absent,
         and it is empty where the rows were too few for any choice.
