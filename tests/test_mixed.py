@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.stats import multivariate_normal
 
 from skflow import MixedDensity
 from skflow.estimators._categorical_chain import CategoricalChain
@@ -208,17 +209,50 @@ def test_sampling_given_the_first_categorical_columns():
         est.sample(given=pd.DataFrame({"colour": ["pink"]}))
 
 
-def test_the_conditional_part_keeps_the_better_of_two_starts():
+def test_the_conditional_part_is_the_equal_mixture_of_three_starts():
+    from scipy.special import logsumexp
+
     from skflow import MAFRegressor
 
     frame = _table(400)
     est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # as fit draws it
     z = est._numeric(frame, noise=np.random.RandomState(seed))[0]
-    context = est._context(est._codes(frame))
-    scores = {init: MAFRegressor(**{"random_state": seed, **FAST, "init": init}).fit(context, z).best_validation_score_
-              for init in ("gaussian", "identity")}
-    assert est.flow_.init == max(scores, key=scores.get)
-    assert est.flow_.best_validation_score_ == max(scores.values())
+    codes = est._codes(frame)
+    context = est._context(codes)
+    starts = [{}, {"init": "identity"}, {"base": "normal"}]
+    flows = [MAFRegressor(**{"random_state": seed, **FAST, **start}).fit(context, z) for start in starts]
+    assert [(f.init, f.base) for f in est.flows_] == [(f.init, f.base) for f in flows]
+    # the score: P(categories) times the 0.99 / 0.01 mix of the flows' equal mixture and the Gaussian
+    z, log_jacobian, _ = est._numeric(frame)  # scored without dequantisation noise
+    conditional = logsumexp([f.log_prob(context, z) for f in flows], axis=0) - np.log(3)
+    gaussian = multivariate_normal(est.numeric_mean_, est.numeric_covariance_).logpdf(z)
+    numeric = np.logaddexp(np.log(0.99) + conditional, np.log(0.01) + gaussian)
+    expected = est.categorical_model_.log_prob(codes) + numeric + log_jacobian
+    np.testing.assert_allclose(est.score_samples(frame), expected, rtol=1e-10, atol=1e-8)
+    # draws come from every member
+    draws = est.sample(3000, random_state=0)
+    assert draws.shape == (3000, frame.shape[1]) and np.isfinite(est.score_samples(draws)).all()
     fixed = MixedDensity(flow_params={**FAST, "init": "identity"}, random_state=0).fit(frame)
-    assert fixed.flow_.init == "identity"
+    assert [f.init for f in fixed.flows_] == ["identity"]
+    normal = MixedDensity(flow_params={**FAST, "base": "normal"}, random_state=0).fit(frame)
+    assert [(f.init, f.base) for f in normal.flows_] == [("gaussian", "normal"), ("identity", "normal")]
+
+
+def test_above_a_thousand_rows_the_best_start_on_validation_is_kept():
+    from skflow import MAFRegressor
+
+    frame = _table(1500)
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # as fit draws it
+    z = est._numeric(frame, noise=np.random.RandomState(seed))[0]
+    context = est._context(est._codes(frame))
+    scores = {(start.get("init", "gaussian"), start.get("base", "made_mog")):
+              MAFRegressor(**{"random_state": seed, **FAST, **start}).fit(context, z).best_validation_score_
+              for start in ({}, {"init": "identity"}, {"base": "normal"})}
+    assert len(est.flows_) == 1
+    assert (est.flows_[0].init, est.flows_[0].base) == max(scores, key=scores.get)
+    assert est.flows_[0].best_validation_score_ == max(scores.values())
+    # without validation rows nothing can pick: the mixture of the three
+    unpicked = MixedDensity(flow_params={**FAST, "early_stopping": False}, random_state=0).fit(frame)
+    assert len(unpicked.flows_) == 3

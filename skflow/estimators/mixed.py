@@ -6,6 +6,7 @@ from numbers import Integral, Real
 
 import numpy as np
 from numpy.typing import ArrayLike
+from scipy.special import logsumexp
 from sklearn.base import BaseEstimator, DensityMixin, _fit_context
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils import check_array
@@ -22,11 +23,12 @@ from .regressor import MAFRegressor
 
 __all__ = ["MixedDensity"]
 
-#: Up to this many rows, the numeric part given categories is fitted from two
-#: starts -- the conditional Gaussian and the identity -- and the one with the
-#: better held-out log-likelihood is kept (on the same held-out rows: the
-#: flows' validation splits share their seed).
-START_RACE_ROWS = 20_000
+#: Up to this many rows, the numeric part given categories is trained from
+#: three starts (see the class notes) ...
+THREE_STARTS_MAX_ROWS = 20_000
+#: ... and up to this many it is their equal mixture, above the best of them
+#: on the (shared) validation rows.
+EQUAL_MIXTURE_MAX_ROWS = 1_000
 
 
 def _is_frame(X) -> bool:
@@ -55,10 +57,13 @@ class MixedDensity(DensityMixin, BaseEstimator):
       numeric rows at weight 0.01, which bounds how far below that
       Gaussian a row unlike the training rows of its category can fall), a
       :class:`MAFDensity` otherwise (which mixes in its own Gaussian).
-      Up to 20,000 rows, the conditional flow is trained from two starts,
-      its Gaussian start and the identity, and the one with the better
-      held-out log-likelihood is kept (``flow_params`` naming ``init`` or
-      ``early_stopping`` turns this off).
+      Up to 20,000 rows, three such flows are trained: from its Gaussian
+      start, from the identity and over a normal base instead of the
+      mixture base (``flow_params`` naming ``init`` leaves one, naming
+      ``base`` drops the third).  Up to 1,000 rows the conditional part is
+      their equal mixture (a validation split of a few dozen rows cannot
+      tell which is best), above it the one with the best held-out
+      log-likelihood (the mixture again with ``early_stopping=False``).
       Integer columns, and continuous columns recorded on a grid (see
       :func:`skflow.preprocessing.grid_steps`), are dequantised (uniform
       noise across one grid step) and bounded columns mapped to the real
@@ -112,8 +117,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
         training values are dequantised, its draws are not rounded).
     categorical_model_ : object or None
         The chain (None without categorical columns).
-    flow_ : MAFRegressor, MAFDensity or None
-        The numeric part (None without numeric columns).
+    flows_ : list of MAFRegressor, list of one MAFDensity, or None
+        The numeric part: the conditional flows whose equal mixture it is
+        (given categories), or one flow (without); None without numeric
+        columns.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
@@ -308,16 +315,16 @@ class MixedDensity(DensityMixin, BaseEstimator):
         if self._categorical:
             sizes = [len(self.categories_[names[j]]) for j in self._categorical]
             self.categorical_model_ = CategoricalChain(sizes, C=self.categorical_C).fit(codes)
-        self.flow_ = None
+        self.flows_ = None
         if self._numeric_columns:
             z, _, _ = self._numeric(frame, noise=np.random.RandomState(seed))
             params = {"random_state": seed, **(self.flow_params or {})}
             if self._categorical:
-                self.flow_ = self._fit_conditional(params, self._context(codes), z)
+                self.flows_ = self._fit_conditional(params, self._context(codes), z)
                 self.numeric_mean_ = z.mean(0)
                 self.numeric_covariance_ = add_ridge(np.atleast_2d(np.cov(z.T, bias=True)))
             else:
-                self.flow_ = MAFDensity(**params).fit(z)
+                self.flows_ = [MAFDensity(**params).fit(z)]
         return self
 
     def _given_codes(self, given, names) -> np.ndarray:
@@ -332,12 +339,38 @@ class MixedDensity(DensityMixin, BaseEstimator):
         return np.column_stack([self._encode(j, given.iloc[:, k])
                                 for k, j in enumerate(self._categorical[: given.shape[1]])])
 
-    def _fit_conditional(self, params, context, z):
-        """The conditional flow of ``z`` given ``context``: from the better of two starts on small tables."""
-        candidates = [MAFRegressor(**params).fit(context, z)]
-        if len(z) <= START_RACE_ROWS and not {"init", "early_stopping"} & set(self.flow_params or {}):
-            candidates.append(MAFRegressor(**{**params, "init": "identity"}).fit(context, z))
-        return max(candidates, key=lambda flow: flow.best_validation_score_)
+    def _fit_conditional(self, params, context, z) -> list:
+        """The conditional flows of ``z`` given ``context`` whose equal mixture is the numeric part."""
+        flows = [MAFRegressor(**params).fit(context, z)]
+        chosen = set(self.flow_params or {})
+        if len(z) <= THREE_STARTS_MAX_ROWS and "init" not in chosen:
+            flows.append(MAFRegressor(**{**params, "init": "identity"}).fit(context, z))
+            if "base" not in chosen:
+                flows.append(MAFRegressor(**{**params, "base": "normal"}).fit(context, z))
+        # On a few hundred rows no start wins everywhere and the validation
+        # rows are too few to pick one; their mixture is never far below the
+        # best of them and often above it.  On more rows the validation
+        # rows (the same for every start: the seeds are shared) pick one.
+        scores = [flow.best_validation_score_ for flow in flows]
+        if len(z) > EQUAL_MIXTURE_MAX_ROWS and None not in scores:
+            flows = [flows[int(np.argmax(scores))]]
+        return flows
+
+    def _conditional_log_prob(self, context, z) -> np.ndarray:
+        """Log-density of ``z`` given ``context`` under the equal mixture of :attr:`flows_`."""
+        members = np.stack([flow.log_prob(context, z) for flow in self.flows_])
+        return logsumexp(members, axis=0) - np.log(len(self.flows_))
+
+    def _conditional_sample(self, context, rng) -> np.ndarray:
+        """One draw of the numeric part per row of ``context``, each from a member of :attr:`flows_` drawn at random."""
+        member = rng.randint(len(self.flows_), size=len(context))
+        z = np.empty((len(context), len(self._numeric_columns)))
+        for k, flow in enumerate(self.flows_):
+            rows = np.flatnonzero(member == k)
+            if len(rows):
+                seed = int(rng.randint(np.iinfo(np.int32).max))
+                z[rows] = flow.sample(context[rows], n_samples=1, random_state=seed).reshape(len(rows), -1)
+        return z
 
     def _context(self, codes):
         return one_hot(codes, self.categorical_model_.sizes)
@@ -374,10 +407,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
             z, log_jacobian, outside = self._numeric(frame)
             if self._categorical:
                 numeric = np.logaddexp(
-                    np.log1p(-GAUSSIAN_WEIGHT_FLOOR) + self.flow_.log_prob(self._context(codes), z),
+                    np.log1p(-GAUSSIAN_WEIGHT_FLOOR) + self._conditional_log_prob(self._context(codes), z),
                     np.log(GAUSSIAN_WEIGHT_FLOOR) + _gaussian_log_pdf(z, self.numeric_mean_, self.numeric_covariance_))
             else:
-                numeric = self.flow_.score_samples(z)
+                numeric = self.flows_[0].score_samples(z)
             out += numeric + log_jacobian
             out[outside] = -np.inf
         out[unknown] = -np.inf
@@ -440,11 +473,11 @@ class MixedDensity(DensityMixin, BaseEstimator):
         if self._numeric_columns:
             seed = int(rng.randint(np.iinfo(np.int32).max))
             if self._categorical:
-                z = self.flow_.sample(self._context(codes), n_samples=1, random_state=seed).reshape(n, -1)
+                z = self._conditional_sample(self._context(codes), rng)
                 wide = rng.uniform(size=n) < GAUSSIAN_WEIGHT_FLOOR  # the rows drawn from the mixed-in Gaussian
                 z[wide] = rng.multivariate_normal(self.numeric_mean_, self.numeric_covariance_, int(wide.sum()))
             else:
-                z = self.flow_.sample(n, random_state=seed).reshape(n, -1)
+                z = self.flows_[0].sample(n, random_state=seed).reshape(n, -1)
             maps = self._maps()
             for k, j in enumerate(self._numeric_columns):
                 x = maps[j].inverse(z[:, k])
