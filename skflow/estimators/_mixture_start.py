@@ -63,13 +63,13 @@ def _mixture(k, covariance_type, random_state, init_params="k-means++", n_init=1
                            reg_covar=1e-6, init_params=init_params, n_init=n_init)
 
 
-def select_mixture(z: np.ndarray, random_state: int, folds: int = MIXTURE_FOLDS, whitened=None):
+def select_mixture(z: np.ndarray, whitened: tuple, random_state: int, folds: int = MIXTURE_FOLDS):
     """The best of the single Gaussian and the candidate mixtures
     (:data:`COMPONENTS` x :data:`COVARIANCE_TYPES`) by ``folds``-fold
     cross-validated mean log-likelihood of the rows ``z`` (float64, in
     random order); returns ``((components, covariance type), {candidate:
-    score})``.  ``whitened``, a pair of the same rows whitened and the log
-    Jacobian of going from ``z`` to them, adds the "whitened_diag"
+    score})``.  ``whitened`` is the pair of the same rows whitened and the
+    log Jacobian of going from ``z`` to them, for the "whitened_diag"
     candidates (scored in the units of ``z``).  A mixture must beat the
     Gaussian by more than one standard error of the per-row held-out gain
     and by :data:`MIN_MIXTURE_GAIN`.  Within a covariance type, more
@@ -94,8 +94,6 @@ def select_mixture(z: np.ndarray, random_state: int, folds: int = MIXTURE_FOLDS,
     gaussian = held_out(1, "full")
     rows = {(1, "full"): gaussian}
     for covariance_type in COVARIANCE_TYPES:
-        if covariance_type == "whitened_diag" and whitened is None:
-            continue
         best = gaussian.mean()
         for k in COMPONENTS:
             if n * (folds - 1) / folds < ROWS_PER_PARAMETER * _n_parameters(k, covariance_type, d):
@@ -159,8 +157,7 @@ class GaussianMixtureStart:
         shift = float(np.log(np.diag(whitening)).sum() + np.log(scale).sum())
         # folds in random order, on at most MAX_MIXTURE_SELECTION_ROWS rows
         order = np.random.RandomState(self.random_state).permutation(len(z))[:MAX_MIXTURE_SELECTION_ROWS]
-        (k, covariance_type), scores = select_mixture(z[order], self.random_state,
-                                                      whitened=(z_white[order], shift))
+        (k, covariance_type), scores = select_mixture(z[order], (z_white[order], shift), self.random_state)
         like = first.weight
         d = z.shape[1]
         if k == 1:
