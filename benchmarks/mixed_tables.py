@@ -12,8 +12,9 @@ Models, 5-fold (shuffled, seed 0), fitted on four folds and scored on the fifth:
   (the numeric part's flow over a normal base instead of MAFRegressor's
   default mixture base);
 - one-hot + ``MAFDensity()``, as a naive user would: ``pandas.get_dummies``
-  of the categorical columns, everything else as given (its dequantisation
-  makes a one-hot column's density at 0/1 comparable to a probability);
+  of the categorical columns, everything else as given (it dequantises the
+  one-hot columns; their categories' probability is the mass of the one-hot
+  cell, estimated as the mean density over 256 uniform draws across it);
 - per-category ``GaussianMixture``: the smoothed frequency of each
   combination of categories times a mixture (1-3 full components by BIC)
   of the numeric columns of that combination's rows (the pooled rows' where
@@ -49,6 +50,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 from scipy import stats
+from scipy.special import logsumexp
 from sklearn.mixture import GaussianMixture
 from sklearn.model_selection import KFold
 
@@ -110,8 +112,23 @@ class OneHotMAF:
     def _x(self, frame):
         return pd.get_dummies(frame, dtype=float).reindex(columns=self.columns, fill_value=0.0).to_numpy()
 
-    def score_samples(self, frame):
-        return self.model.score_samples(self._x(frame))
+    def score_samples(self, frame, n_draws=256, seed=0):
+        # The flow's density at a one-hot vector's centre is not the
+        # category's probability (a density fitted to uniform noise over the
+        # cell peaks above 1 there): estimate the cell's mass by averaging the
+        # density over uniform draws across it, so that this model's units
+        # are the other models' (log-probability of the categories).
+        x = self._x(frame)
+        block = [i for i, c in enumerate(self.columns) if c not in self.template.columns]
+        if not block:
+            return self.model.score_samples(x)
+        rng = np.random.RandomState(seed)
+        draws = []
+        for _ in range(n_draws):
+            noisy = x.copy()
+            noisy[:, block] += rng.uniform(-0.5, 0.5, size=(len(x), len(block)))
+            draws.append(self.model.score_samples(noisy))
+        return logsumexp(np.array(draws), axis=0) - np.log(n_draws)
 
     def sample(self, n, seed):
         x = pd.DataFrame(self.model.sample(n, random_state=seed), columns=self.columns)
