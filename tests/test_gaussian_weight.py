@@ -2,7 +2,8 @@
 
 import numpy as np
 import pytest
-from scipy.stats import multivariate_normal
+from scipy.stats import f as f_distribution
+from scipy.stats import kstest, multivariate_normal, multivariate_t
 from sklearn.datasets import make_moons
 
 from skflow import MAFDensity, MAFOutlierDetector
@@ -58,6 +59,9 @@ def test_fixed_weight_scores_the_mixture(moons, weight):
     flow = est.score_samples(moons)
     est.gaussian_weight_ = weight
     expected = gaussian if weight == 1.0 else np.logaddexp(np.log(weight) + gaussian, np.log1p(-weight) + flow)
+    # ... and 0.001 of the Student t with the Gaussian's moments and two degrees of freedom
+    student = multivariate_t(est.gaussian_mean_, est.gaussian_covariance_, df=2).logpdf(moons)
+    expected = np.logaddexp(np.log(0.999) + expected, np.log(0.001) + student)
     np.testing.assert_allclose(est.score_samples(moons), expected, rtol=1e-10, atol=1e-10)
     np.testing.assert_allclose(est.gaussian_mean_, moons.mean(0), atol=1e-12)
 
@@ -85,6 +89,50 @@ def test_gaussian_data_give_the_gaussian():
     X = np.random.RandomState(0).multivariate_normal([0, 1], [[1, 0.5], [0.5, 2]], size=400)
     est = MAFDensity(random_state=0).fit(X)
     assert est.best_epoch_ == 0 and est.gaussian_weight_ == FLOOR  # the flow is that Gaussian already
+
+
+def test_the_detector_scores_the_mixture_without_the_student_t(moons):
+    det = MAFOutlierDetector(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=20, random_state=0,
+                             gaussian_weight=0.3).fit(moons)
+    z = (moons - det.location_) / det.scale_  # standardised by the training rows (calibration rows held out)
+    gaussian = multivariate_normal(det.gaussian_mean_, det.gaussian_covariance_).logpdf(z) - np.log(det.scale_).sum()
+    det.gaussian_weight_ = 0.0
+    flow = det.score_samples(moons)
+    det.gaussian_weight_ = 0.3
+    expected = np.logaddexp(np.log(0.3) + gaussian, np.log(0.7) + flow)
+    np.testing.assert_allclose(det.score_samples(moons), expected, rtol=1e-10, atol=1e-10)
+
+
+def test_an_error_across_a_thin_direction_stays_within_the_student_t_bound():
+    # Three shares that sum to one (up to rounding) and a fourth column: a row
+    # whose shares sum to 0.8 sits far out across the thin direction.
+    rng = np.random.RandomState(0)
+    shares = rng.dirichlet([4.0, 3.0, 2.0], size=600)
+    X = np.c_[shares + rng.normal(scale=1e-3, size=shares.shape), rng.normal(size=600)]
+    est = MAFDensity(n_flows=2, hidden_layer_sizes=(16,), max_iter=10, random_state=0).fit(X)
+    error = np.array([[0.3, 0.3, 0.2, 0.0]])
+    z = (error - est.location_) / est.scale_
+    log_jacobian = -np.log(est.scale_).sum()
+    gaussian = multivariate_normal(est.gaussian_mean_, est.gaussian_covariance_).logpdf(z) + log_jacobian
+    student = multivariate_t(est.gaussian_mean_, est.gaussian_covariance_, df=2).logpdf(z) + log_jacobian
+    score = est.score_samples(error)[0]
+    assert gaussian < -1000  # the Gaussian alone (and so its floor) gives no protection here
+    assert score >= np.log(0.001) + student - 1e-9
+    assert score > np.median(est.score_samples(X)) - 60
+
+
+def test_student_t_draws_have_the_t_distribution():
+    from skflow.estimators._gaussian import student_t_draws
+
+    rng = np.random.RandomState(0)
+    d, n = 3, 4000
+    A = rng.normal(size=(d, d))
+    cov, mean = A @ A.T + np.eye(d), rng.normal(size=d)
+    draws = student_t_draws(rng.normal(size=(n, d)), 1.0 - rng.uniform(size=n), mean, cov)
+    # The squared Mahalanobis distance over d of a t with 2 degrees of freedom is F(d, 2).
+    maha = np.einsum("ij,jk,ik->i", draws - mean, np.linalg.inv(cov), draws - mean) / d
+    assert kstest(maha, f_distribution(d, 2).cdf).pvalue > 0.01
+    assert kstest(maha, f_distribution(d, 20).cdf).pvalue < 1e-6  # the test can tell lighter tails
 
 
 def test_outlier_offset_uses_the_mixture(moons):

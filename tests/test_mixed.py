@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
-from scipy.stats import multivariate_normal
+from scipy.stats import multivariate_normal, multivariate_t
 
 from skflow import MixedDensity
 from skflow.estimators._categorical_chain import CategoricalChain
@@ -223,11 +223,14 @@ def test_the_conditional_part_is_the_equal_mixture_of_three_starts():
     starts = [{}, {"init": "identity"}, {"base": "normal"}]
     flows = [MAFRegressor(**{"random_state": seed, **FAST, **start}).fit(context, z) for start in starts]
     assert [(f.init, f.base) for f in est.flows_] == [(f.init, f.base) for f in flows]
-    # the score: P(categories) times the 0.99 / 0.01 mix of the flows' equal mixture and the Gaussian
+    # the score: P(categories) times the 0.99 / 0.01 mix of the flows' equal mixture and the Gaussian,
+    # itself 0.999 / 0.001 mixed with the Student t (2 degrees of freedom) of the same moments
     z, log_jacobian, _ = est._numeric(frame)  # scored without dequantisation noise
     conditional = logsumexp([f.log_prob(context, z) for f in flows], axis=0) - np.log(3)
     gaussian = multivariate_normal(est.numeric_mean_, est.numeric_covariance_).logpdf(z)
-    numeric = np.logaddexp(np.log(0.99) + conditional, np.log(0.01) + gaussian)
+    student = multivariate_t(est.numeric_mean_, est.numeric_covariance_, df=2).logpdf(z)
+    numeric = np.logaddexp(np.log(0.999) + np.logaddexp(np.log(0.99) + conditional, np.log(0.01) + gaussian),
+                           np.log(0.001) + student)
     expected = est.categorical_model_.log_prob(codes) + numeric + log_jacobian
     np.testing.assert_allclose(est.score_samples(frame), expected, rtol=1e-10, atol=1e-8)
     # draws come from every member

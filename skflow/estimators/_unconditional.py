@@ -24,7 +24,16 @@ from ..nn.devices import private_random_state, resolve_device, seed_generator
 from ._base import BaseMAF
 from ._fitting import GaussianStart
 from ._mixture_start import GaussianMixtureStart
-from ._gaussian import GAUSSIAN_WEIGHT_FLOOR, _best_gaussian_weight, _gaussian_log_pdf, _shrunk_gaussian, add_ridge
+from ._gaussian import (
+    DEFENSIVE_WEIGHT,
+    GAUSSIAN_WEIGHT_FLOOR,
+    _best_gaussian_weight,
+    _gaussian_log_pdf,
+    _shrunk_gaussian,
+    add_ridge,
+    defended,
+    student_t_draws,
+)
 from ._scaling import refuse_rows_beyond_reach
 from ._streamed import StreamedRows, measure_stream, refit_batch_norm_streamed
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
@@ -400,6 +409,10 @@ class UnconditionalMAF(BaseMAF):
     #: ... and the smallest weight it gives the Gaussian (a defensive share
     #: for densities; the outlier detector ranks rows by the flow's own tails).
     _gaussian_weight_floor = GAUSSIAN_WEIGHT_FLOOR
+    #: ... and the share of the heavy-tailed defensive Student t mixed in
+    #: beside the Gaussian (see :data:`~._gaussian.DEFENSIVE_WEIGHT`; none for
+    #: the outlier detector, which ranks far rows by the flow's own tails).
+    _defensive_weight = DEFENSIVE_WEIGHT
 
     def _set_gaussian_mixture(self, X: np.ndarray, held_out, moments=None) -> None:
         """Set ``gaussian_weight_`` (and the Gaussian's moments when it is
@@ -429,11 +442,13 @@ class UnconditionalMAF(BaseMAF):
         weight = self.gaussian_weight_
         if weight == 0.0:
             return super()._log_density(X, context)
-        gaussian = _gaussian_log_pdf(X, self.gaussian_mean_, self.gaussian_covariance_)
-        if weight == 1.0:
-            return gaussian
-        flow = super()._log_density(X, context)
-        return np.logaddexp(np.log(weight) + gaussian, np.log1p(-weight) + flow)
+        mixed = _gaussian_log_pdf(X, self.gaussian_mean_, self.gaussian_covariance_)
+        if weight < 1.0:
+            flow = super()._log_density(X, context)
+            mixed = np.logaddexp(np.log(weight) + mixed, np.log1p(-weight) + flow)
+        if self._defensive_weight:
+            mixed = defended(mixed, X, self.gaussian_mean_, self.gaussian_covariance_)
+        return mixed
 
     def _draw(self, n: int, generator, context: np.ndarray | None = None) -> np.ndarray:
         weight = self.gaussian_weight_
@@ -445,6 +460,13 @@ class UnconditionalMAF(BaseMAF):
         noise = torch.randn(int(from_gaussian.sum()), self.n_features_in_, generator=generator,
                             dtype=torch.float64).numpy()
         out[from_gaussian] = self.gaussian_mean_ + noise @ np.linalg.cholesky(self.gaussian_covariance_).T
+        if self._defensive_weight:
+            # Drawn after the rest, so that a seed's other draws stay as they were.
+            from_t = (torch.rand(n, generator=generator, dtype=torch.float64) < self._defensive_weight).numpy()
+            k = int(from_t.sum())
+            noise = torch.randn(k, self.n_features_in_, generator=generator, dtype=torch.float64).numpy()
+            uniform = 1.0 - torch.rand(k, generator=generator, dtype=torch.float64).numpy()  # in (0, 1]
+            out[from_t] = student_t_draws(noise, uniform, self.gaussian_mean_, self.gaussian_covariance_)
         return out
 
     def _group_split(self, groups: np.ndarray):

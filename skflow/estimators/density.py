@@ -230,7 +230,14 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
         flow is then that Gaussian).  The floor of 0.01 is a defensive share:
         no row's log-density falls more than ``-log(0.01)`` (4.6 nats) below
         the Gaussian's, whatever the flow does far from the training rows.
-        A float fixes ``w`` (0: the flow alone).
+        Beside that mixture, a share of 0.001 goes to a multivariate Student
+        t with two degrees of freedom and the Gaussian's mean and covariance
+        as location and scatter, ``0.999 (w N + (1 - w) flow) + 0.001 t``:
+        a Gaussian's log-density falls with the square of a row's
+        Mahalanobis distance, the t's with its logarithm, so that no row
+        (a data-entry error across a thin direction of the data included)
+        falls more than ``-log(0.001)`` (6.9 nats) below the t.
+        A float fixes ``w`` (0: the flow alone, without the t).
 
     dequantize : bool, default=True
         Columns recorded on a grid (whole millimetres, integer counts, one

@@ -15,7 +15,14 @@ from sklearn.utils.validation import _check_feature_names, _check_n_features, ch
 from .._grid import grid_steps
 from ..nn.devices import private_random_state
 from ._categorical_chain import CategoricalChain, one_hot
-from ._gaussian import GAUSSIAN_WEIGHT_FLOOR, _gaussian_log_pdf, add_ridge
+from ._gaussian import (
+    DEFENSIVE_WEIGHT,
+    GAUSSIAN_WEIGHT_FLOOR,
+    _gaussian_log_pdf,
+    add_ridge,
+    defended,
+    student_t_draws,
+)
 from ._column_maps import ColumnMap, infer_column_types, integer_step
 from ._validation import check_n_samples
 from .density import MAFDensity
@@ -55,8 +62,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
     - the numeric part is a flow: a :class:`MAFRegressor` given the one-hot
       categories where there are any (mixed with one Gaussian of all the
       numeric rows at weight 0.01, which bounds how far below that
-      Gaussian a row unlike the training rows of its category can fall), a
-      :class:`MAFDensity` otherwise (which mixes in its own Gaussian).
+      Gaussian a row unlike the training rows of its category can fall,
+      and with a Student t of the same location and scatter at weight
+      0.001, as :class:`MAFDensity` does), a :class:`MAFDensity` otherwise
+      (which mixes in its own Gaussian and Student t).
       Up to 20,000 rows, three such flows are trained: from its Gaussian
       start, from the identity and over a normal base instead of the
       mixture base (``flow_params`` naming ``init`` leaves one, naming
@@ -406,9 +415,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
         if self._numeric_columns:
             z, log_jacobian, outside = self._numeric(frame)
             if self._categorical:
-                numeric = np.logaddexp(
+                numeric = defended(np.logaddexp(
                     np.log1p(-GAUSSIAN_WEIGHT_FLOOR) + self._conditional_log_prob(self._context(codes), z),
-                    np.log(GAUSSIAN_WEIGHT_FLOOR) + _gaussian_log_pdf(z, self.numeric_mean_, self.numeric_covariance_))
+                    np.log(GAUSSIAN_WEIGHT_FLOOR) + _gaussian_log_pdf(z, self.numeric_mean_, self.numeric_covariance_)),
+                    z, self.numeric_mean_, self.numeric_covariance_)
             else:
                 numeric = self.flows_[0].score_samples(z)
             out += numeric + log_jacobian
@@ -476,6 +486,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
                 z = self._conditional_sample(self._context(codes), rng)
                 wide = rng.uniform(size=n) < GAUSSIAN_WEIGHT_FLOOR  # the rows drawn from the mixed-in Gaussian
                 z[wide] = rng.multivariate_normal(self.numeric_mean_, self.numeric_covariance_, int(wide.sum()))
+                far = rng.uniform(size=n) < DEFENSIVE_WEIGHT  # the rows drawn from the defensive Student t
+                k = int(far.sum())
+                z[far] = student_t_draws(rng.standard_normal((k, z.shape[1])), 1.0 - rng.uniform(size=k),
+                                         self.numeric_mean_, self.numeric_covariance_)
             else:
                 z = self.flows_[0].sample(n, random_state=seed).reshape(n, -1)
             maps = self._maps()

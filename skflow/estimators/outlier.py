@@ -243,7 +243,8 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
         ``"gaussian_mixture"``) and early stopping, with
         ``n_estimators > 1``, in a warm start, and when training did not beat
         the Gaussian start (the flow is then that Gaussian).  Unlike
-        :class:`MAFDensity`, no floor: the flow's own tails rank far rows.
+        :class:`MAFDensity`, no floor and no defensive Student t: the flow's own
+        tails rank far rows.
         A float fixes ``w`` (0: the flow alone).
 
     dequantize : bool, default=True
@@ -402,6 +403,7 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
     # days): a Gaussian-heavier mixture ranks them better (benchmarks/small_data.py).
     _gaussian_weight_caution = 3.0
     _gaussian_weight_floor = 0.0
+    _defensive_weight = 0.0
 
     _parameter_constraints: dict = {
         **UnconditionalMAF._parameter_constraints,
