@@ -104,6 +104,24 @@ def test_gaussian_data_keep_the_gaussian_start():
     assert isinstance(flow.base, StandardNormal)
 
 
+def test_a_kept_start_is_refitted_with_the_mixture_the_validation_rows_judged(monkeypatch):
+    from skflow.estimators import _mixture_start
+
+    chosen = []
+    select = _mixture_start.select_mixture
+
+    def recording(*args, **kwargs):
+        chosen.append(select(*args, **kwargs)[0])
+        return chosen[-1], {}
+
+    monkeypatch.setattr(_mixture_start, "select_mixture", recording)
+    est = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=1, random_state=0).fit(_blobs(600))
+    assert est.best_epoch_ == 0  # one epoch does not beat a three-blob mixture: the start is kept
+    # chosen once, on the training rows; the refit on every row fits that choice again
+    assert len(chosen) == 1 and est.start_mixture_ == chosen[0] and chosen[0][0] > 1
+    assert isinstance(est.flow_.base, GaussianMixtureBase) and est.flow_.base.n_components == chosen[0][0]
+
+
 def test_estimator_with_the_mixture_start_beats_the_gaussian_start_and_round_trips():
     from skops.io import dumps, get_untrusted_types, loads
 

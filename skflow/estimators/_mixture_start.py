@@ -125,7 +125,10 @@ class GaussianMixtureStart:
     """The start of ``init="gaussian_mixture"`` for a flow of ``X`` alone (see
     the module docstring); ``random_state`` seeds the mixtures' EM;
     ``moments`` (mean, covariance) of rows streamed from disk replace the
-    Gaussian of the rows given to :meth:`fit`, a sample of them."""
+    Gaussian of the rows given to :meth:`fit`, a sample of them.  The first
+    :meth:`fit` chooses the mixture by cross-validation (``choice``); a later
+    one (the refit on every row of a start that training did not beat) fits
+    that same choice, the one the validation rows judged."""
 
     #: The first layer :func:`~skflow.nn.build_maf` makes for it (``gaussian_start``).
     layer = True
@@ -133,6 +136,7 @@ class GaussianMixtureStart:
     def __init__(self, random_state: int, moments=None):
         self.random_state = int(random_state)
         self.moments = moments
+        self.choice, self.scores = None, {}
 
     def fit(self, flow, x: torch.Tensor, context, rows) -> dict:
         """Set ``flow``'s first layer and base from the rows ``x[rows]`` (all
@@ -157,7 +161,9 @@ class GaussianMixtureStart:
         shift = float(np.log(np.diag(whitening)).sum() + np.log(scale).sum())
         # folds in random order, on at most MAX_MIXTURE_SELECTION_ROWS rows
         order = np.random.RandomState(self.random_state).permutation(len(z))[:MAX_MIXTURE_SELECTION_ROWS]
-        (k, covariance_type), scores = select_mixture(z[order], (z_white[order], shift), self.random_state)
+        if self.choice is None:
+            self.choice, self.scores = select_mixture(z[order], (z_white[order], shift), self.random_state)
+        (k, covariance_type), scores = self.choice, self.scores
         like = first.weight
         d = z.shape[1]
         if k == 1:
