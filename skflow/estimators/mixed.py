@@ -481,7 +481,6 @@ class MixedDensity(DensityMixin, BaseEstimator):
             for k, j in enumerate(self._categorical):
                 columns[j] = self.categories_[names[j]][codes[:, k]]
         if self._numeric_columns:
-            seed = int(rng.randint(np.iinfo(np.int32).max))
             if self._categorical:
                 z = self._conditional_sample(self._context(codes), rng)
                 wide = rng.uniform(size=n) < GAUSSIAN_WEIGHT_FLOOR  # the rows drawn from the mixed-in Gaussian
@@ -491,6 +490,7 @@ class MixedDensity(DensityMixin, BaseEstimator):
                 z[far] = student_t_draws(rng.standard_normal((k, z.shape[1])), 1.0 - rng.uniform(size=k),
                                          self.numeric_mean_, self.numeric_covariance_)
             else:
+                seed = int(rng.randint(np.iinfo(np.int32).max))
                 z = self.flows_[0].sample(n, random_state=seed).reshape(n, -1)
             maps = self._maps()
             for k, j in enumerate(self._numeric_columns):
