@@ -333,15 +333,16 @@ class SDV:
         from sdv.metadata import Metadata
         from sdv.single_table import CTGANSynthesizer, GaussianCopulaSynthesizer
 
-        metadata = Metadata.detect_from_dataframes({"table": frame.astype({c: object for c in kinds(frame)[0]})})
+        # SDV 2 takes the tables by name; CTGAN refuses pandas categories (plain objects then)
+        table = {"table": frame.astype({c: object for c in kinds(frame)[0]})}
+        metadata = Metadata.detect_from_dataframes(table)
         if self.kind == "GaussianCopula":
             self.model = GaussianCopulaSynthesizer(metadata)
         else:
             self.model = CTGANSynthesizer(metadata, epochs=100)
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
-            # SDV 2 takes the tables by name; CTGAN refuses pandas categories (plain objects then)
-            self.model.fit({"table": frame.astype({c: object for c in kinds(frame)[0]})})
+            self.model.fit(table)
         self.template = frame
         return self
 
