@@ -128,7 +128,7 @@ def test_student_t_draws_have_the_t_distribution():
     d, n = 3, 4000
     A = rng.normal(size=(d, d))
     cov, mean = A @ A.T + np.eye(d), rng.normal(size=d)
-    draws = student_t_draws(rng.normal(size=(n, d)), 1.0 - rng.uniform(size=n), mean, cov)
+    draws = student_t_draws(rng.normal(size=(n, d)), 1.0 - rng.uniform(size=n), mean, np.linalg.cholesky(cov))
     # The squared Mahalanobis distance over d of a t with 2 degrees of freedom is F(d, 2).
     maha = np.einsum("ij,jk,ik->i", draws - mean, np.linalg.inv(cov), draws - mean) / d
     assert kstest(maha, f_distribution(d, 2).cdf).pvalue > 0.01
@@ -163,3 +163,16 @@ def test_no_row_falls_more_than_the_floor_below_the_gaussian():
     z = (far - est.location_) / est.scale_
     gaussian = multivariate_normal(est.gaussian_mean_, est.gaussian_covariance_).logpdf(z) - np.log(est.scale_).sum()
     assert np.all(est.score_samples(far) >= np.log(GAUSSIAN_WEIGHT_FLOOR) + gaussian - 1e-9)
+
+
+def test_one_solve_gives_the_gaussian_and_the_student_t():
+    from skflow.estimators._gaussian import gaussian_and_t_log_pdfs
+
+    rng = np.random.RandomState(1)
+    d = 4
+    A = rng.normal(size=(d, d))
+    cov, mean = A @ A.T + 0.1 * np.eye(d), rng.normal(size=d)
+    X = rng.standard_t(2, size=(300, d)) * 3
+    gaussian, student = gaussian_and_t_log_pdfs(X, mean, cov, chunk=64)  # several chunks
+    np.testing.assert_allclose(gaussian, multivariate_normal(mean, cov).logpdf(X), rtol=1e-10)
+    np.testing.assert_allclose(student, multivariate_t(mean, cov, df=2).logpdf(X), rtol=1e-10)

@@ -170,36 +170,40 @@ DEFENSIVE_WEIGHT = 1e-3
 DEFENSIVE_DF = 2
 
 
-def student_t_log_pdf(X: np.ndarray, mean: np.ndarray, cov: np.ndarray, df: float = DEFENSIVE_DF,
-                      chunk: int = 65536) -> np.ndarray:
-    """Log-density of each row of ``X`` under the multivariate Student t with
-    location ``mean``, scatter ``cov`` and ``df`` degrees of freedom."""
+def gaussian_and_t_log_pdfs(X: np.ndarray, mean: np.ndarray, cov: np.ndarray, df: float = DEFENSIVE_DF,
+                            chunk: int = 65536) -> tuple[np.ndarray, np.ndarray]:
+    """Log-density of each row of ``X`` under ``N(mean, cov)`` and under the
+    multivariate Student t with location ``mean``, scatter ``cov`` and ``df``
+    degrees of freedom.  Both are functions of a row's Mahalanobis distance
+    and of ``log det cov``: one factorisation and one triangular solve per
+    row give the two."""
     X = np.asarray(X, dtype=np.float64)
     d = X.shape[1]
     factor = np.linalg.cholesky(cov)
-    constant = (math.lgamma((df + d) / 2) - math.lgamma(df / 2) - 0.5 * d * math.log(df * math.pi)
-                - np.log(np.diag(factor)).sum())
-    out = np.empty(len(X))
+    half_log_det = np.log(np.diag(factor)).sum()
+    squared = np.empty(len(X))  # squared Mahalanobis distances
     for i in range(0, len(X), chunk):
-        z = solve_triangular(factor, (X[i : i + chunk] - mean).T, lower=True)
-        out[i : i + chunk] = constant - 0.5 * (df + d) * np.log1p(np.square(z).sum(0) / df)
-    return out
+        squared[i : i + chunk] = np.square(solve_triangular(factor, (X[i : i + chunk] - mean).T, lower=True)).sum(0)
+    gaussian = -0.5 * squared - half_log_det - 0.5 * d * math.log(2 * math.pi)
+    t_constant = (math.lgamma((df + d) / 2) - math.lgamma(df / 2) - 0.5 * d * math.log(df * math.pi)
+                  - half_log_det)
+    return gaussian, t_constant - 0.5 * (df + d) * np.log1p(squared / df)
 
 
-def defended(log_density: np.ndarray, X: np.ndarray, mean: np.ndarray, cov: np.ndarray) -> np.ndarray:
-    """``log((1 - e) p(x) + e t(x))`` from ``log p(x)``: the density mixed
-    with the defensive Student t (``e`` = :data:`DEFENSIVE_WEIGHT`)."""
+def defended(log_density: np.ndarray, t_log_density: np.ndarray) -> np.ndarray:
+    """``log((1 - e) p(x) + e t(x))`` from ``log p(x)`` and ``log t(x)``: the
+    density mixed with the defensive Student t (``e`` = :data:`DEFENSIVE_WEIGHT`)."""
     with np.errstate(divide="ignore"):
-        return np.logaddexp(np.log1p(-DEFENSIVE_WEIGHT) + log_density,
-                            math.log(DEFENSIVE_WEIGHT) + student_t_log_pdf(X, mean, cov))
+        return np.logaddexp(np.log1p(-DEFENSIVE_WEIGHT) + log_density, math.log(DEFENSIVE_WEIGHT) + t_log_density)
 
 
 def student_t_draws(standard_normal: np.ndarray, uniform: np.ndarray, mean: np.ndarray,
-                    cov: np.ndarray) -> np.ndarray:
+                    factor: np.ndarray) -> np.ndarray:
     """Draws of the defensive Student t from ``(n, d)`` standard normal and
-    ``(n,)`` uniform (0, 1] numbers: ``mean + L g / sqrt(chi2 / df)``."""
+    ``(n,)`` uniform (0, 1] numbers: ``mean + L g / sqrt(chi2 / df)``, with
+    ``factor`` the lower Cholesky factor ``L`` of the scatter."""
     chi2 = -2.0 * np.log(uniform)  # a chi-square of DEFENSIVE_DF = 2 degrees of freedom
-    return mean + (standard_normal @ np.linalg.cholesky(cov).T) / np.sqrt(chi2 / DEFENSIVE_DF)[:, None]
+    return mean + (standard_normal @ factor.T) / np.sqrt(chi2 / DEFENSIVE_DF)[:, None]
 
 
 #: The smallest weight "auto" gives the Gaussian: a defensive share that

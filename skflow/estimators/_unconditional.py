@@ -32,6 +32,7 @@ from ._gaussian import (
     _shrunk_gaussian,
     add_ridge,
     defended,
+    gaussian_and_t_log_pdfs,
     student_t_draws,
 )
 from ._scaling import refuse_rows_beyond_reach
@@ -442,12 +443,12 @@ class UnconditionalMAF(BaseMAF):
         weight = self.gaussian_weight_
         if weight == 0.0:
             return super()._log_density(X, context)
-        mixed = _gaussian_log_pdf(X, self.gaussian_mean_, self.gaussian_covariance_)
+        mixed, student = gaussian_and_t_log_pdfs(X, self.gaussian_mean_, self.gaussian_covariance_)
         if weight < 1.0:
             flow = super()._log_density(X, context)
             mixed = np.logaddexp(np.log(weight) + mixed, np.log1p(-weight) + flow)
         if self._defensive_weight:
-            mixed = defended(mixed, X, self.gaussian_mean_, self.gaussian_covariance_)
+            mixed = defended(mixed, student)
         return mixed
 
     def _draw(self, n: int, generator, context: np.ndarray | None = None) -> np.ndarray:
@@ -459,14 +460,15 @@ class UnconditionalMAF(BaseMAF):
         out[~from_gaussian] = super()._draw(int((~from_gaussian).sum()), generator, context)
         noise = torch.randn(int(from_gaussian.sum()), self.n_features_in_, generator=generator,
                             dtype=torch.float64).numpy()
-        out[from_gaussian] = self.gaussian_mean_ + noise @ np.linalg.cholesky(self.gaussian_covariance_).T
+        factor = np.linalg.cholesky(self.gaussian_covariance_)
+        out[from_gaussian] = self.gaussian_mean_ + noise @ factor.T
         if self._defensive_weight:
             # Drawn after the rest, so that a seed's other draws stay as they were.
             from_t = (torch.rand(n, generator=generator, dtype=torch.float64) < self._defensive_weight).numpy()
             k = int(from_t.sum())
             noise = torch.randn(k, self.n_features_in_, generator=generator, dtype=torch.float64).numpy()
             uniform = 1.0 - torch.rand(k, generator=generator, dtype=torch.float64).numpy()  # in (0, 1]
-            out[from_t] = student_t_draws(noise, uniform, self.gaussian_mean_, self.gaussian_covariance_)
+            out[from_t] = student_t_draws(noise, uniform, self.gaussian_mean_, factor)
         return out
 
     def _group_split(self, groups: np.ndarray):

@@ -18,9 +18,9 @@ from ._categorical_chain import CategoricalChain, one_hot
 from ._gaussian import (
     DEFENSIVE_WEIGHT,
     GAUSSIAN_WEIGHT_FLOOR,
-    _gaussian_log_pdf,
     add_ridge,
     defended,
+    gaussian_and_t_log_pdfs,
     student_t_draws,
 )
 from ._column_maps import ColumnMap, infer_column_types, integer_step
@@ -415,10 +415,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
         if self._numeric_columns:
             z, log_jacobian, outside = self._numeric(frame)
             if self._categorical:
+                gaussian, student = gaussian_and_t_log_pdfs(z, self.numeric_mean_, self.numeric_covariance_)
                 numeric = defended(np.logaddexp(
                     np.log1p(-GAUSSIAN_WEIGHT_FLOOR) + self._conditional_log_prob(self._context(codes), z),
-                    np.log(GAUSSIAN_WEIGHT_FLOOR) + _gaussian_log_pdf(z, self.numeric_mean_, self.numeric_covariance_)),
-                    z, self.numeric_mean_, self.numeric_covariance_)
+                    np.log(GAUSSIAN_WEIGHT_FLOOR) + gaussian), student)
             else:
                 numeric = self.flows_[0].score_samples(z)
             out += numeric + log_jacobian
@@ -488,7 +488,7 @@ class MixedDensity(DensityMixin, BaseEstimator):
                 far = rng.uniform(size=n) < DEFENSIVE_WEIGHT  # the rows drawn from the defensive Student t
                 k = int(far.sum())
                 z[far] = student_t_draws(rng.standard_normal((k, z.shape[1])), 1.0 - rng.uniform(size=k),
-                                         self.numeric_mean_, self.numeric_covariance_)
+                                         self.numeric_mean_, np.linalg.cholesky(self.numeric_covariance_))
             else:
                 seed = int(rng.randint(np.iinfo(np.int32).max))
                 z = self.flows_[0].sample(n, random_state=seed).reshape(n, -1)
