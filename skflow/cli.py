@@ -361,8 +361,8 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--n-flows", type=_positive_int, default=5, help="number of MAF layers")
     fit.add_argument("--hidden", type=_sizes, default=(100, 100), metavar="SIZES",
                      help="hidden layer sizes of each MADE, comma-separated (e.g. 100,100)")
-    fit.add_argument("--activation", default="tanh", choices=["tanh", "relu", "elu", "gelu", "silu"],
-                     help="hidden-unit non-linearity")
+    fit.add_argument("--activation", default="auto", choices=["auto", "tanh", "relu", "elu", "gelu", "silu"],
+                     help="hidden-unit non-linearity ('auto': tanh after a Gaussian start, relu from the identity)")
     fit.add_argument("--batch-norm", action="store_true",
                      help="batch-norm bijector after each MAF layer (the MAF paper; off by default)")
     fit.add_argument("--learning-rate", type=float, default=1e-3,
@@ -373,10 +373,11 @@ def build_parser() -> argparse.ArgumentParser:
                      help='maximum epochs, or "auto" (200, more on small data: at least 2,000 steps; default)')
     fit.add_argument("--layer-type", default="auto",
                      help="autoregressive layers, a layer_type of MAFDensity: auto (spline up to 10 columns, "
-                          "else affine), affine, spline or affine_spline (best on heavy-tailed data, slower), "
+                          "affine_spline there from the identity start, else affine), affine, spline or affine_spline (best on heavy-tailed data, slower), "
                           "or one registered with skflow.nn.layers.register_layer_type")
     fit.add_argument("--init", choices=["gaussian_mixture", "gaussian", "identity"], default="gaussian_mixture",
-                     help="start at the best Gaussian mixture of the data by cross-validation (default) or at "
+                     help="start at the best Gaussian mixture of the data by cross-validation (default; on "
+                          "more than 3,000 rows the identity) or at "
                           "its full-covariance Gaussian, either kept unless training beats it on held-out rows, "
                           "or at the identity (the MAF paper)")
     fit.add_argument("--no-scale", action="store_true", help=argparse.SUPPRESS)  # no scaler is used now

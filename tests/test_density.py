@@ -563,3 +563,28 @@ def test_auto_layer_type_is_spline_up_to_ten_features():
     assert (ten.layer_type_, eleven.layer_type_) == ("spline", "affine")
     assert ten._flow_config_["transform"] == "spline" and "transform" not in eleven._flow_config_
     assert MAFDensity(**params, layer_type="affine_spline").fit(rng.normal(size=(200, 3))).layer_type_ == "affine_spline"
+
+
+def test_many_rows_start_at_the_identity_with_affine_splines(monkeypatch):
+    from skflow.estimators import _architecture
+
+    monkeypatch.setattr(_architecture, "MIXTURE_START_MAX_ROWS", 300)
+    rng = np.random.RandomState(0)
+    params = dict(n_flows=1, hidden_layer_sizes=(16,), max_iter=1, random_state=0)
+    few = MAFDensity(**params).fit(rng.normal(size=(300, 3)))
+    many = MAFDensity(**params).fit(rng.normal(size=(301, 3)))
+    assert (few.init_, few.layer_type_) == ("gaussian_mixture", "spline")
+    assert (many.init_, many.layer_type_) == ("identity", "affine_spline")
+    assert (few.activation_, many.activation_) == ("tanh", "relu")
+    assert many._flow_config_["activation"] == "relu"
+    assert MAFDensity(**params, activation="elu").fit(rng.normal(size=(301, 3))).activation_ == "elu"
+    assert hasattr(few, "start_mixture_") and not hasattr(many, "start_mixture_")
+    first = [type(est.flow_.transforms[0]).__name__ for est in (few, many)]
+    assert first == ["LowerTriangularAffine", "MaskedRQSplineAutoregressive"]  # whitening, or none
+    # an explicit identity start builds the shifted splines too; an explicit layer type is kept
+    assert MAFDensity(**params, init="identity").fit(rng.normal(size=(50, 3))).layer_type_ == "affine_spline"
+    assert MAFDensity(**params, layer_type="spline").fit(rng.normal(size=(301, 3))).layer_type_ == "spline"
+    # a warm start keeps the start it continues, whatever the rows now
+    warm = MAFDensity(**params, warm_start=True).fit(rng.normal(size=(301, 3)))
+    warm.fit(rng.normal(size=(100, 3)))
+    assert (warm.init_, warm.layer_type_) == ("identity", "affine_spline")

@@ -59,7 +59,7 @@ def test_estimator_fit_of_sharded_chunked_rows(tmp_path):
     X = np.c_[x, np.sin(2 * x) + 0.2 * rng.normal(size=(8000, 1))]
     X_test = X[:1000]
     shards = X[1000:].reshape(2, 3500, 2)
-    params = dict(n_flows=2, hidden_layer_sizes=(32, 32), max_iter=6, random_state=0, layer_type="affine")
+    params = dict(n_flows=2, hidden_layer_sizes=(32, 32), max_iter=20, random_state=0, layer_type="affine")
     _spawn(workers.fit_estimator, str(tmp_path), shards, X_test, params)
     rank0, rank1 = (np.load(tmp_path / f"rank{r}.npy") for r in range(2))
     np.testing.assert_array_equal(rank0, rank1)  # one model, every rank

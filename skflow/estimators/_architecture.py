@@ -1,4 +1,4 @@
-"""Architecture values chosen from the data: the rule behind ``layer_type="auto"``."""
+"""Values chosen from the data: the rules behind ``layer_type="auto"`` and the start of ``init="gaussian_mixture"``."""
 
 from __future__ import annotations
 
@@ -7,13 +7,43 @@ from collections.abc import Set
 #: ``layer_type="auto"`` uses spline layers for data with at most this many
 #: features, affine layers above (benchmarks/small_data.py compares them).
 AUTO_SPLINE_MAX_FEATURES = 10
+#: ``init="gaussian_mixture"`` starts at the mixture on at most this many
+#: rows, at the identity on more (benchmarks/large_data_rule.py): with many
+#: rows the flow learns the data's shape itself, and a mixture base it must
+#: fit around slows that.
+MIXTURE_START_MAX_ROWS = 3_000
 
 
-def resolve_layer_type(layer_type: str, n_features: int) -> str:
-    """The layer type a fit on ``n_features`` columns builds for ``layer_type``."""
+def resolve_init(init: str, n_rows: int) -> str:
+    """The start a fit on ``n_rows`` rows makes for ``init``."""
+    if init == "gaussian_mixture" and n_rows > MIXTURE_START_MAX_ROWS:
+        return "identity"
+    return init
+
+
+def resolve_activation(activation: str, start_layer=True) -> str:
+    """The hidden units' non-linearity for ``activation``: "auto" is tanh
+    behind a Gaussian start's first layer (chosen on the small sets of
+    benchmarks/small_data.py), relu from the identity (on the large ones of
+    benchmarks/large_data_rule.py)."""
+    if activation != "auto":
+        return activation
+    return "tanh" if start_layer else "relu"
+
+
+def resolve_layer_type(layer_type: str, n_features: int, start_layer=True) -> str:
+    """The layer type a fit on ``n_features`` columns builds for ``layer_type``;
+    ``start_layer``: whether the flow starts with a Gaussian start's first
+    layer (False: every layer at the identity)."""
     if layer_type != "auto":
         return layer_type
-    return "spline" if n_features <= AUTO_SPLINE_MAX_FEATURES else "affine"
+    if n_features > AUTO_SPLINE_MAX_FEATURES:
+        return "affine"
+    # From the identity, values beyond the splines' interval stay in the
+    # base's far tail (identity tails); the shift and scale before each
+    # spline can bring them in.  A start that whitens and holds the shape in
+    # its base leaves few such values.
+    return "spline" if start_layer else "affine_spline"
 
 
 class LayerTypeOptions(Set):

@@ -25,7 +25,7 @@ from ..nn import AUTOREGRESSIVE_TRANSFORMS, BASES, build_maf, layer_orders
 from ..nn.devices import DTYPES, private_random_state, resolve_device, seed_generator
 from ..nn.made import ACTIVATIONS
 from ..nn.training import TrainingConfig, batch_schedule
-from ._architecture import LayerTypeOptions, resolve_layer_type
+from ._architecture import LayerTypeOptions, resolve_activation, resolve_layer_type
 from ._fitting import fit_flow
 from ._mixture_start import base_config
 from ._saved_state import DamagedModelError, check_loaded_weights, check_saved_flow
@@ -49,7 +49,7 @@ AUTO_MIN_STEPS = 2000
 _ARCHITECTURE_CONSTRAINTS: dict = {
     "n_flows": [Interval(Integral, 1, None, closed="left")],
     "hidden_layer_sizes": ["array-like", Interval(Integral, 1, None, closed="left")],
-    "activation": [StrOptions(set(ACTIVATIONS))],
+    "activation": [StrOptions({"auto", *ACTIVATIONS})],
     "batch_norm": ["boolean"],
     "order": [StrOptions({"reverse", "identity", "random"}), "array-like"],
     "log_scale_bound": [Interval(Real, 0, None, closed="neither"), None],
@@ -92,7 +92,7 @@ class BaseMAF(BaseEstimator):
         *,
         n_flows=5,
         hidden_layer_sizes=(100, 100),
-        activation="tanh",
+        activation="auto",
         batch_norm=False,
         order="reverse",
         learning_rate="constant",
@@ -183,7 +183,7 @@ class BaseMAF(BaseEstimator):
             n_features=n_features,
             n_flows=self.n_flows,
             hidden_sizes=self._hidden_sizes(),
-            activation=self.activation,
+            activation=resolve_activation(self.activation, bool(start_layer)),
             batch_norm=self.batch_norm,
             order=orders,
             log_scale_bound=None if self.log_scale_bound is None else float(self.log_scale_bound),
@@ -192,7 +192,7 @@ class BaseMAF(BaseEstimator):
         )
         if self.base != "normal":  # older models' configs name no base
             config.update(base=self.base, n_components=int(self.n_components))
-        layer_type = resolve_layer_type(self.layer_type, n_features)
+        layer_type = resolve_layer_type(self.layer_type, n_features, bool(start_layer))
         if layer_type != "affine":  # nor a layer type
             config.update(transform=layer_type, n_bins=int(self.n_bins), tail_bound=float(self.tail_bound))
         if context_features:
@@ -340,6 +340,7 @@ class BaseMAF(BaseEstimator):
         self.flow_ = result.flow
         self.device_ = device
         self.layer_type_ = config.get("transform", "affine")
+        self.activation_ = config["activation"]
         self.batch_size_ = result.batch_size * world
         # A start may choose the base (init="gaussian_mixture"): the file must rebuild it.
         self._flow_config_ = {**config, **base_config(result.flow)}

@@ -35,6 +35,7 @@ from ._gaussian import (
     gaussian_and_t_log_pdfs,
     student_t_draws,
 )
+from . import _architecture
 from ._scaling import refuse_rows_beyond_reach
 from ._streamed import StreamedRows, measure_stream, refit_batch_norm_streamed
 from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
@@ -45,11 +46,11 @@ ATTRIBUTION_HALF_WIDTH = 10.0
 
 
 def _start(est, rng, moments=None):
-    """The start strategy of ``est.init`` (None: every layer at the identity);
+    """The start strategy of ``est.init_`` (None: every layer at the identity);
     ``moments``: the Gaussian of streamed training rows."""
-    if est.init == "gaussian_mixture" and est.base == "normal":
+    if est.init_ == "gaussian_mixture" and est.base == "normal":
         return GaussianMixtureStart(rng.randint(np.iinfo(np.int32).max), moments)
-    if est.init in ("gaussian", "gaussian_mixture"):
+    if est.init_ in ("gaussian", "gaussian_mixture"):
         return GaussianStart(moments)
     return None
 
@@ -58,6 +59,7 @@ def _fit_member(template, X, split, seed):
     """One ensemble member: ``template``'s flow trained on ``split``'s rows."""
     member = clone(template).set_params(n_estimators=1, n_jobs=None, random_state=seed,
                                         warm_start=False, verbose=0, gaussian_weight=0.0)
+    member.init_ = _architecture.resolve_init(member.init, X.shape[0])
     member._train(X, split=split, start=_start(member, np.random.RandomState(seed)), refit_start=False)
     return member
 
@@ -79,7 +81,7 @@ class UnconditionalMAF(BaseMAF):
         *,
         n_flows=5,
         hidden_layer_sizes=(100, 100),
-        activation="tanh",
+        activation="auto",
         batch_norm=False,
         order="reverse",
         learning_rate="constant",
@@ -178,6 +180,8 @@ class UnconditionalMAF(BaseMAF):
         self._flow_config_ = {"members": [m._flow_config_ for m in members]}
         self.batch_size_ = members[0].batch_size_
         self.layer_type_ = members[0].layer_type_
+        self.activation_ = members[0].activation_
+        self.init_ = members[0].init_
         self.n_iter_ = np.array([m.n_iter_ for m in members])
         self.best_epoch_ = np.array([m.best_epoch_ for m in members])
         self.loss_curve_ = [m.loss_curve_ for m in members]
@@ -185,7 +189,7 @@ class UnconditionalMAF(BaseMAF):
         self.best_validation_score_ = None
         if val_index is not None:  # of the members' mixture (the Gaussian is mixed in after)
             self.best_validation_score_ = float(BaseMAF._log_density(self, X[val_index]).mean())
-        if self.init != "identity":
+        if self.init_ != "identity":
             self.covariance_shrinkage_ = np.array([m.covariance_shrinkage_ for m in members])
         self._fit_epochs = int(self.n_iter_.max())
         self._fit_epoch_limit = max(m._fit_epoch_limit for m in members)
@@ -312,10 +316,20 @@ class UnconditionalMAF(BaseMAF):
             val_index = self._train_ensemble(X, split)
             self._set_gaussian_mixture(X, None)
         else:
+            self._resolve_init(X.shape[0], continuing)
             start = _start(self, private_random_state(self.random_state))
             result, val_index = self._train(X, split=split, start=start, partial=partial)
             self._mix_in_gaussian(X, result, start, val_index)
         return X, val_index, held
+
+    def _resolve_init(self, n_rows: int, continuing: bool) -> None:
+        """Set ``init_``, the start a fit on ``n_rows`` rows makes (a
+        continued fit keeps the one it continues)."""
+        if not (continuing and hasattr(self, "init_")):
+            self.init_ = _architecture.resolve_init(self.init, n_rows)
+            if self.verbose and self.init_ != self.init:
+                print(f"{n_rows:,} rows: the flow starts at the identity (init={self.init!r} starts at a "
+                      f"mixture on at most {_architecture.MIXTURE_START_MAX_ROWS:,} rows)")
 
     def _check_trainable_base(self) -> None:
         if self.base == "gaussian_mixture":
@@ -388,6 +402,7 @@ class UnconditionalMAF(BaseMAF):
                               scale=self.scale_, grid_steps=self.grid_steps_, dtype=np.dtype(self.dtype),
                               device=resolve_device(self.device), noise_seed=rng.randint(2**31 - 1),
                               n_total=found.n_train, world=world)
+        self._resolve_init(found.n_train_min * world, self._continuing())  # the same on every rank
         start = _start(self, private_random_state(self.random_state), moments)
         result, val_index = self._train(X, split=split, start=start, stream=stream)
         refit_batch_norm_streamed(self.flow_, stream)  # the sample's statistics served training; all rows' now

@@ -79,9 +79,10 @@ def describe_stopping(est) -> str:
         return f"{head}; the last epoch was the best on validation"
     if np.ndim(est.best_epoch_) == 0 and est.best_epoch_ == 0:
         start = "the start"
-        if est.init == "gaussian" or (est.init == "gaussian_mixture" and getattr(est, "start_mixture_", (1,))[0] == 1):
+        init = getattr(est, "init_", est.init)  # the start the fit made (the conditional estimators: init)
+        if init == "gaussian" or (init == "gaussian_mixture" and getattr(est, "start_mixture_", (1,))[0] == 1):
             start = "the Gaussian start"
-        elif est.init == "gaussian_mixture":
+        elif init == "gaussian_mixture":
             start = f"the start at a mixture of {est.start_mixture_[0]} Gaussians"
         return f"{head}; no epoch beat {start} on validation, so {start} was kept"
     return f"{head}, best validation at epoch {est.best_epoch_} (restored)"

@@ -59,9 +59,11 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         ``n_features - 1`` cannot carry every dependency and trigger a
         :class:`~skflow.nn.MADEWidthWarning`.
 
-    activation : {"tanh", "relu", "elu", "gelu", "silu"}, default="tanh"
-        Hidden-unit non-linearity.  The MAF paper used tanh for GAS and relu
-        for its other UCI data sets.
+    activation : {"auto", "tanh", "relu", "elu", "gelu", "silu"}, default="auto"
+        Hidden-unit non-linearity.  "auto" is tanh where the flow has a
+        Gaussian start's first layer and relu where it starts at the
+        identity (``activation_`` records the choice): the MAF paper used
+        tanh for GAS and relu for its other UCI data sets.
 
     batch_norm : bool, default=False
         Follow each MAF layer by a batch-normalisation bijector, as the MAF
@@ -200,9 +202,13 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         the spline's interval.  Prefer "affine_spline" to "spline" on data
         with heavy-tailed columns.  The spline layers are more flexible, and
         slower per epoch, than "affine" (two to three times at 8 features).
-        ``layer_type_`` records the choice of "auto": "spline" for data
-        with at most 10 features, "affine" above (the rule of the
-        hyper-parameter guide, from ``benchmarks/small_data.py``).
+        ``layer_type_`` records the choice of "auto": for data with at most
+        10 features "spline" behind a Gaussian start's first layer, and
+        "affine_spline" where the flow starts at the identity (values
+        beyond ``tail_bound`` are left where they are by a spline alone,
+        the shift and scale before it can bring them in); "affine" above
+        10 features (the rule of the hyper-parameter guide, from
+        ``benchmarks/small_data.py`` and ``benchmarks/large_data_rule.py``).
 
     n_bins : int, default=8
         Bins of each spline (spline layers only).
@@ -275,6 +281,9 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
     layer_type_ : str
         The layer type built (``layer_type``, or what "auto" chose).
 
+    activation_ : str
+        The hidden units' non-linearity (``activation``, or what "auto" chose).
+
     loss_curve_ : list of float
         Mean training negative log-likelihood per epoch (nats of the
         standardised rows the flow is trained on, see ``scale_``).
@@ -339,7 +348,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         calibrate=True,
         n_flows=5,
         hidden_layer_sizes=(100, 100),
-        activation="tanh",
+        activation="auto",
         batch_norm=False,
         order="reverse",
         learning_rate="constant",

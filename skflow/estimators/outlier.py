@@ -43,9 +43,11 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
         ``n_features - 1`` cannot carry every dependency and trigger a
         :class:`~skflow.nn.MADEWidthWarning`.
 
-    activation : {"tanh", "relu", "elu", "gelu", "silu"}, default="tanh"
-        Hidden-unit non-linearity.  The MAF paper used tanh for GAS and relu
-        for its other UCI data sets.
+    activation : {"auto", "tanh", "relu", "elu", "gelu", "silu"}, default="auto"
+        Hidden-unit non-linearity.  "auto" is tanh where the flow has a
+        Gaussian start's first layer and relu where it starts at the
+        identity (``activation_`` records the choice): the MAF paper used
+        tanh for GAS and relu for its other UCI data sets.
 
     batch_norm : bool, default=False
         Follow each MAF layer by a batch-normalisation bijector, as the MAF
@@ -174,6 +176,10 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
         scales), so that before the
         first step the model *is* that mixture, kept unless training beats
         it as above; with a ``base`` other than "normal" it is "gaussian".
+        On more than 3,000 rows it is "identity": with that many rows
+        the flow learns the data's shape from the identity faster than
+        around a mixture base, which it would have to keep fitting
+        (``init_`` records the start made).
         "identity" starts every layer at the identity (a standard normal; the
         MAF paper's start).
 
@@ -197,9 +203,13 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
         the spline's interval.  Prefer "affine_spline" to "spline" on data
         with heavy-tailed columns.  The spline layers are more flexible, and
         slower per epoch, than "affine" (two to three times at 8 features).
-        ``layer_type_`` records the choice of "auto": "spline" for data
-        with at most 10 features, "affine" above (the rule of the
-        hyper-parameter guide, from ``benchmarks/small_data.py``).
+        ``layer_type_`` records the choice of "auto": for data with at most
+        10 features "spline" behind a Gaussian start's first layer, and
+        "affine_spline" where the flow starts at the identity (values
+        beyond ``tail_bound`` are left where they are by a spline alone,
+        the shift and scale before it can bring them in); "affine" above
+        10 features (the rule of the hyper-parameter guide, from
+        ``benchmarks/small_data.py`` and ``benchmarks/large_data_rule.py``).
 
     n_bins : int, default=8
         Bins of each spline (spline layers only).
@@ -327,6 +337,13 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
     layer_type_ : str
         The layer type built (``layer_type``, or what "auto" chose).
 
+    activation_ : str
+        The hidden units' non-linearity (``activation``, or what "auto" chose).
+
+    init_ : str
+        The start made: ``init``, or "identity" where ``init="gaussian_mixture"``
+        met more than 3,000 rows.
+
     loss_curve_ : list of float
         Mean training negative log-likelihood per epoch (nats of the
         standardised rows the flow is trained on, see ``scale_``).
@@ -419,7 +436,7 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
         contamination="auto",
         n_flows=5,
         hidden_layer_sizes=(100, 100),
-        activation="tanh",
+        activation="auto",
         batch_norm=False,
         order="reverse",
         learning_rate="constant",

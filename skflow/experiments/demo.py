@@ -29,10 +29,13 @@ def run_demo(verbose: bool = False, print_fn=print) -> dict:
                          verbose=1 if verbose else 0).fit(X)
         ours = results[label] = maf.score(X_test)
         gap = ours - scores[10]
-        k, covariance = maf.start_mixture_
-        kept = "kept as it was" if maf.best_epoch_ == 0 else "then trained beyond it"
+        if maf.init_ == "gaussian_mixture":
+            k, covariance = maf.start_mixture_
+            kept = "kept as it was" if maf.best_epoch_ == 0 else "then trained beyond it"
+            start = f"a cross-validated mixture of {k} {covariance} Gaussians, {kept}"
+        else:  # more rows than the mixture start takes
+            start = f"the identity, on {len(X):,} rows"
         print_fn(f"{label:<29}test log-likelihood {ours:7.3f}: {abs(gap):.3f} nats per row "
-                 f"{'above' if gap > 0 else 'below'} GaussianMixture(10) (start: a cross-validated "
-                 f"mixture of {k} {covariance} Gaussians, {kept})")
+                 f"{'above' if gap > 0 else 'below'} GaussianMixture(10) (start: {start})")
     print_fn(f"five samples of the affine_spline flow:\n{np.round(maf.sample(5, random_state=0), 3)}")
     return results
