@@ -362,7 +362,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--hidden", type=_sizes, default=(100, 100), metavar="SIZES",
                      help="hidden layer sizes of each MADE, comma-separated (e.g. 100,100)")
     fit.add_argument("--activation", default="auto", choices=["auto", "tanh", "relu", "elu", "gelu", "silu"],
-                     help="hidden-unit non-linearity ('auto': tanh after a Gaussian start, relu from the identity)")
+                     help="hidden-unit non-linearity ('auto': relu on more than 10,000 rows, else tanh)")
     fit.add_argument("--batch-norm", action="store_true",
                      help="batch-norm bijector after each MAF layer (the MAF paper; off by default)")
     fit.add_argument("--learning-rate", type=float, default=1e-3,

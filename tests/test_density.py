@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skflow import MAFDensity, MAFOutlierDetector
+from skflow import MAFDensity, MAFOutlierDetector, MAFRegressor
 
 FAST = dict(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=15, random_state=0)
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -575,9 +575,6 @@ def test_many_rows_start_at_the_identity_with_affine_splines(monkeypatch):
     many = MAFDensity(**params).fit(rng.normal(size=(301, 3)))
     assert (few.init_, few.layer_type_) == ("gaussian_mixture", "spline")
     assert (many.init_, many.layer_type_) == ("identity", "affine_spline")
-    assert (few.activation_, many.activation_) == ("tanh", "relu")
-    assert many._flow_config_["activation"] == "relu"
-    assert MAFDensity(**params, activation="elu").fit(rng.normal(size=(301, 3))).activation_ == "elu"
     assert hasattr(few, "start_mixture_") and not hasattr(many, "start_mixture_")
     first = [type(est.flow_.transforms[0]).__name__ for est in (few, many)]
     assert first == ["LowerTriangularAffine", "MaskedRQSplineAutoregressive"]  # whitening, or none
@@ -588,3 +585,21 @@ def test_many_rows_start_at_the_identity_with_affine_splines(monkeypatch):
     warm = MAFDensity(**params, warm_start=True).fit(rng.normal(size=(301, 3)))
     warm.fit(rng.normal(size=(100, 3)))
     assert (warm.init_, warm.layer_type_) == ("identity", "affine_spline")
+    assert MAFDensity(**params, activation="elu").fit(rng.normal(size=(301, 3))).activation_ == "elu"
+
+
+def test_auto_activation_is_relu_on_many_rows(monkeypatch):
+    from skflow.estimators import _architecture
+
+    monkeypatch.setattr(_architecture, "RELU_MIN_ROWS", 300)
+    rng = np.random.RandomState(0)
+    params = dict(n_flows=1, hidden_layer_sizes=(16,), max_iter=1, random_state=0)
+    few = MAFDensity(**params).fit(rng.normal(size=(300, 3)))
+    many = MAFDensity(**params).fit(rng.normal(size=(301, 3)))
+    assert (few.activation_, many.activation_) == ("tanh", "relu")
+    assert many._flow_config_["activation"] == "relu"
+    assert MAFRegressor(**params).fit(rng.normal(size=(301, 2)), rng.normal(size=301)).activation_ == "relu"
+    # a continued fit keeps its units, whatever the rows now
+    warm = MAFDensity(**params, warm_start=True).fit(rng.normal(size=(301, 3)))
+    warm.fit(rng.normal(size=(100, 3)))
+    assert warm.activation_ == "relu"

@@ -12,6 +12,10 @@ AUTO_SPLINE_MAX_FEATURES = 10
 #: rows the flow learns the data's shape itself, and a mixture base it must
 #: fit around slows that.
 MIXTURE_START_MAX_ROWS = 3_000
+#: ``activation="auto"`` is relu on more than this many rows, tanh on fewer
+#: (tanh was chosen on the small sets of benchmarks/small_data.py; relu won
+#: on the larger ones of benchmarks/large_data_rule.py).
+RELU_MIN_ROWS = 10_000
 
 
 def resolve_init(init: str, n_rows: int) -> str:
@@ -21,14 +25,12 @@ def resolve_init(init: str, n_rows: int) -> str:
     return init
 
 
-def resolve_activation(activation: str, start_layer=True) -> str:
-    """The hidden units' non-linearity for ``activation``: "auto" is tanh
-    behind a Gaussian start's first layer (chosen on the small sets of
-    benchmarks/small_data.py), relu from the identity (on the large ones of
-    benchmarks/large_data_rule.py)."""
+def resolve_activation(activation: str, n_rows: int) -> str:
+    """The hidden units' non-linearity for ``activation`` on ``n_rows`` rows:
+    "auto" is relu on more than :data:`RELU_MIN_ROWS` rows, tanh on fewer."""
     if activation != "auto":
         return activation
-    return "tanh" if start_layer else "relu"
+    return "relu" if n_rows > RELU_MIN_ROWS else "tanh"
 
 
 def resolve_layer_type(layer_type: str, n_features: int, start_layer=True) -> str:

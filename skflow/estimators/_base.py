@@ -167,10 +167,11 @@ class BaseMAF(BaseEstimator):
         return tuple(int(s) for s in sizes)
 
     def _flow_config(self, n_features: int, generator, context_features: int = 0,
-                     start_layer=False) -> dict:
+                     start_layer=False, n_rows: int = 0) -> dict:
         """The architecture of the flow to build (what a warm start must
         keep); ``start_layer``: the Gaussian start's first layer (the
-        ``gaussian_start`` of :func:`~skflow.nn.build_maf`), False for none."""
+        ``gaussian_start`` of :func:`~skflow.nn.build_maf`), False for none;
+        ``n_rows``: the rows of the fit (for ``activation="auto"``)."""
         order = self.order if isinstance(self.order, str) else [list(map(int, o)) for o in self.order]
         try:
             orders = layer_orders(n_features, self.n_flows, order, generator)
@@ -183,7 +184,7 @@ class BaseMAF(BaseEstimator):
             n_features=n_features,
             n_flows=self.n_flows,
             hidden_sizes=self._hidden_sizes(),
-            activation=resolve_activation(self.activation, bool(start_layer)),
+            activation=resolve_activation(self.activation, n_rows),
             batch_norm=self.batch_norm,
             order=orders,
             log_scale_bound=None if self.log_scale_bound is None else float(self.log_scale_bound),
@@ -275,9 +276,12 @@ class BaseMAF(BaseEstimator):
         n = X.shape[0]
         start_layer = False if start is None else start.layer
 
+        n_rows = n if stream is None else stream.n_total
         if warm:
             config = self._flow_config_
-            new = self._flow_config(X.shape[1], generator, context_features, start_layer)
+            new = self._flow_config(X.shape[1], generator, context_features, start_layer, n_rows)
+            if self.activation == "auto":  # the rows of a continued fit do not change the units
+                new["activation"] = config["activation"]
             new.update(base_config(self.flow_))  # a base the start chose stays
             if {k: v for k, v in new.items() if k != "order"} != {
                 k: v for k, v in config.items() if k != "order"
@@ -290,7 +294,7 @@ class BaseMAF(BaseEstimator):
             # Train a copy: an interrupted warm start must not damage the fitted model.
             flow = copy.deepcopy(self.flow_).to(device)
         else:
-            config = self._flow_config(X.shape[1], generator, context_features, start_layer)
+            config = self._flow_config(X.shape[1], generator, context_features, start_layer, n_rows)
             flow = self._make_flow(config, generator).to(device)
 
         # The data are held once (shared with X when dtypes match); training

@@ -402,7 +402,7 @@ class UnconditionalMAF(BaseMAF):
                               scale=self.scale_, grid_steps=self.grid_steps_, dtype=np.dtype(self.dtype),
                               device=resolve_device(self.device), noise_seed=rng.randint(2**31 - 1),
                               n_total=found.n_train, world=world)
-        self._resolve_init(found.n_train_min * world, self._continuing())  # the same on every rank
+        self._resolve_init(found.n_train, self._continuing())  # every rank's rows: the same start on each
         start = _start(self, private_random_state(self.random_state), moments)
         result, val_index = self._train(X, split=split, start=start, stream=stream)
         refit_batch_norm_streamed(self.flow_, stream)  # the sample's statistics served training; all rows' now

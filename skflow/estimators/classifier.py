@@ -60,10 +60,9 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         :class:`~skflow.nn.MADEWidthWarning`.
 
     activation : {"auto", "tanh", "relu", "elu", "gelu", "silu"}, default="auto"
-        Hidden-unit non-linearity.  "auto" is tanh where the flow has a
-        Gaussian start's first layer and relu where it starts at the
-        identity (``activation_`` records the choice): the MAF paper used
-        tanh for GAS and relu for its other UCI data sets.
+        Hidden-unit non-linearity.  "auto" is relu on more than 10,000
+        rows and tanh on fewer (``activation_`` records the choice): the MAF
+        paper used tanh for GAS and relu for its other UCI data sets.
 
     batch_norm : bool, default=False
         Follow each MAF layer by a batch-normalisation bijector, as the MAF
