@@ -565,14 +565,20 @@ def test_auto_layer_type_is_spline_up_to_ten_features():
     assert MAFDensity(**params, layer_type="affine_spline").fit(rng.normal(size=(200, 3))).layer_type_ == "affine_spline"
 
 
-def test_many_rows_start_at_the_identity_with_affine_splines(monkeypatch):
+def _either_side_of(monkeypatch, threshold):
+    """Fits on 300 and 301 rows with the rule ``threshold`` of _architecture set at 300 rows."""
     from skflow.estimators import _architecture
 
-    monkeypatch.setattr(_architecture, "MIXTURE_START_MAX_ROWS", 300)
+    monkeypatch.setattr(_architecture, threshold, 300)
     rng = np.random.RandomState(0)
     params = dict(n_flows=1, hidden_layer_sizes=(16,), max_iter=1, random_state=0)
     few = MAFDensity(**params).fit(rng.normal(size=(300, 3)))
     many = MAFDensity(**params).fit(rng.normal(size=(301, 3)))
+    return few, many, params, rng
+
+
+def test_many_rows_start_at_the_identity_with_affine_splines(monkeypatch):
+    few, many, params, rng = _either_side_of(monkeypatch, "MIXTURE_START_MAX_ROWS")
     assert (few.init_, few.layer_type_) == ("gaussian_mixture", "spline")
     assert (many.init_, many.layer_type_) == ("identity", "affine_spline")
     assert hasattr(few, "start_mixture_") and not hasattr(many, "start_mixture_")
@@ -589,13 +595,7 @@ def test_many_rows_start_at_the_identity_with_affine_splines(monkeypatch):
 
 
 def test_auto_activation_is_relu_on_many_rows(monkeypatch):
-    from skflow.estimators import _architecture
-
-    monkeypatch.setattr(_architecture, "RELU_MIN_ROWS", 300)
-    rng = np.random.RandomState(0)
-    params = dict(n_flows=1, hidden_layer_sizes=(16,), max_iter=1, random_state=0)
-    few = MAFDensity(**params).fit(rng.normal(size=(300, 3)))
-    many = MAFDensity(**params).fit(rng.normal(size=(301, 3)))
+    few, many, params, rng = _either_side_of(monkeypatch, "RELU_MIN_ROWS")
     assert (few.activation_, many.activation_) == ("tanh", "relu")
     assert many._flow_config_["activation"] == "relu"
     assert MAFRegressor(**params).fit(rng.normal(size=(301, 2)), rng.normal(size=301)).activation_ == "relu"
