@@ -8,9 +8,9 @@ from collections.abc import Set
 #: features, affine layers above (benchmarks/small_data.py compares them).
 AUTO_SPLINE_MAX_FEATURES = 10
 #: ``init="gaussian_mixture"`` starts at the mixture on at most this many
-#: rows, at the identity on more (benchmarks/large_data_rule.py): with many
-#: rows the flow learns the data's shape itself, and a mixture base it must
-#: fit around slows that.
+#: rows, at the identity on more: with many rows the flow learns the data's
+#: shape faster from the identity than from a mixture base
+#: (benchmarks/large_data_rule.py, small_data.py --also init=identity).
 MIXTURE_START_MAX_ROWS = 3_000
 #: ``activation="auto"`` is relu on more than this many rows, tanh on fewer
 #: (tanh was chosen on the small sets of benchmarks/small_data.py; relu won

@@ -161,8 +161,7 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
         it as above; with a ``base`` other than "normal" it is "gaussian".
         On more than 3,000 rows it is "identity": with that many rows
         the flow learns the data's shape from the identity faster than
-        around a mixture base, which it would have to keep fitting
-        (``init_`` records the start made).
+        from a mixture base (``init_`` records the start made).
         "identity" starts every layer at the identity (a standard normal; the
         MAF paper's start).
 
