@@ -373,7 +373,8 @@ def build_parser() -> argparse.ArgumentParser:
                      help='maximum epochs, or "auto" (200, more on small data: at least 2,000 steps; default)')
     fit.add_argument("--layer-type", default="auto",
                      help="autoregressive layers, a layer_type of MAFDensity: auto (spline up to 10 columns, "
-                          "affine_spline there from the identity start, else affine), affine, spline or affine_spline (best on heavy-tailed data, slower), "
+                          "affine_spline there from the identity start, else affine), affine, spline or "
+                          "affine_spline (best on heavy-tailed data, slower), "
                           "or one registered with skflow.nn.layers.register_layer_type")
     fit.add_argument("--init", choices=["gaussian_mixture", "gaussian", "identity"], default="gaussian_mixture",
                      help="start at the best Gaussian mixture of the data by cross-validation (default; on "

@@ -59,7 +59,7 @@ def _fit_member(template, X, split, seed):
     """One ensemble member: ``template``'s flow trained on ``split``'s rows."""
     member = clone(template).set_params(n_estimators=1, n_jobs=None, random_state=seed,
                                         warm_start=False, verbose=0, gaussian_weight=0.0)
-    member.init_ = _architecture.resolve_init(member.init, X.shape[0])
+    member._resolve_init(X.shape[0], continuing=False)
     member._train(X, split=split, start=_start(member, np.random.RandomState(seed)), refit_start=False)
     return member
 
