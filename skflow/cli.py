@@ -101,7 +101,8 @@ def _fit_mixed(args) -> int:
     frame = read_frame(args.data)
     flow_params = dict(n_flows=args.n_flows, hidden_layer_sizes=args.hidden, activation=args.activation,
                        batch_norm=args.batch_norm, learning_rate_init=args.learning_rate,
-                       batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
+                       batch_size=args.batch_size, max_iter=args.max_iter, max_time=args.max_time,
+                       learning_rate=args.schedule, device=args.device,
                        verbose=0 if args.quiet else 1, compile=args.compile)
     kind = MixedOutlierDetector if args.outlier else MixedDensity
     model = kind(flow_params=flow_params, random_state=args.random_state)
@@ -128,7 +129,8 @@ def _fit(args) -> int:
     X = _as_input(data, names)
     params = dict(n_flows=args.n_flows, hidden_layer_sizes=args.hidden, activation=args.activation,
                   batch_norm=args.batch_norm, learning_rate_init=args.learning_rate,
-                  batch_size=args.batch_size, max_iter=args.max_iter, device=args.device,
+                  batch_size=args.batch_size, max_iter=args.max_iter, max_time=args.max_time,
+                  learning_rate=args.schedule, device=args.device,
                   random_state=args.random_state, verbose=0 if args.quiet else 1,
                   compile=args.compile, init=args.init, layer_type=args.layer_type)
     # The estimators standardise each column inside: no scaler in front, and
@@ -279,6 +281,16 @@ def _sizes(text: str) -> tuple[int, ...]:
     return sizes
 
 
+def _positive_float(text: str) -> float:
+    try:
+        value = float(text)
+    except ValueError:
+        value = 0.0
+    if not value > 0:  # NaN too
+        raise argparse.ArgumentTypeError(f"must be a positive number, got {text!r}")
+    return value
+
+
 def _positive_int_or_auto(text: str):
     if text == "auto":
         return text
@@ -371,6 +383,12 @@ def build_parser() -> argparse.ArgumentParser:
                      help='rows per step, or "auto" (256, up to 1024 on large data; default)')
     fit.add_argument("--max-iter", type=_positive_int_or_auto, default="auto",
                      help='maximum epochs, or "auto" (200, more on small data: at least 2,000 steps; default)')
+    fit.add_argument("--max-time", type=_positive_float, default=None, metavar="SECONDS",
+                     help="stop training after this many seconds, keeping the best weights so far "
+                          "(a timed fit depends on the machine's speed)")
+    fit.add_argument("--schedule", choices=["constant", "adaptive", "cosine"], default="constant",
+                     help="learning-rate schedule: constant (default), adaptive (halved on a plateau) or "
+                          "cosine (to zero over --max-time, else over --max-iter)")
     fit.add_argument("--layer-type", default="auto",
                      help="autoregressive layers, a layer_type of MAFDensity: auto (spline up to 10 columns, "
                           "affine_spline there from the identity start, else affine), affine, spline or "
@@ -378,7 +396,8 @@ def build_parser() -> argparse.ArgumentParser:
                           "or one registered with skflow.nn.layers.register_layer_type")
     fit.add_argument("--init", choices=["gaussian_mixture", "gaussian", "identity"], default="gaussian_mixture",
                      help="start at the best Gaussian mixture of the data by cross-validation (default; on "
-                          "more than 3,000 rows the identity) or at "
+                          "more than 3,000 rows the identity, then the mixture again where it scores the "
+                          "held-out rows above the trained flow) or at "
                           "its full-covariance Gaussian, either kept unless training beats it on held-out rows, "
                           "or at the identity (the MAF paper)")
     fit.add_argument("--no-scale", action="store_true", help=argparse.SUPPRESS)  # no scaler is used now

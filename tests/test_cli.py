@@ -191,6 +191,16 @@ def test_fit_takes_a_layer_type(tmp_path, table):
     assert model.layer_type == "affine_spline"
 
 
+def test_fit_takes_a_time_budget_and_a_schedule(tmp_path, table, capsys):
+    from skflow.io import load_model
+
+    model = load_model(_fit(tmp_path, table, "t.skops", "--max-time", "1e-9", "--schedule", "cosine"))
+    assert (model.max_time, model.learning_rate, model.n_iter_) == (1e-9, "cosine", 1)
+    with pytest.raises(SystemExit) as exc:
+        main(["fit", "x.csv", "--max-time", "0"])
+    assert exc.value.code == 2 and "--max-time: must be a positive number" in capsys.readouterr().err
+
+
 def test_score_and_sample_write_to_stdout_without_output(tmp_path, table, capsys):
     model = _fit(tmp_path, table)
     capsys.readouterr()

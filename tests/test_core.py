@@ -470,3 +470,36 @@ def test_average_decay_reaches_training_through_the_estimator():
     plain = MAFDensity(**common, average_decay=None).fit(X).score_samples(X)
     np.testing.assert_array_equal(MAFDensity(**common, average_decay=0.0).fit(X).score_samples(X), plain)
     assert not np.allclose(MAFDensity(**common).fit(X).score_samples(X), plain)  # the default averages
+
+
+def _logged_rates(**settings):
+    """The learning rate each epoch's progress line shows, and the result, of a small train_flow."""
+    torch.manual_seed(0)
+    x = torch.randn(400, 2)
+    flow = build_maf(2, n_flows=1, hidden_sizes=(8,), generator=torch.Generator().manual_seed(0))
+    lines = []
+    result = train_flow(flow, x[:300], x[300:], batch_size=50, generator=torch.Generator().manual_seed(0),
+                        log=lines.append, n_iter_no_change=100, **settings)
+    return [float(line.split(" lr ")[1].split()[0]) for line in lines], result
+
+
+def test_cosine_schedule_falls_to_zero_over_the_steps_allowed():
+    rates, result = _logged_rates(max_epochs=4, learning_rate=1e-2, learning_rate_schedule="cosine")
+    steps = 4 * 6  # 300 rows in batches of 50
+    # the rate of each epoch's last step (step k * 6 - 1 of 24, counted from 0)
+    expected = [1e-2 * 0.5 * (1 + math.cos(math.pi * (6 * k - 1) / steps)) for k in range(1, 5)]
+    assert result.n_epochs == 4
+    for shown, rate in zip(rates, expected):
+        assert shown == float(f"{rate:.1e}")
+    assert rates[0] > rates[1] > rates[2] > rates[3] < 1e-4
+
+
+def test_max_seconds_stops_training_after_a_step_and_validates_it():
+    rates, result = _logged_rates(max_epochs=50, max_seconds=1e-9)
+    assert result.out_of_time and result.n_epochs == 1 and len(result.validation_scores) == 1
+    _, untimed = _logged_rates(max_epochs=2)
+    assert not untimed.out_of_time and untimed.n_epochs == 2
+    with pytest.raises(ValueError, match="max_seconds"):
+        _logged_rates(max_seconds=0.0)
+    with pytest.raises(ValueError, match="cosine"):
+        _logged_rates(learning_rate_schedule="linear")

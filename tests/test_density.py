@@ -13,7 +13,7 @@ from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import StandardScaler
 
-from skflow import MAFDensity, MAFOutlierDetector, MAFRegressor
+from skflow import ChunkedRows, MAFDensity, MAFOutlierDetector, MAFRegressor
 
 FAST = dict(n_flows=2, hidden_layer_sizes=(16, 16), max_iter=15, random_state=0)
 requires_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
@@ -594,6 +594,38 @@ def test_many_rows_start_at_the_identity_with_affine_splines(monkeypatch):
     assert MAFDensity(**params, activation="elu").fit(rng.normal(size=(301, 3))).activation_ == "elu"
 
 
+def _collinear(n, seed=0):
+    """Rows whose second column repeats the first to a thousandth: a Gaussian
+    holds that from the outset, a flow from the identity only after many steps."""
+    rng = np.random.RandomState(seed)
+    a = rng.normal(size=n)
+    return np.c_[a, a + 1e-3 * rng.normal(size=n), rng.normal(size=n)]
+
+
+def test_many_rows_train_again_from_a_mixture_that_beats_the_identity(monkeypatch, capsys):
+    from skflow.estimators import _architecture
+
+    monkeypatch.setattr(_architecture, "MIXTURE_START_MAX_ROWS", 300)
+    X = _collinear(600)
+    params = dict(n_flows=2, hidden_layer_sizes=(16,), max_iter=2, random_state=0)
+    identity = MAFDensity(**params, init="identity").fit(X)  # the same validation rows
+    guarded = MAFDensity(**params, verbose=1).fit(X)
+    out = capsys.readouterr().out
+    assert identity.init_ == "identity"
+    assert guarded.init_ == "gaussian_mixture" and hasattr(guarded, "start_mixture_")
+    assert (type(guarded.flow_.transforms[0]).__name__, guarded.layer_type_) == ("LowerTriangularAffine", "spline")
+    assert guarded.best_validation_score_ > identity.best_validation_score_ + 1.0
+    assert "weighing the start at a mixture" in out and "training from it" in out
+    # a first fit with warm_start trains its second start afresh; the next fit continues it
+    warm = MAFDensity(**params, warm_start=True).fit(X)
+    assert warm.init_ == "gaussian_mixture"
+    warm.fit(X[:400])
+    assert warm.init_ == "gaussian_mixture" and warm.n_iter_ > guarded.n_iter_
+    # rows streamed from disk are weighed alike
+    streamed = MAFDensity(**params).fit(ChunkedRows(X, chunk_rows=100))
+    assert streamed.init_ == "gaussian_mixture"
+
+
 def test_auto_activation_is_relu_on_many_rows(monkeypatch):
     few, many, params, rng = _either_side_of(monkeypatch, "RELU_MIN_ROWS")
     assert (few.activation_, many.activation_) == ("tanh", "relu")
@@ -603,3 +635,19 @@ def test_auto_activation_is_relu_on_many_rows(monkeypatch):
     warm = MAFDensity(**params, warm_start=True).fit(rng.normal(size=(301, 3)))
     warm.fit(rng.normal(size=(100, 3)))
     assert warm.activation_ == "relu"
+
+
+def test_max_time_ends_training_and_leaves_no_time_for_a_second_start(monkeypatch, capsys):
+    from skflow.estimators import _architecture
+
+    monkeypatch.setattr(_architecture, "MIXTURE_START_MAX_ROWS", 300)
+    X = _collinear(600)  # a mixture would beat the identity here (see above), given the time
+    est = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_time=1e-9, verbose=1).fit(X)
+    out = capsys.readouterr().out
+    assert est.n_iter_ == 1 and est.init_ == "identity"
+    assert "stopped at max_time=1e-09 s in epoch 1" in out and "weighing" not in out
+    cosine = MAFDensity(n_flows=1, hidden_layer_sizes=(8,), max_iter=3, learning_rate="cosine",
+                        random_state=0).fit(X[:200])
+    assert cosine.n_iter_ <= 3 and np.isfinite(cosine.score(X[:50]))
+    with pytest.raises(ValueError, match="max_time"):
+        MAFDensity(max_time=0).fit(X)

@@ -135,7 +135,7 @@ def test_sample_zero_and_numpy_int(fitted):
 @pytest.mark.parametrize("param, value", [
     ("n_flows", 0), ("n_flows", 1.5), ("hidden_layer_sizes", (0,)), ("hidden_layer_sizes", ()),
     ("activation", "softmax"), ("order", "sideways"), ("learning_rate_init", 0.0),
-    ("learning_rate", "cosine"),
+    ("learning_rate", "linear"),
     ("weight_decay", -1.0), ("batch_size", 0), ("max_iter", 0), ("validation_fraction", 1.0),
     ("n_iter_no_change", 0), ("tol", -1.0), ("log_scale_bound", 0.0), ("max_grad_norm", -1.0),
     ("dtype", "float16"), ("device", "tpu"), ("early_stopping", "yes"),

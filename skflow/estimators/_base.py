@@ -69,11 +69,12 @@ class BaseMAF(BaseEstimator):
 
     _parameter_constraints: dict = {
         **_ARCHITECTURE_CONSTRAINTS,
-        "learning_rate": [StrOptions({"adaptive", "constant"})],
+        "learning_rate": [StrOptions({"adaptive", "constant", "cosine"})],
         "learning_rate_init": [Interval(Real, 0, None, closed="neither")],
         "weight_decay": [Interval(Real, 0, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "max_iter": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+        "max_time": [Interval(Real, 0, None, closed="neither"), None],
         "early_stopping": ["boolean"],
         "validation_fraction": [Interval(Real, 0, 1, closed="neither")],
         "n_iter_no_change": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
@@ -100,6 +101,7 @@ class BaseMAF(BaseEstimator):
         weight_decay=0.0,
         batch_size="auto",
         max_iter="auto",
+        max_time=None,
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change="auto",
@@ -130,6 +132,7 @@ class BaseMAF(BaseEstimator):
         self.weight_decay = weight_decay
         self.batch_size = batch_size
         self.max_iter = max_iter
+        self.max_time = max_time
         self.early_stopping = early_stopping
         self.validation_fraction = validation_fraction
         self.n_iter_no_change = n_iter_no_change
@@ -249,7 +252,8 @@ class BaseMAF(BaseEstimator):
 
     def _train(self, X: np.ndarray, context: np.ndarray | None = None, *, start=None, stratify=None,
                split=None, refit_start: bool = True, validation_score=None, partial: bool = False,
-               stream=None):
+               stream=None, rival: float | None = None, afresh: bool = False,
+               time_left: float | None = None):
         """Train the flow on the validated, standardised rows ``X`` (given
         ``context``, one row per row of ``X``, for a conditional flow) with
         :func:`~skflow.estimators._fitting.fit_flow`; set the fitted
@@ -267,8 +271,14 @@ class BaseMAF(BaseEstimator):
         its optimiser, where this estimator kept it) if there is one.
         ``stream`` (a :class:`~skflow.estimators._streamed.StreamedRows`)
         is what epochs train on, the training rows of ``X`` a sample of it.
+        ``rival`` goes to ``fit_flow``: where the start does not score above
+        it on the validation rows, nothing is trained or set and the result
+        is None.  ``afresh``: a new flow even where ``warm_start`` would
+        continue the fitted one (a second start within one fit).
+        ``time_left``: the seconds training may run, in place of ``max_time``
+        (what a second start has left of it).
         """
-        warm = self._continuing(partial)
+        warm = not afresh and self._continuing(partial)
         context_features = 0 if context is None else context.shape[1]
         device = resolve_device(self.device)
         rng = private_random_state(self.random_state)
@@ -317,6 +327,7 @@ class BaseMAF(BaseEstimator):
             weight_decay=self.weight_decay,
             batch_size=max(1, round(batch_size / world)),
             max_epochs=1 if partial else AUTO_MAX_EPOCHS if self.max_iter == "auto" else self.max_iter,
+            max_seconds=self.max_time if time_left is None else time_left,
             min_steps=AUTO_MIN_STEPS if self.max_iter == "auto" and not partial else 0,
             n_iter_no_change=10 if self.n_iter_no_change == "auto" else self.n_iter_no_change,
             min_steps_no_change=MIN_PATIENCE_STEPS if self.n_iter_no_change == "auto" else 0,
@@ -334,8 +345,10 @@ class BaseMAF(BaseEstimator):
                           start=None if warm else start, refit_start=refit_start,
                           validation_score=validation_score, log=print if self.verbose else None,
                           optimizer_moments=self.__dict__.get("_optimizer_moments") if warm and partial else None,
-                          rows=stream)
+                          rows=stream, rival=rival)
         del train_rows
+        if result is None:
+            return None, val_index
         # Only partial_fit resumes Adam; a fit starts it afresh (and drops what it had).
         self.__dict__.pop("_optimizer_moments", None)
         if partial:
@@ -348,6 +361,9 @@ class BaseMAF(BaseEstimator):
         self.batch_size_ = result.batch_size * world
         # A start may choose the base (init="gaussian_mixture"): the file must rebuild it.
         self._flow_config_ = {**config, **base_config(result.flow)}
+        if not warm:  # what an earlier fit's start chose goes with it
+            for name in ("covariance_shrinkage_", "start_mixture_", "start_mixture_scores_"):
+                self.__dict__.pop(name, None)
         for name, value in result.start_attributes.items():
             setattr(self, name, value)
         previous_epochs = self.n_iter_ if warm else 0
@@ -364,6 +380,7 @@ class BaseMAF(BaseEstimator):
             self.validation_scores_ = None
             self.best_validation_score_ = None
         self._fit_epochs, self._fit_epoch_limit = result.n_epochs, result.max_epochs
+        self._fit_out_of_time = result.out_of_time
         if self.verbose:
             print(describe_stopping(self))
         return result, val_index

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import time
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -65,6 +66,8 @@ class FitResult:
     held_out: tuple[np.ndarray, np.ndarray] | None = None
     #: Adam's moments at the end (for ``partial_fit`` to resume from).
     optimizer_moments: list | None = None
+    #: Whether the time budget (``max_seconds``) ended training.
+    out_of_time: bool = False
 
 
 #: A fit collapsed when its best held-out mean log-likelihood stayed below the
@@ -105,7 +108,8 @@ def row_log_likelihood(flow, x, context=None, chunk_size=65536) -> np.ndarray:
 def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, training: TrainingConfig,
              generator: torch.Generator, validation_rows: np.ndarray | None = None,
              training_rows: np.ndarray | None = None, start=None, refit_start: bool = True,
-             validation_score=None, log=None, optimizer_moments=None, rows=None) -> FitResult:
+             validation_score=None, log=None, optimizer_moments=None, rows=None,
+             rival: float | None = None) -> FitResult | None:
     """Train ``flow`` on the rows of ``x`` (given ``context``) and return what it found.
 
     Parameters
@@ -163,10 +167,19 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
             start_attributes = start.fit(flow, x, context, train_index)
         if rows_of is not None:
             kept_start = (copy.deepcopy(flow.state_dict()), rows_of(flow))
+            if rival is not None:
+                if not float(kept_start[1].mean()) > rival:
+                    return None
+                if log is not None:
+                    log(f"the start scores {kept_start[1].mean():.4f} on validation, above {rival:.4f}: "
+                        "training from it")
+    began = time.perf_counter()
     result = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
                         validation_score=score, config=training, generator=generator, log=log,
                         optimizer_moments=optimizer_moments, rows=rows)
-    if kept_start is not None and _collapsed(result, float(kept_start[1].mean())):
+    seconds_left = None if training.max_seconds is None else training.max_seconds - (time.perf_counter() - began)
+    if kept_start is not None and _collapsed(result, float(kept_start[1].mean())) \
+            and (seconds_left is None or seconds_left > 0):
         # The held-out score fell far below the start's and never came
         # back: the rate was too large for this start.  Once more from the
         # start at a tenth of it; the better of the two is kept.
@@ -176,7 +189,8 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
         flow.load_state_dict(kept_start[0])
         retry = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
                            validation_score=score,
-                           config=dataclasses.replace(training, learning_rate=training.learning_rate / 10),
+                           config=dataclasses.replace(training, learning_rate=training.learning_rate / 10,
+                                                      max_seconds=seconds_left),
                            generator=generator, log=log, rows=rows)
         result = _after(result, retry)
     if flow.has_statistics():  # without batch norm, no copy of the data either
@@ -209,4 +223,4 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
                      validation_scores=result.validation_scores,
                      best_validation_score=result.best_validation_score, max_epochs=result.max_epochs,
                      start_attributes=start_attributes, held_out=held_out,
-                     optimizer_moments=result.optimizer_moments)
+                     optimizer_moments=result.optimizer_moments, out_of_time=result.out_of_time)

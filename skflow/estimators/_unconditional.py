@@ -4,6 +4,7 @@
 
 from __future__ import annotations
 
+import time
 from numbers import Integral, Real
 
 import numpy as np
@@ -89,6 +90,7 @@ class UnconditionalMAF(BaseMAF):
         weight_decay=0.0,
         batch_size="auto",
         max_iter="auto",
+        max_time=None,
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change="auto",
@@ -124,6 +126,7 @@ class UnconditionalMAF(BaseMAF):
             weight_decay=weight_decay,
             batch_size=batch_size,
             max_iter=max_iter,
+            max_time=max_time,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,
@@ -193,6 +196,7 @@ class UnconditionalMAF(BaseMAF):
             self.covariance_shrinkage_ = np.array([m.covariance_shrinkage_ for m in members])
         self._fit_epochs = int(self.n_iter_.max())
         self._fit_epoch_limit = max(m._fit_epoch_limit for m in members)
+        self._fit_out_of_time = any(m._fit_out_of_time for m in members)
         return val_index
 
     @_fit_context(prefer_skip_nested_validation=True)
@@ -317,8 +321,8 @@ class UnconditionalMAF(BaseMAF):
             self._set_gaussian_mixture(X, None)
         else:
             self._resolve_init(X.shape[0], continuing)
-            start = _start(self, private_random_state(self.random_state))
-            result, val_index = self._train(X, split=split, start=start, partial=partial)
+            result, val_index, start = self._train_weighing_the_mixture(X, split, partial=partial,
+                                                                        continuing=continuing)
             self._mix_in_gaussian(X, result, start, val_index)
         return X, val_index, held
 
@@ -330,6 +334,45 @@ class UnconditionalMAF(BaseMAF):
             if self.verbose and self.init_ != self.init:
                 print(f"{n_rows:,} rows: the flow starts at the identity (init={self.init!r} starts at a "
                       f"mixture on at most {_architecture.MIXTURE_START_MAX_ROWS:,} rows)")
+
+    def _train_weighing_the_mixture(self, X, split, moments=None, partial=False, stream=None,
+                                    continuing=False):
+        """:meth:`_train` from the start of ``init_``; return the result, the
+        validation rows (or None) and the start.
+
+        Where ``init="gaussian_mixture"`` started at the identity (more rows
+        than :data:`~._architecture.MIXTURE_START_MAX_ROWS`), the mixture
+        start is then fitted to the same training rows and scored on the
+        same validation rows (where ``max_time`` leaves time); if it scores
+        above the trained flow, the flow is trained again from it (and
+        kept: its start unless training beats it) and ``init_`` becomes
+        "gaussian_mixture"; not where ``continuing`` (a warm start or
+        ``partial_fit``).  A flow from the identity can miss what a mixture
+        holds from the outset (columns that are exact linear functions of
+        others, well-separated clusters).
+        """
+        start = _start(self, private_random_state(self.random_state), moments)
+        began = time.perf_counter()
+        result, val_index = self._train(X, split=split, start=start, partial=partial, stream=stream)
+        time_left = None if self.max_time is None else self.max_time - (time.perf_counter() - began)
+        if self.init != "gaussian_mixture" or self.init_ != "identity" or self.base != "normal" \
+                or val_index is None or continuing or (time_left is not None and time_left <= 0):
+            return result, val_index, start
+        if split is None:  # the same rows again: train on what the first run trained on
+            trained = np.ones(len(X), dtype=bool)
+            trained[val_index] = False
+            split = (val_index, np.flatnonzero(trained))
+        if self.verbose:
+            print(f"weighing the start at a mixture against the flow trained from the identity "
+                  f"({result.best_validation_score:.4f} on validation)")
+        self.init_ = "gaussian_mixture"
+        mixture = _start(self, private_random_state(self.random_state), moments)
+        retrained, _ = self._train(X, split=split, start=mixture, stream=stream,
+                                   rival=result.best_validation_score, afresh=True, time_left=time_left)
+        if retrained is None:
+            self.init_ = "identity"
+            return result, val_index, start
+        return retrained, val_index, mixture
 
     def _check_trainable_base(self) -> None:
         if self.base == "gaussian_mixture":
@@ -403,8 +446,8 @@ class UnconditionalMAF(BaseMAF):
                               device=resolve_device(self.device), noise_seed=rng.randint(2**31 - 1),
                               n_total=found.n_train, world=world)
         self._resolve_init(found.n_train, self._continuing())  # every rank's rows: the same start on each
-        start = _start(self, private_random_state(self.random_state), moments)
-        result, val_index = self._train(X, split=split, start=start, stream=stream)
+        result, val_index, start = self._train_weighing_the_mixture(X, split, moments, stream=stream,
+                                                                    continuing=continuing)
         refit_batch_norm_streamed(self.flow_, stream)  # the sample's statistics served training; all rows' now
         self._mix_in_gaussian(X, result, start, val_index, moments)
         return X, val_index, found.held

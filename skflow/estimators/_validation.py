@@ -69,7 +69,9 @@ def describe_stopping(est) -> str:
     run = est.n_iter_
     if not est.early_stopping:
         return f"trained {run} epochs (kept the last weights)"
-    if est._fit_epochs < est._fit_epoch_limit:
+    if getattr(est, "_fit_out_of_time", False):
+        head = f"stopped at max_time={est.max_time:g} s in epoch {run}"
+    elif est._fit_epochs < est._fit_epoch_limit:
         head = f"stopped early at epoch {run}"
     elif est.max_iter == "auto":
         head = f"reached the limit of max_iter='auto', {est._fit_epoch_limit} epochs"

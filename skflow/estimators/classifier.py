@@ -76,13 +76,16 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         order and its reverse (the MAF paper), "random" draws one permutation
         per layer, or give ``n_flows`` permutations of ``range(n_features)``.
 
-    learning_rate : {"constant", "adaptive"}, default="constant"
+    learning_rate : {"constant", "adaptive", "cosine"}, default="constant"
         Learning-rate schedule (as in :class:`~sklearn.neural_network.MLPRegressor`).
         "constant" keeps ``learning_rate_init``.  "adaptive" halves the rate
         each time the validation log-likelihood (the training one without
         ``early_stopping``) has not improved by ``tol`` for
         ``max(1, n_iter_no_change // 3)`` epochs in a row; use it with a
         larger ``n_iter_no_change`` where the validation score is noisy.
+        "cosine" lowers it after every step along half a cosine to zero at
+        the end of the budget: ``max_time`` where it is set, else the steps
+        of ``max_iter`` epochs (early stopping may end training sooner).
 
     learning_rate_init : float, default=1e-3
         Initial Adam learning rate (for batches of 256 rows when
@@ -105,6 +108,16 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         allows 200 epochs, and more where those hold fewer than 2,000
         optimiser steps (small data: on a few hundred rows an epoch is a
         single step), so that early stopping, not the limit, ends training.
+
+    max_time : float or None, default=None
+        Seconds training may run: once they have passed, the epoch under
+        way ends after its current step, is validated, and training stops
+        (the best weights are kept as with early stopping).  Only training
+        counts, not the start's closed-form fit before it nor what follows
+        it (the mixture with the Gaussian, calibration), and a second run
+        within the fit (a retry at a lower rate, or from a second start)
+        has what is left.  A timed fit depends on the machine's speed, so
+        ``random_state`` no longer fixes the model.  None: no time limit.
 
     early_stopping : bool, default=True
         Hold out ``validation_fraction`` of the rows, stop when their mean
@@ -355,6 +368,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
         weight_decay=0.0,
         batch_size="auto",
         max_iter="auto",
+        max_time=None,
         early_stopping=True,
         validation_fraction=0.1,
         n_iter_no_change="auto",
@@ -386,6 +400,7 @@ class MAFClassifier(ClassifierMixin, BaseMAF):
             weight_decay=weight_decay,
             batch_size=batch_size,
             max_iter=max_iter,
+            max_time=max_time,
             early_stopping=early_stopping,
             validation_fraction=validation_fraction,
             n_iter_no_change=n_iter_no_change,

@@ -41,6 +41,8 @@ class TrainingResult:
     n_epochs: int = 0
     best_epoch: int = 0
     diverged: bool = False
+    #: Whether ``max_seconds`` ended training (the last epoch then ran in part).
+    out_of_time: bool = False
     #: The epoch limit the run had (``max_epochs``, or more for ``min_steps``).
     max_epochs: int = 0
     #: The optimiser's moments at the end (``Adam.moments``), to resume training with.
@@ -161,6 +163,9 @@ class TrainingConfig:
     max_grad_norm: float | None = None
     compile: bool = False
     tune_threads: bool = True
+    #: Stop once training has run this many seconds (checked after each
+    #: step; the epoch under way ends there and is validated); None: no limit.
+    max_seconds: float | None = None
     #: Visit the training rows in a new random order each epoch (else in their order).
     shuffle: bool = True
     #: Polyak averaging: validate, keep and return an exponential moving
@@ -174,9 +179,14 @@ class TrainingConfig:
     data_parallel: bool = False
 
     def __post_init__(self):
-        if self.learning_rate_schedule not in ("constant", "adaptive"):
-            raise ValueError("learning_rate_schedule must be 'constant' or 'adaptive', "
+        if self.learning_rate_schedule not in ("constant", "adaptive", "cosine"):
+            raise ValueError("learning_rate_schedule must be 'constant', 'adaptive' or 'cosine', "
                              f"got {self.learning_rate_schedule!r}")
+        if self.max_seconds is not None and not self.max_seconds > 0:
+            raise ValueError(f"max_seconds must be positive or None, got {self.max_seconds!r}")
+        if self.max_seconds is not None and self.data_parallel:
+            # each rank's clock would end its epoch after a different step
+            raise ValueError("max_seconds cannot limit data-parallel training: set max_epochs instead")
         if self.average_decay is not None and not 0 <= self.average_decay < 1:
             raise ValueError(f"average_decay must be in [0, 1) or None, got {self.average_decay!r}")
 
@@ -238,6 +248,16 @@ def train_flow(
     ``learning_rate_schedule="adaptive"`` halves the learning rate each time
     the monitored score (validation, else training log-likelihood) has not
     improved by ``tol`` for ``max(1, n_iter_no_change // 3)`` epochs in a row.
+    ``"cosine"`` lowers it after every step along half a cosine, from
+    ``learning_rate`` to zero at the end of the budget: the fraction of
+    ``max_seconds`` spent where that is set, else of the steps that
+    ``max_epochs`` (or ``min_steps``) allow.  Early stopping may end
+    training before the rate reaches zero.
+
+    ``max_seconds`` ends training once it has run that long (the epoch
+    under way stops after its current step, and is validated); the
+    result's ``out_of_time`` says so.  A timed run depends on the machine's
+    speed: the same seed then need not give the same flow.
 
     ``tune_threads=True`` chooses the CPU thread count by timing the steps
     (:class:`~skflow.nn.threads.ThreadTuner`): fastest, also beside busy
@@ -343,6 +363,8 @@ class _FitLoop:
         self.average = None if config.average_decay is None else [p.detach().clone() for p in params]
         self.steps = 0
         self.result = TrainingResult()
+        self.began = time.perf_counter()
+        self.step_budget = 1  # the steps the cosine schedule spans without max_seconds (set in _run)
 
     def _statistics_rows(self):
         # Validation must score the model as score_samples will: with batch-norm
@@ -410,9 +432,10 @@ class _FitLoop:
         steps_per_epoch = max(1, self.n // config.batch_size)
         patience = max(config.n_iter_no_change, -(-config.min_steps_no_change // steps_per_epoch))
         result.max_epochs = max_epochs = max(config.max_epochs, -(-config.min_steps // steps_per_epoch))
+        self.step_budget = max_epochs * steps_per_epoch
         lr_patience = max(1, patience // 3)
         stale = lr_stale = 0
-        start = time.perf_counter()
+        start = self.began = time.perf_counter()
         # A module-level function, not a bound method: one stored on self is a
         # reference cycle that kept the optimiser state and gradients alive after
         # the fit until the garbage collector ran (~100 MB for the 257-D model).
@@ -454,6 +477,9 @@ class _FitLoop:
                 lr_stale = 0
             if stale >= patience:
                 break
+            if self.out_of_time():
+                result.out_of_time = True
+                break
         self._finish(best_state, best)
         return result
 
@@ -467,6 +493,8 @@ class _FitLoop:
                 loss = self._step(batch, batch_context)
             epoch_loss += loss * batch.shape[0]
             seen += batch.shape[0]
+            if self.out_of_time():
+                break
         self.epochs_run += 1
         if self.epochs_run % FLUSH_DENORMALS_EVERY == 0:
             flush_denormals(self.params, self.optimizer)
@@ -487,6 +515,8 @@ class _FitLoop:
                           "training without compilation", RuntimeWarning, stacklevel=5)
             self.loss_fn = _negative_log_likelihood
             loss = self.loss_fn(self.flow, batch, context)
+        if self.config.learning_rate_schedule == "cosine":
+            self.optimizer.lr = self.config.learning_rate * 0.5 * (1.0 + math.cos(math.pi * self._spent()))
         self.optimizer.zero_grad()
         loss.backward()
         if self.config.data_parallel:
@@ -494,13 +524,23 @@ class _FitLoop:
         if self.config.max_grad_norm is not None:
             torch.nn.utils.clip_grad_norm_(self.params, self.config.max_grad_norm, foreach=True)
         self.optimizer.step()
+        self.steps += 1
         if self.average is not None:
-            self.steps += 1
             weight = 1.0 - min(self.config.average_decay, (1 + self.steps) / (10 + self.steps))
             with torch.no_grad():
                 for average, p in zip(self.average, self.params):
                     average.lerp_(p.detach(), weight)
         return loss.detach()
+
+    def _spent(self) -> float:
+        """The fraction of the budget spent: of ``max_seconds`` where set, else of the steps allowed."""
+        if self.config.max_seconds is not None:
+            return min(1.0, (time.perf_counter() - self.began) / self.config.max_seconds)
+        return min(1.0, self.steps / self.step_budget)
+
+    def out_of_time(self) -> bool:
+        """Whether training has run its ``max_seconds``."""
+        return self.config.max_seconds is not None and time.perf_counter() - self.began >= self.config.max_seconds
 
     @contextlib.contextmanager
     def _averaged_weights(self):
