@@ -333,7 +333,8 @@ class UnconditionalMAF(BaseMAF):
             self.init_ = _architecture.resolve_init(self.init, n_rows)
             if self.verbose and self.init_ != self.init:
                 print(f"{n_rows:,} rows: the flow starts at the identity (init={self.init!r} starts at a "
-                      f"mixture on at most {_architecture.MIXTURE_START_MAX_ROWS:,} rows)")
+                      f"mixture on at most {_architecture.MIXTURE_START_MAX_ROWS:,} rows, and weighs it "
+                      "against the trained flow on more)")
 
     def _train_weighing_the_mixture(self, X, split, moments=None, partial=False, stream=None,
                                     continuing=False):
