@@ -17,15 +17,18 @@ def _setup(seed=0):
     return flow, x, rows
 
 
-def _fit(flow, x, rows, rival):
+def _fit(flow, x, rows, rival, log=None):
     return fit_flow(flow, x, training=TrainingConfig(max_epochs=3, batch_size=100, tune_threads=False),
-                    generator=torch.Generator().manual_seed(0), start=GaussianStart(), rival=rival, **rows)
+                    generator=torch.Generator().manual_seed(0), start=GaussianStart(), rival=rival,
+                    log=log, **rows)
 
 
 def test_no_training_where_the_start_does_not_score_above_the_rival():
     flow, x, rows = _setup()
     layers = [p.detach().clone() for p in flow.transforms[1:].parameters()]
-    assert _fit(flow, x, rows, rival=np.inf) is None
+    said = []
+    assert _fit(flow, x, rows, rival=np.inf, log=said.append) is None
+    assert len(said) == 1 and said[0].endswith("not above inf: nothing trained from it")
     for before, after in zip(layers, flow.transforms[1:].parameters()):
         torch.testing.assert_close(before, after)  # the autoregressive layers untouched
 

@@ -168,11 +168,13 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
         if rows_of is not None:
             kept_start = (copy.deepcopy(flow.state_dict()), rows_of(flow))
             if rival is not None:
-                if not float(kept_start[1].mean()) > rival:
-                    return None
+                above = float(kept_start[1].mean()) > rival
                 if log is not None:
-                    log(f"the start scores {kept_start[1].mean():.4f} on validation, above {rival:.4f}: "
-                        "training from it")
+                    log(f"the start scores {kept_start[1].mean():.4f} on validation, "
+                        + (f"above {rival:.4f}: training from it" if above
+                           else f"not above {rival:.4f}: nothing trained from it"))
+                if not above:
+                    return None
     began = time.perf_counter()
     result = train_flow(flow, x, x_val, train_index=train_index, context=context, context_val=c_val,
                         validation_score=score, config=training, generator=generator, log=log,
