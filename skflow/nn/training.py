@@ -363,7 +363,7 @@ class _FitLoop:
         self.average = None if config.average_decay is None else [p.detach().clone() for p in params]
         self.steps = 0
         self.result = TrainingResult()
-        self.began = time.perf_counter()
+        self.began = time.perf_counter()  # the clock of max_seconds and the progress lines (reset in _run)
         self.step_budget = 1  # the steps the cosine schedule spans without max_seconds (set in _run)
 
     def _statistics_rows(self):
@@ -435,7 +435,7 @@ class _FitLoop:
         self.step_budget = max_epochs * steps_per_epoch
         lr_patience = max(1, patience // 3)
         stale = lr_stale = 0
-        start = self.began = time.perf_counter()
+        self.began = time.perf_counter()
         # A module-level function, not a bound method: one stored on self is a
         # reference cycle that kept the optimiser state and gradients alive after
         # the fit until the garbage collector ran (~100 MB for the 257-D model).
@@ -465,7 +465,7 @@ class _FitLoop:
                     msg = f"epoch {epoch + 1:4d}  train log-lik {-train_loss:10.4f}"
                     if self.x_val is not None:
                         msg += f"  valid log-lik {score:10.4f}"
-                    self.log(msg + f"  lr {lr:.1e}  {time.perf_counter() - start:7.1f}s")
+                    self.log(msg + f"  lr {lr:.1e}  {time.perf_counter() - self.began:7.1f}s")
             if improved:
                 best, stale, lr_stale = score, 0, 0
                 result.best_epoch = epoch + 1
@@ -477,7 +477,7 @@ class _FitLoop:
                 lr_stale = 0
             if stale >= patience:
                 break
-            if self.out_of_time():
+            if self._out_of_time():
                 result.out_of_time = True
                 break
         self._finish(best_state, best)
@@ -493,7 +493,7 @@ class _FitLoop:
                 loss = self._step(batch, batch_context)
             epoch_loss += loss * batch.shape[0]
             seen += batch.shape[0]
-            if self.out_of_time():
+            if self._out_of_time():
                 break
         self.epochs_run += 1
         if self.epochs_run % FLUSH_DENORMALS_EVERY == 0:
@@ -538,7 +538,7 @@ class _FitLoop:
             return min(1.0, (time.perf_counter() - self.began) / self.config.max_seconds)
         return min(1.0, self.steps / self.step_budget)
 
-    def out_of_time(self) -> bool:
+    def _out_of_time(self) -> bool:
         """Whether training has run its ``max_seconds``."""
         return self.config.max_seconds is not None and time.perf_counter() - self.began >= self.config.max_seconds
 
