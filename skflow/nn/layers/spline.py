@@ -22,6 +22,7 @@ out by hand.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 
@@ -210,10 +211,10 @@ class SplineTransform(ElementwiseTransform):
         return rational_quadratic_spline(u, *self._parts(p, u.shape), self.tail_bound, inverse=True, dim=0)[0]
 
     def forward_into(self, x, p, out, log_det, keep):
-        y, ld, saved = _spline_of_block(x, p, self.n_bins, self.tail_bound)
+        y, ld, saved = _spline_of_block(x, p, self.n_bins, self.tail_bound, keep)
         out.copy_(y)
         log_det.add_(ld.sum(0))
-        return saved if keep else None
+        return saved
 
     def backward(self, saved, g, g_log_det, grad_p):
         return _spline_of_block_backward(saved, g, g_log_det, self.n_bins, self.tail_bound,
@@ -300,20 +301,73 @@ class MaskedRQSplineAutoregressive(MaskedAutoregressive):
         return self._spline.tail_bound
 
 
-def _spline_of_block(x, p, n_bins, tail_bound):
+@functools.lru_cache(maxsize=64)
+def _block_constants(n_bins: int, bound: float, dtype: torch.dtype, device: torch.device):
+    """What :func:`_spline_of_block` writes into every block: the inner
+    knots' offsets and the factors of their softmax sums ``(2, K - 1, 1, 1)``
+    and ``(2, 1, 1, 1)`` (knots of x, of y), the three tables' first and
+    last entries ``(3, 1, 1)`` each, and the offsets of a bin's six ends in
+    the flattened tables ``(6, 1, 1)``."""
+    k = n_bins
+    # inner knot j = -bound + 2 bound (j minimum + (1 - K minimum) (softmax_0 + ... + softmax_{j-1}))
+    j = torch.arange(1, k, dtype=torch.float64)
+    offsets = torch.stack([-bound + 2 * bound * MIN_BIN_WIDTH * j, -bound + 2 * bound * MIN_BIN_HEIGHT * j])
+    factors = torch.tensor([2 * bound * (1 - MIN_BIN_WIDTH * k), 2 * bound * (1 - MIN_BIN_HEIGHT * k)],
+                           dtype=torch.float64)
+    first = torch.tensor([-bound, -bound, 1.0], dtype=torch.float64)
+    last = torch.tensor([bound, bound, 1.0], dtype=torch.float64)
+    ends = torch.tensor([0, 1, k + 1, k + 2, 2 * k + 2, 2 * k + 3], device=device)
+    as_block = dict(dtype=dtype, device=device)
+    return (offsets.view(2, k - 1, 1, 1).to(**as_block), factors.view(2, 1, 1, 1).to(**as_block),
+            first.view(3, 1, 1).to(**as_block), last.view(3, 1, 1).to(**as_block), ends.view(6, 1, 1))
+
+
+def _spline_of_block(x, p, n_bins, tail_bound, keep=True):
     """The spline of ``x`` (``(d, n)``) with network outputs ``p`` (``(P d, n)``, output ``j`` of
-    feature ``i`` in row ``j d + i``): outputs and log-dets, ``(d, n)`` each, and what
-    :func:`_spline_of_block_backward` needs."""
+    feature ``i`` in row ``j d + i``): outputs and log-dets, ``(d, n)`` each, and (with
+    ``keep``) what :func:`_spline_of_block_backward` needs.
+
+    :func:`rational_quadratic_spline` in the fewest tensor operations: on a
+    few hundred rows each operation costs more in dispatch than in
+    arithmetic.  Widths and heights go through one softmax and one
+    cumulative sum; the knots, heights and derivatives are written into one
+    table that a single gather reads a bin's six ends from.
+    """
     k, bound = n_bins, float(tail_bound)
-    params = p.view(3 * k - 1, *x.shape)  # bins first: each bin a contiguous slice
-    inside = (x >= -bound) & (x <= bound)
-    x_in = x.clamp(-bound, bound).unsqueeze(0)
-    ends, index, softmax_w, softmax_h = _bins(x_in, params[:k], params[k : 2 * k], params[2 * k :], bound,
-                                              False, 0)
-    y, log_det = _forward_in_bin(x_in, *ends)
-    y = torch.where(inside, y[0], x)
-    log_det = torch.where(inside, log_det[0], torch.zeros((), dtype=x.dtype, device=x.device))
-    return y, log_det, (x_in, ends, index, softmax_w, softmax_h, params[2 * k :], inside)
+    d, n = x.shape
+    offsets, factors, first, last, gather_offsets = _block_constants(k, bound, x.dtype, x.device)
+    params = p.view(3 * k - 1, d, n)  # bins first: each bin a contiguous slice
+    softmax = torch.softmax(params[: 2 * k].view(2, k, d, n), dim=1)
+    table = x.new_empty(3, k + 1, d, n)  # knots of x, knots of y, derivatives
+    table[:, 0] = first
+    table[:, k] = last
+    torch.addcmul(offsets, factors, torch.cumsum(softmax[:, : k - 1], dim=1), out=table[:2, 1:k])
+    raw_d = params[2 * k :]
+    torch.add(F.softplus(raw_d + _DERIVATIVE_SHIFT), MIN_DERIVATIVE, out=table[2, 1:k])
+    x_in = x.clamp(-bound, bound)
+    inside = x.abs() <= bound
+    # the bin: how many inner knots lie at or below the value (at most K - 1)
+    index = (x_in >= table[0, 1:k]).sum(0, keepdim=True) + gather_offsets
+    x_k, x_k1, y_k, y_k1, d_k, d_k1 = table.view(3 * (k + 1), d, n).gather(0, index)
+    w, h = x_k1 - x_k, y_k1 - y_k
+    slope = h / w
+    theta = (x_in - x_k).div_(w)
+    theta2 = theta * theta
+    tau = theta - theta2  # theta (1 - theta)
+    curvature = torch.add(d_k, d_k1).sub_(slope, alpha=2)
+    denominator = torch.addcmul(slope, curvature, tau)
+    ratio = torch.addcmul(d_k * tau, slope, theta2).div_(denominator)  # (y - y_k) / h
+    y = torch.addcmul(y_k, h, ratio)
+    one_minus = 1 - theta
+    q = torch.addcmul(d_k1 * theta2, slope, tau, value=2).addcmul_(d_k, one_minus * one_minus)
+    # log-derivative = log(slope^2 q / denominator^2)
+    log_det = (slope / denominator).square_().mul_(q).log_()
+    y = torch.where(inside, y, x)
+    log_det = torch.where(inside, log_det, 0.0)
+    if not keep:
+        return y, log_det, None
+    return y, log_det, (inside, index, softmax, raw_d, w, h, slope, theta, theta2, tau, one_minus, curvature,
+                        denominator, ratio, q, d_k, d_k1)
 
 
 def _spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound, grad_p=None):
@@ -321,50 +375,54 @@ def _spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound, grad_p=No
     of :func:`_spline_of_block`, from ``g`` at the outputs and ``g_log_det``
     (``(n,)`` or None) at the rows' log-dets summed over features.  The
     outputs' gradient goes into ``grad_p`` (``(P, d, n)``) when given."""
-    x_in, (x_k, x_k1, y_k, y_k1, d_k, d_k1), index, softmax_w, softmax_h, raw_d, inside = saved
+    (inside, index, softmax, raw_d, w, h, slope, theta, theta2, tau, one_minus, curvature, denominator, ratio,
+     q, d_k, d_k1) = saved
     k, bound = n_bins, float(tail_bound)
-    zero = torch.zeros((), dtype=g.dtype, device=g.device)
-    w, h = x_k1 - x_k, y_k1 - y_k
-    slope = h / w
-    theta = (x_in - x_k) / w
-    tau = theta * (1 - theta)
-    curvature = d_k + d_k1 - 2 * slope
-    inv_d = 1 / (slope + curvature * tau)
-    ratio = (slope * theta.square() + d_k * tau) * inv_d  # (y - y_k) / h
+    d, n = g.shape
+    # The six ends' gradients, written where the scatter reads them:
+    # (x_k, x_k1, y_k, y_k1, d_k, d_k1).
+    ends = g.new_empty(6, d, n)
+    g_w, g_h, g_dk, g_dk1 = ends[1], ends[3], ends[4], ends[5]
+    inv_d = denominator.reciprocal()
+    g_y = torch.where(inside, g, 0.0)
+    # y = y_k + h ratio(theta, slope, d_k, d_k1): partial derivatives (slope held)
+    scale = torch.mul(g_y, h).mul_(inv_d)
     lean = 1 - 2 * theta
-    # y = y_k + h ratio: its partial derivatives in theta, slope, d_k, d_k1, h (slope held).
-    g_y = torch.where(inside, g, zero)[None]
-    scale = g_y * h * inv_d
-    g_theta = scale * (2 * slope * theta + d_k * lean - ratio * curvature * lean)
-    g_slope = scale * (theta.square() - ratio * (1 - 2 * tau))
-    g_dk = scale * tau * (1 - ratio)
-    g_dk1 = -scale * tau * ratio
-    g_h = g_y * ratio
+    g_theta = torch.addcmul(d_k, ratio, curvature, value=-1).mul_(lean).addcmul_(slope, theta, value=2).mul_(scale)
+    one_minus_2tau = 1 - 2 * tau
+    g_slope = torch.addcmul(theta2, ratio, one_minus_2tau, value=-1).mul_(scale)
+    scaled_tau = scale * tau
+    torch.mul(scaled_tau, ratio, out=g_dk1).neg_()
+    torch.add(scaled_tau, g_dk1, out=g_dk)  # scale tau (1 - ratio)
+    torch.mul(g_y, ratio, out=g_h)
     if g_log_det is not None:
-        # log-det = 2 log slope + log q - 2 log(denominator)
-        g_l = torch.where(inside, g_log_det[None, :], zero)[None]
-        inv_q = g_l / (d_k1 * theta.square() + 2 * slope * tau + d_k * (1 - theta).square())
-        two_over_d = 2 * g_l * inv_d
-        g_theta += inv_q * 2 * (d_k1 * theta + slope * lean - d_k * (1 - theta)) - two_over_d * curvature * lean
-        g_slope += 2 * g_l / slope + 2 * tau * inv_q - two_over_d * (1 - 2 * tau)
-        g_dk += (1 - theta).square() * inv_q - two_over_d * tau
-        g_dk1 += theta.square() * inv_q - two_over_d * tau
+        # log-det = 2 log slope + log q - 2 log denominator
+        g_l = torch.where(inside, g_log_det, 0.0)
+        inv_q = g_l / q
+        two_over_d = torch.mul(g_l, inv_d).mul_(2)
+        dq_dtheta = torch.mul(d_k1, theta).addcmul_(slope, lean).addcmul_(d_k, one_minus, value=-1)
+        g_theta.addcmul_(inv_q, dq_dtheta, value=2).addcmul_(two_over_d, curvature * lean, value=-1)
+        g_slope.addcdiv_(g_l, slope, value=2).addcmul_(tau, inv_q, value=2).addcmul_(two_over_d, one_minus_2tau,
+                                                                                   value=-1)
+        two_over_d_tau = two_over_d.mul_(tau)
+        g_dk.addcmul_(one_minus * one_minus, inv_q).sub_(two_over_d_tau)
+        g_dk1.addcmul_(theta2, inv_q).sub_(two_over_d_tau)
     # slope = h / w, theta = (x - x_k) / w, w = x_k1 - x_k, h = y_k1 - y_k
-    g_h += g_slope / w
-    g_w = -(g_slope * slope + g_theta * theta) / w
-    g_x = g_theta / w
-    ends = torch.cat([-g_x - g_w, g_w, g_y - g_h, g_h, g_dk, g_dk1], 0)
-    table = ends.new_zeros((3 * k + 3,) + ends.shape[1:]).scatter_add_(0, index, ends)
-    g_knots_w, g_knots_h, g_derivatives = table.split(k + 1)
+    g_h.addcdiv_(g_slope, w)
+    g_x = g_theta.div_(w)
+    torch.mul(g_slope, slope, out=g_w).div_(w).neg_().addcmul_(g_x, theta, value=-1)
+    torch.add(g_x, g_w, out=ends[0]).neg_()
+    torch.sub(g_y, g_h, out=ends[2])
+    table = ends.new_zeros(3 * (k + 1), d, n).scatter_add_(0, index, ends).view(3, k + 1, d, n)
     if grad_p is None:
         grad_p = g.new_empty((3 * k - 1,) + g.shape)
-    for g_knots, softmax, minimum, out in ((g_knots_w, softmax_w, MIN_BIN_WIDTH, grad_p[:k]),
-                                           (g_knots_h, softmax_h, MIN_BIN_HEIGHT, grad_p[k : 2 * k])):
-        # inner knot j = 2 bound (sizes_0 + ... + sizes_j) - bound, j < K - 1
-        g_inner = g_knots[1:k]
-        g_sizes = torch.zeros_like(softmax)
-        g_sizes[: k - 1] = g_inner - g_inner.cumsum(0) + g_inner.sum(0, keepdim=True)
-        g_sizes.mul_(2 * bound * (1 - minimum * k))
-        torch.mul(softmax, g_sizes - (softmax * g_sizes).sum(0, keepdim=True), out=out)
-    torch.mul(g_derivatives[1:k], torch.sigmoid(raw_d + _DERIVATIVE_SHIFT), out=grad_p[2 * k :])
-    return torch.where(inside, g_x[0], g), grad_p.view(-1, g.shape[1])
+    # inner knot j = factor (softmax_0 + ... + softmax_{j-1}) + offset:
+    # softmax_i gets the sum of the gradients of the knots after it, times the factor
+    inner = table[:2, 1:k]
+    sizes = torch.zeros_like(softmax)
+    torch.sub(inner, inner.cumsum(1), out=sizes[:, : k - 1]).add_(inner.sum(1, keepdim=True))
+    sizes.mul_(softmax)
+    torch.addcmul(sizes, softmax, sizes.sum(1, keepdim=True), value=-1,
+                  out=grad_p[: 2 * k].view(2, k, d, n)).mul_(_block_constants(k, bound, g.dtype, g.device)[1])
+    torch.mul(table[2, 1:k], torch.sigmoid(raw_d + _DERIVATIVE_SHIFT), out=grad_p[2 * k :])
+    return torch.where(inside, g_x, g), grad_p.view(-1, g.shape[1])
