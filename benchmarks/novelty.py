@@ -17,8 +17,11 @@ splits) and the rank among detectors; for MAFOutlierDetector also
   share of flagged rows that are normal, 0 when nothing is flagged;
 - the Kolmogorov-Smirnov test of randomised conformal p-values of held-out
   normal rows against the uniform distribution, each from its own
-  resampled calibration set (``resampled_uniformity``; on the tasks without
-  a shift the guarantee says uniform).
+  resampled calibration set (``resampled_p_values``; on the tasks without
+  a shift the guarantee says uniform): one test per task on the draws of
+  all its repetitions, and the smallest of the repetitions' own tests (five
+  tests per task, so that under the guarantee about one task in twenty has
+  a smallest p below 0.01).
 
 Detectors: MAFOutlierDetector defaults (and told the training rows'
 sources, ``fit(groups=...)``, where known), one full Gaussian,
@@ -136,9 +139,9 @@ def extra_tasks(repeats: int):
 SHIFTED = ("new speakers", "later recording days", "2014-15", "1977-82", "of 2009")
 
 
-def resampled_uniformity(calibration, normal_scores, seed, draws=500) -> float:
-    """KS p-value of conformal p-values against the uniform distribution, each
-    from its own calibration set.
+def resampled_p_values(calibration, normal_scores, seed, draws=500) -> np.ndarray:
+    """Randomised conformal p-values of held-out normal rows, each from its
+    own calibration set.
 
     p-values of many rows against one calibration set are not independent
     draws of the uniform distribution (they share that set's luck), so a KS
@@ -157,7 +160,7 @@ def resampled_uniformity(calibration, normal_scores, seed, draws=500) -> float:
         order = rng.permutation(len(pool))
         cal, s = pool[order[:n]], pool[order[n]]
         values.append((np.sum(cal < s) + rng.uniform() * (1 + np.sum(cal == s))) / (n + 1))
-    return float(kstest(values, "uniform").pvalue)
+    return np.array(values)
 
 
 def run(repeats, only=None, maf_params=None):
@@ -173,7 +176,7 @@ def run(repeats, only=None, maf_params=None):
             runs.insert(1, (maf_name + ", fit(groups=sources)", models[maf_name], groups))
         for m, model, g in runs:
             pipe, seconds = fit_timed(pre, model, X_train, g)
-            entry = results.setdefault((task, m), dict(aucs=[], seconds=[], fdr=[], flagged=[], ks=[],
+            entry = results.setdefault((task, m), dict(aucs=[], seconds=[], fdr=[], flagged=[], ks=[], p_values=[],
                                                        n_train=len(X_train), n_test=len(X_test)))
             entry["aucs"].append(float(roc_auc_score(y_test, pipe.score_samples(X_test))))
             entry["seconds"].append(seconds)
@@ -182,7 +185,9 @@ def run(repeats, only=None, maf_params=None):
                 flagged = det.set_params(fdr=FDR).predict(Z) == -1
                 entry["fdr"].append(float((flagged & (y_test == 1)).sum() / max(1, flagged.sum())))
                 entry["flagged"].append(int(flagged.sum()))
-                entry["ks"].append(resampled_uniformity(det.calibration_scores_, det.score_samples(Z[y_test == 1]), r))
+                values = resampled_p_values(det.calibration_scores_, det.score_samples(Z[y_test == 1]), r)
+                entry["ks"].append(float(kstest(values, "uniform").pvalue))
+                entry["p_values"].append(values)
         print(f"{task[:60]:60s} rep {r}: " + "  ".join(
             f"{m.split(' ')[0][:12]} {results[(task, m)]['aucs'][-1]:.3f}" for m, _, _ in runs), flush=True)
     rows = []
@@ -193,7 +198,9 @@ def run(repeats, only=None, maf_params=None):
                          n_train=e["n_train"], n_test=e["n_test"], fit_seconds=float(np.mean(e["seconds"])),
                          fdr=float(np.mean(e["fdr"])) if e["fdr"] else None,
                          flagged=float(np.mean(e["flagged"])) if e["flagged"] else None,
-                         ks_min=float(np.min(e["ks"])) if e["ks"] else None))
+                         ks_min=float(np.min(e["ks"])) if e["ks"] else None,
+                         ks_pooled=float(kstest(np.concatenate(e["p_values"]), "uniform").pvalue) if e["ks"]
+                         else None))
     return rows
 
 
@@ -221,16 +228,18 @@ def tables(rows) -> str:
     maf = models[0]
     out += ["", f"MAFOutlierDetector, `predict` with fdr={FDR} (Benjamini-Hochberg on conformal p-values), "
             "and the KS test of resampled randomised p-values of held-out normals against uniform "
-            "(smallest over repetitions):", "",
-            "| task | shift | flagged rows (mean) | empirical FDR | KS p (min) |", "|---|---|---:|---:|---:|"]
+            "(one test on the draws of all repetitions; the smallest of the repetitions' own tests):", "",
+            "| task | shift | flagged rows (mean) | empirical FDR | KS p (pooled) | KS p (min) |",
+            "|---|---|---:|---:|---:|---:|"]
     for t in tasks:
         r = by[(t, maf)]
-        out.append(f"| {t} | {'yes' if r['shift'] else ''} | {r['flagged']:.1f} | {r['fdr']:.3f} | {r['ks_min']:.3g} |")
+        out.append(f"| {t} | {'yes' if r['shift'] else ''} | {r['flagged']:.1f} | {r['fdr']:.3f} | "
+                   f"{r['ks_pooled']:.3g} | {r['ks_min']:.3g} |")
     for shift in (False, True):
         sel = [by[(t, maf)] for t in tasks if by[(t, maf)]["shift"] == shift]
         if sel:
             out.append(f"| mean over {'shifted' if shift else 'unshifted'} tasks | | | "
-                       f"{np.mean([r['fdr'] for r in sel]):.3f} | |")
+                       f"{np.mean([r['fdr'] for r in sel]):.3f} | | |")
     return "\n".join(out)
 
 
