@@ -242,9 +242,10 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         The ridge penalty of the Gaussian start (``init="gaussian"``).
 
     interval_scores_ : ndarray of shape (n_validation_rows,) or None
-        With one target and early stopping: the sorted conformal scores
-        ``|F(y | x) - 1/2|`` of the held-out rows behind
-        :meth:`predict_interval`; None otherwise.
+        With early stopping: the sorted conformal scores of the held-out
+        rows behind :meth:`predict_interval`, ``|F(y | x) - 1/2|`` (with
+        several targets the largest over the targets of their marginal
+        CDFs' distance from 1/2); None without early stopping.
     flow_ : skflow.nn.Flow
         The fitted torch module (in eval mode, on ``device_``).
 
@@ -434,24 +435,24 @@ class MAFRegressor(RegressorMixin, BaseMAF):
         _, val_index = self._train(targets, features,
                                    start=LinearGaussianStart() if self.init == "gaussian" else None)
         self.interval_scores_ = None
-        if self.n_targets_ == 1 and val_index is not None:
+        if val_index is not None:
             # Split-conformal calibration on the held-out rows: how far each
-            # one's model CDF value lies from the median.
+            # one's model CDF values lie from the median (the farthest target's).
             cdf = self._cdf(features[val_index], targets[val_index])
-            self.interval_scores_ = np.sort(np.abs(cdf - 0.5))
+            self.interval_scores_ = np.sort(np.abs(cdf - 0.5).max(axis=1))
 
     @torch.no_grad()
     def _cdf(self, context: np.ndarray, targets: np.ndarray) -> np.ndarray:
-        """The model's conditional CDF at each (standardised) single target,
-        given the standardised features: exact over a normal base with affine
-        layers, else the share of ``n_predict_samples`` draws below it."""
+        """``(n_rows, n_targets)``: the model's conditional CDF of each
+        (standardised) target, given the standardised features: exact for one
+        target over a normal base with affine layers, else the share of
+        ``n_predict_samples`` draws below it (each target's marginal)."""
         if self._closed_form():
             u, _ = self.flow_(self._to_tensor(targets), self._to_tensor(context))
-            return ndtr(u.double().cpu().numpy()[:, 0])
+            return ndtr(u.double().cpu().numpy()[:, :1])
         draws = self._draws(context, self.n_predict_samples, torch.Generator().manual_seed(0), common=True)
-        y = targets[:, :1] * self._y_scale + self._y_shift
-        below = (draws[:, :, 0] < y).mean(1)
-        return below + 0.5 * (draws[:, :, 0] == y).mean(1)
+        y = (targets * self._y_scale + self._y_shift)[:, None, :]
+        return (draws < y).mean(1) + 0.5 * (draws == y).mean(1)
 
     def _scaled_features(self, X: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
         """Standardised features and the rows beyond the model's range (see
@@ -565,18 +566,23 @@ class MAFRegressor(RegressorMixin, BaseMAF):
                          conformal: bool = True) -> tuple[np.ndarray, np.ndarray]:
         """Central prediction interval of each target.
 
-        With one target fitted with early stopping, the interval is
-        calibrated by split conformal prediction on the held-out validation
-        rows (``interval_scores_``): each held-out row's score is how far its
-        target's model CDF value ``F(y | x)`` lies from 1/2, and the interval
-        is ``[F^{-1}(1/2 - q), F^{-1}(1/2 + q)]`` with ``q`` the
-        ``ceil((n + 1) coverage)``-th smallest of the ``n`` scores (unbounded
-        when that exceeds ``n``).  If the held-out rows and new rows are
-        exchangeable (drawn alike), a new row's target then falls inside
-        with probability at least ``coverage``, however wrong the model's
-        spread, up to the slight dependence early stopping adds by choosing
-        the epoch on the same rows.  Otherwise (several targets, no early
-        stopping, or ``conformal=False``) its ends are the model's
+        With early stopping, the interval is calibrated by split conformal
+        prediction on the held-out validation rows (``interval_scores_``):
+        each held-out row's score is how far its target's model CDF value
+        ``F(y | x)`` lies from 1/2, and the interval is ``[F^{-1}(1/2 - q),
+        F^{-1}(1/2 + q)]`` with ``q`` the ``ceil((n + 1) coverage)``-th
+        smallest of the ``n`` scores (unbounded when that exceeds ``n``).
+        If the held-out rows and new rows are exchangeable (drawn alike), a
+        new row's target then falls inside with probability at least
+        ``coverage``, however wrong the model's spread, up to the slight
+        dependence early stopping adds by choosing the epoch on the same
+        rows.  With several targets the intervals form a box that holds
+        *every* target at once with that probability: a row's score is the
+        largest over the targets of their marginal CDF values' distance from
+        1/2, and each target's interval is its marginal ``[F_i^{-1}(1/2 -
+        q), F_i^{-1}(1/2 + q)]``, so each is wider than that target's own
+        interval of the same coverage.  Without early stopping, or with
+        ``conformal=False``, each target's ends are the model's
         ``(1 - coverage) / 2`` and ``(1 + coverage) / 2`` quantiles.
 
         Parameters
