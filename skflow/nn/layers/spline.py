@@ -42,24 +42,23 @@ MIN_DERIVATIVE = 1e-3
 _DERIVATIVE_SHIFT = math.log(math.expm1(1.0 - MIN_DERIVATIVE))
 
 
-def _knots(raw: torch.Tensor, bound: float, minimum: float, dim: int) -> tuple[torch.Tensor, torch.Tensor]:
+def _knots(raw: torch.Tensor, bound: float, minimum: float, dim: int) -> torch.Tensor:
     """The ``K + 1`` knot positions along ``dim`` (bins of sizes summing to
-    ``2 bound``, each at least ``2 bound minimum``) and the softmax of ``raw``."""
+    ``2 bound``, each at least ``2 bound minimum``)."""
     n_bins = raw.shape[dim]
     softmax = torch.softmax(raw, dim=dim)
     sizes = minimum + (1 - minimum * n_bins) * softmax
     inner = torch.cumsum(sizes.narrow(dim, 0, n_bins - 1), dim=dim).mul_(2 * bound).sub_(bound)
     # exact ends, whatever the rounding of the cumulative sum
     end = inner.narrow(dim, 0, 1)
-    return torch.cat([torch.full_like(end, -bound), inner, torch.full_like(end, bound)], dim=dim), softmax
+    return torch.cat([torch.full_like(end, -bound), inner, torch.full_like(end, bound)], dim=dim)
 
 
 def _bins(x, raw_widths, raw_heights, raw_derivatives, bound, inverse, dim):
     """The bin of each value of ``x`` (clamped to the interval, bins axis
-    inserted at ``dim``): its knots ``(x_k, x_k1, y_k, y_k1, d_k, d_k1)``, the
-    gather index into ``[knots of x | knots of y | derivatives]`` and the two softmaxes."""
-    cum_widths, softmax_w = _knots(raw_widths, bound, MIN_BIN_WIDTH, dim)
-    cum_heights, softmax_h = _knots(raw_heights, bound, MIN_BIN_HEIGHT, dim)
+    inserted at ``dim``): its knots ``(x_k, x_k1, y_k, y_k1, d_k, d_k1)``."""
+    cum_widths = _knots(raw_widths, bound, MIN_BIN_WIDTH, dim)
+    cum_heights = _knots(raw_heights, bound, MIN_BIN_HEIGHT, dim)
     interior = MIN_DERIVATIVE + F.softplus(raw_derivatives + _DERIVATIVE_SHIFT)
     one = torch.ones_like(interior.narrow(dim, 0, 1))
     derivatives = torch.cat([one, interior, one], dim=dim)
@@ -74,8 +73,7 @@ def _bins(x, raw_widths, raw_heights, raw_derivatives, bound, inverse, dim):
     shape[dim] = 6
     offsets = torch.tensor([0, 1, n_bins + 1, n_bins + 2, 2 * n_bins + 2, 2 * n_bins + 3],
                            device=index.device).view(shape)
-    index = index + offsets
-    return table.gather(dim, index).split(1, dim=dim), index, softmax_w, softmax_h
+    return table.gather(dim, index + offsets).split(1, dim=dim)
 
 
 def _log_derivative(theta, slope, d_k, d_k1, one_minus, denominator):
@@ -148,8 +146,7 @@ def rational_quadratic_spline(
     inside = (inputs >= -bound) & (inputs <= bound)
     # Evaluated on clamped inputs everywhere (no NaN to mask), then replaced outside.
     x = inputs.clamp(-bound, bound).unsqueeze(dim)
-    (x_k, x_k1, y_k, y_k1, d_k, d_k1), *_ = _bins(x, raw_widths, raw_heights, raw_derivatives, bound,
-                                                  inverse, dim)
+    x_k, x_k1, y_k, y_k1, d_k, d_k1 = _bins(x, raw_widths, raw_heights, raw_derivatives, bound, inverse, dim)
     if not inverse:
         outputs, log_det = _forward_in_bin(x, x_k, x_k1, y_k, y_k1, d_k, d_k1)
     else:
