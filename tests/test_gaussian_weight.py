@@ -27,19 +27,41 @@ def test_cautious_weight_keeps_the_gaussian_until_the_flow_clearly_pays():
     gaussian = np.random.RandomState(0).normal(size=400)
     sign = np.r_[np.ones(210), -np.ones(190)]
     # The flow better by 0.1 on 210 rows and worse by 0.1 on 190: 0.005 nats on
-    # average, one standard error.
+    # average, a tenth of the rows' standard error (0.05).
     slight = gaussian + 0.1 * sign
     assert _best_gaussian_weight(gaussian, slight) == FLOOR
     assert _best_gaussian_weight(gaussian, slight, caution=3.0) == 1.0
+    # Better by 0.5 nats on every row, ten standard errors: the Gaussian gets a
+    # share only as long as it costs less than three of them.
     clear = gaussian + 0.5 + 0.1 * sign
-    assert _best_gaussian_weight(gaussian, clear, caution=3.0) == FLOOR
+    weight = _best_gaussian_weight(gaussian, clear, caution=3.0)
+    assert FLOOR < weight < 0.5
+    # Better by 2 nats on rows whose log-likelihoods hardly vary (standard
+    # error 0.005): even a share of 0.05 costs more than three of them.
+    tight = 0.1 * gaussian
+    assert _best_gaussian_weight(tight, tight + 2.0, caution=3.0) == FLOOR
     # Within the standard errors: the largest such weight, never below the best.
     a = np.r_[np.zeros(100), np.full(100, -30.0)]
-    assert 0.5 <= _best_gaussian_weight(a, a[::-1], caution=3.0) < 1.0
+    assert 0.5 - 1e-12 <= _best_gaussian_weight(a, a[::-1], caution=3.0) < 1.0
+
+
+@pytest.mark.parametrize("seed", range(5))
+def test_cautious_weight_is_the_largest_within_the_best_means_standard_errors(seed):
+    rng = np.random.RandomState(seed)
+    gaussian = rng.normal(size=60)
+    flow = gaussian + rng.normal(0.3, 0.5, size=60)
+    weights = np.r_[FLOOR, np.linspace(0.05, 1.0, 20)]
+    with np.errstate(divide="ignore"):
+        means = np.array([np.logaddexp(np.log(w) + gaussian, np.log1p(-w) + flow).mean() for w in weights])
+    best = int(np.argmax(means))
+    rows = np.logaddexp(np.log(weights[best]) + gaussian, np.log1p(-weights[best]) + flow)
+    bound = means[best] - 3.0 * rows.std(ddof=1) / np.sqrt(len(rows))
+    expected = weights[np.flatnonzero(means >= bound).max()]
+    assert _best_gaussian_weight(gaussian, flow, caution=3.0) == pytest.approx(expected)
 
 
 def test_the_detector_is_cautious_and_the_density_is_not():
-    assert MAFOutlierDetector._gaussian_weight_caution == 3.0
+    assert MAFOutlierDetector._gaussian_weight_caution == 1.0
     assert MAFDensity._gaussian_weight_caution == 0.0
 
 
@@ -89,6 +111,21 @@ def test_gaussian_data_give_the_gaussian():
     X = np.random.RandomState(0).multivariate_normal([0, 1], [[1, 0.5], [0.5, 2]], size=400)
     est = MAFDensity(random_state=0).fit(X)
     assert est.best_epoch_ == 0 and est.gaussian_weight_ == FLOOR  # the flow is that Gaussian already
+
+
+def test_a_kept_mixture_start_is_weighed_against_the_gaussian():
+    # Two clusters: the mixture start wins the start's selection, and a learning
+    # rate of 1e-9 keeps it.  It is then no Gaussian, so the detector weighs it
+    # against one (before, a kept start always got w = 0); a kept single
+    # Gaussian still gets w = 0, there being nothing to weigh.
+    rng = np.random.RandomState(0)
+    X = np.r_[rng.normal(size=(400, 2)), rng.normal(size=(400, 2)) + [4.0, 0.0]]
+    fast = dict(n_flows=2, hidden_layer_sizes=(8,), learning_rate_init=1e-9, max_iter=3, random_state=0)
+    det = MAFOutlierDetector(**fast).fit(X)
+    assert det.best_epoch_ == 0 and det.start_mixture_[0] > 1
+    assert 0.0 < det.gaussian_weight_ < 1.0
+    one = MAFOutlierDetector(**fast).fit(rng.normal(size=(400, 2)))
+    assert one.best_epoch_ == 0 and one.start_mixture_[0] == 1 and one.gaussian_weight_ == 0.0
 
 
 def test_the_detector_scores_the_mixture_without_the_student_t(moons):

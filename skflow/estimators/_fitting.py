@@ -61,8 +61,9 @@ class FitResult:
     max_epochs: int = 0
     #: Fitted attributes the start chose (e.g. ``covariance_shrinkage_``).
     start_attributes: dict = field(default_factory=dict)
-    #: With a Gaussian start that training beat: the validation rows'
-    #: log-densities under the start and under the trained flow.
+    #: With a start and early stopping: the validation rows' log-densities
+    #: under the start and under the model kept (the trained flow, or the
+    #: start again where training did not beat it).
     held_out: tuple[np.ndarray, np.ndarray] | None = None
     #: Adam's moments at the end (for ``partial_fit`` to resume from).
     optimizer_moments: list | None = None
@@ -220,6 +221,7 @@ def fit_flow(flow, x: torch.Tensor, context: torch.Tensor | None = None, *, trai
                     start_attributes = start.fit(flow, x, context, None)
             result.best_epoch = 0
             result.best_validation_score = float(kept_start[1].mean())
+            held_out = (kept_start[1], kept_start[1])
     return FitResult(flow=flow, batch_size=training.batch_size, n_epochs=result.n_epochs,
                      best_epoch=result.best_epoch, loss_curve=result.loss_curve,
                      validation_scores=result.validation_scores,

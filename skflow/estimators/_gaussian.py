@@ -217,8 +217,9 @@ def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray, caution: float
     """The weight ``w`` in ``floor``, 0.05, 0.1, ..., 1 of ``w N + (1 - w) flow`` with the
     best mean log-likelihood of rows whose log-densities under each are given
     (the smallest such weight on ties).  With ``caution`` > 0: the largest
-    ``w`` whose mean is within ``caution`` standard errors (of the rows'
-    paired differences) of the best."""
+    ``w`` whose mean is within ``caution`` standard errors of the best mean
+    (the standard error of that mean over the rows: the one-standard-error
+    rule of model selection, with ``caution`` of them)."""
     weights = np.r_[floor, np.linspace(0.05, 1.0, 20)]
     with np.errstate(divide="ignore"):
         rows = np.array([np.logaddexp(np.log(w) + gaussian, np.log1p(-w) + flow) for w in weights])
@@ -228,8 +229,13 @@ def _best_gaussian_weight(gaussian: np.ndarray, flow: np.ndarray, caution: float
         if means[i] > means[best] + 1e-12:
             best = i
     if caution > 0 and rows.shape[1] > 1:
+        # Not the paired differences' error: a small weight costs every row
+        # the same few hundredths of a nat, a "significant" loss that changes
+        # no row's rank.  What counts is a loss against the spread of the
+        # held-out rows' own log-likelihoods.
+        within = means[best] - caution * rows[best].std(ddof=1) / np.sqrt(rows.shape[1])
         for i in range(len(weights) - 1, best, -1):
-            if not _significant_gain(rows[best] - rows[i], caution):
+            if means[i] >= within:
                 return float(weights[i])
     return float(weights[best])
 

@@ -56,6 +56,11 @@ def _start(est, rng, moments=None):
     return None
 
 
+def _kept_a_mixture(start) -> bool:
+    """Whether ``start`` is a mixture start that chose more than one component."""
+    return isinstance(start, GaussianMixtureStart) and start.choice is not None and start.choice[0] > 1
+
+
 def _fit_member(template, X, split, seed):
     """One ensemble member: ``template``'s flow trained on ``split``'s rows."""
     member = clone(template).set_params(n_estimators=1, n_jobs=None, random_state=seed,
@@ -383,7 +388,10 @@ class UnconditionalMAF(BaseMAF):
     def _mix_in_gaussian(self, X, result, start, val_index, moments=None) -> None:
         """:meth:`_set_gaussian_mixture` after one flow's fit (``result``) from ``start``."""
         held_out = result.held_out
-        if held_out is not None and isinstance(start, GaussianMixtureStart):
+        if held_out is not None and result.best_epoch == 0 and not (
+                self._weigh_a_kept_mixture_start and _kept_a_mixture(start)):
+            held_out = None  # the start kept: its Gaussian, or a mixture left as chosen
+        elif held_out is not None and isinstance(start, GaussianMixtureStart):
             # The mixed-in Gaussian is not the start here: its own held-out log-densities.
             held_out = (self._held_out_gaussian(X, val_index), held_out[1])
         self._set_gaussian_mixture(X, held_out, moments)
@@ -469,6 +477,10 @@ class UnconditionalMAF(BaseMAF):
     #: ... and the smallest weight it gives the Gaussian (a defensive share
     #: for densities; the outlier detector ranks rows by the flow's own tails).
     _gaussian_weight_floor = GAUSSIAN_WEIGHT_FLOOR
+    #: ... and whether a mixture start that training did not beat is weighed
+    #: against the Gaussian too (the density keeps it at the floor: weighing
+    #: it on the few validation rows of small data cost held-out likelihood).
+    _weigh_a_kept_mixture_start = False
     #: ... and the share of the heavy-tailed defensive Student t mixed in
     #: beside the Gaussian (see :data:`~._gaussian.DEFENSIVE_WEIGHT`; none for
     #: the outlier detector, which ranks far rows by the flow's own tails).

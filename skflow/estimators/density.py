@@ -247,8 +247,8 @@ class MAFDensity(DensityMixin, UnconditionalMAF):
         Gaussian start's).  ``"auto"`` picks ``w`` among 0.01, 0.05, 0.1, ...,
         1 by the log-likelihood of the early-stopping validation rows, under
         the flow and the Gaussian fitted without them (MAFDensity: the best
-        ``w``; MAFOutlierDetector: the largest ``w`` within three standard
-        errors of the best, so that the flow's detail must clearly pay on
+        ``w``; MAFOutlierDetector: the largest ``w`` within one standard
+        error of the best, so that the flow's detail must clearly pay on
         held-out rows before it shapes the scores); it is 0.01 without
         a Gaussian start (``init="gaussian"`` or ``"gaussian_mixture"``) and
         early stopping, with ``n_estimators > 1``, in a

@@ -262,13 +262,15 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
         the Gaussian of the training rows (its covariance shrunk as the
         Gaussian start's).  ``"auto"`` picks ``w`` among 0, 0.05, ..., 1 by
         the log-likelihood of the early-stopping validation rows, under the
-        flow and the Gaussian fitted without them: the largest ``w`` within
-        three standard errors of the best, so that the flow's detail must
-        clearly pay on held-out rows before it shapes the scores; it is 0
-        (the flow alone) without a Gaussian start (``init="gaussian"`` or
-        ``"gaussian_mixture"``) and early stopping, with
-        ``n_estimators > 1``, in a warm start, and when training did not beat
-        the Gaussian start (the flow is then that Gaussian).  Unlike
+        flow and the Gaussian fitted without them: the largest ``w`` whose
+        mean is within one standard error of the best ``w``'s (the standard
+        error of that mean over the rows), so that the flow's detail
+        must clearly pay on held-out rows before it shapes the scores.  A
+        mixture start that training did not beat is weighed against the
+        Gaussian in the same way.  ``w`` is 0 (the flow alone) without a
+        Gaussian start (``init="gaussian"`` or ``"gaussian_mixture"``) and
+        early stopping, with ``n_estimators > 1``, in a warm start, and when
+        the model kept is the start's single Gaussian.  Unlike
         :class:`MAFDensity`, no floor and no defensive Student t: the flow's own
         tails rank far rows.
         A float fixes ``w`` (0: the flow alone).
@@ -433,8 +435,9 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
 """
 
     # New rows often come from sources the training rows did not (speakers,
-    # days): a Gaussian-heavier mixture ranks them better (benchmarks/small_data.py).
-    _gaussian_weight_caution = 3.0
+    # days): a Gaussian-heavier mixture ranks them better (benchmarks/novelty.py).
+    _gaussian_weight_caution = 1.0
+    _weigh_a_kept_mixture_start = True
     _gaussian_weight_floor = 0.0
     _defensive_weight = 0.0
 
