@@ -56,7 +56,7 @@ def _start(est, rng, moments=None):
     return None
 
 
-def _kept_a_mixture(start) -> bool:
+def _chose_a_mixture(start) -> bool:
     """Whether ``start`` is a mixture start that chose more than one component."""
     return isinstance(start, GaussianMixtureStart) and start.choice is not None and start.choice[0] > 1
 
@@ -389,7 +389,7 @@ class UnconditionalMAF(BaseMAF):
         """:meth:`_set_gaussian_mixture` after one flow's fit (``result``) from ``start``."""
         held_out = result.held_out
         if held_out is not None and result.best_epoch == 0 and not (
-                self._weigh_a_kept_mixture_start and _kept_a_mixture(start)):
+                self._weigh_a_kept_mixture_start and _chose_a_mixture(start)):
             held_out = None  # the start kept: its Gaussian, or a mixture left as chosen
         elif held_out is not None and isinstance(start, GaussianMixtureStart):
             # The mixed-in Gaussian is not the start here: its own held-out log-densities.
