@@ -24,6 +24,7 @@ __all__ = ["TRUSTED_TYPES", "atomic_write", "load_model", "read_frame", "read_ta
 #: estimators, a Pipeline or a StandardScaler, are trusted by skops itself).
 TRUSTED_TYPES = [
     "skflow.estimators._categorical_chain.CategoricalChain",
+    "skflow.estimators._conditional_mixture.ConditionalGaussianMixture",
     "skflow.estimators.classifier.MAFClassifier",
     "skflow.estimators.density.MAFDensity",
     "skflow.estimators.gaussian_density.GaussianDensity",

@@ -6,11 +6,12 @@ import numpy as np
 import pandas as pd
 import pytest
 import torch
+from scipy.special import logsumexp
 from scipy.stats import multivariate_normal, multivariate_t
 
 from skflow import MixedDensity
 from skflow.estimators._categorical_chain import CategoricalChain
-from skflow.estimators._column_maps import ColumnMap
+from skflow.estimators._column_maps import ColumnMap, one_sided_scale
 
 FAST = {"n_flows": 2, "hidden_layer_sizes": (16,), "max_iter": 20}
 
@@ -48,6 +49,45 @@ def test_column_map_jacobian_matches_autograd(low, high):
     (grad,) = torch.autograd.grad(zt.sum(), t)
     np.testing.assert_allclose(log_jacobian, np.log(np.abs(grad.numpy())), rtol=1e-12, atol=1e-12)
     np.testing.assert_allclose(m.inverse(z), x, rtol=1e-12)
+
+
+@pytest.mark.parametrize("low, high", [(0.5, None), (None, 2.0)])
+@pytest.mark.parametrize("scale", [0.05, 1.0, 30.0])
+def test_soft_log_map_jacobian_and_inverse(low, high, scale):
+    m = ColumnMap(low, high, scale)
+    bound = low if high is None else high
+    side = 1.0 if high is None else -1.0
+    x = bound + side * np.array([1e-6, 0.01, 0.3, 1.0, 4.0, 50.0, 1e4])  # far out: no overflow
+    z, log_jacobian = m.forward(x)
+    t = torch.tensor(x, requires_grad=True)
+    gap = side * (t - bound)
+    zt = scale * torch.log(torch.expm1(gap / scale))  # overflows far out: compared where finite
+    (grad,) = torch.autograd.grad(zt[torch.isfinite(zt)].sum(), t)
+    finite = torch.isfinite(zt).numpy()
+    np.testing.assert_allclose(z[finite], zt.detach().numpy()[finite], rtol=1e-9, atol=1e-9)
+    grad = torch.where(torch.isfinite(zt), grad, torch.ones_like(grad))  # dz/dx = 1 where it overflowed
+    np.testing.assert_allclose(log_jacobian, np.log(np.abs(grad.numpy())), rtol=1e-9, atol=1e-9)
+    np.testing.assert_allclose(m.inverse(z), x, rtol=1e-9)
+    # far from the bound the map is a shift, so a column there keeps its shape
+    np.testing.assert_allclose(z[-1], side * (x[-1] - bound), rtol=1e-12)  # z ~ the distance to the bound
+    assert m.inside(m.inverse(np.array([-1e3, 0.0, 1e3]) * scale)).all()
+    with pytest.raises(ValueError, match="exactly one bound"):
+        ColumnMap(0.0, 1.0, scale)
+
+
+def test_one_sided_scale_picks_the_map_under_which_a_column_is_gaussian():
+    rng = np.random.RandomState(0)
+    skewed = np.exp(rng.normal(size=2000))  # lognormal: the log map
+    assert one_sided_scale(skewed, low=0.0) is None
+    far = 100.0 + 10.0 * rng.normal(size=2000)  # normal far from 0: a soft log that is a shift there
+    scale = one_sided_scale(far, low=0.0)
+    assert scale is not None and scale <= 25.0
+    z, log_jacobian = ColumnMap(0.0, None, scale).forward(far)
+    gaussian = -0.5 * np.log(2 * np.pi * np.e * far.var())  # the plain Gaussian's mean log-likelihood
+    logged = -0.5 * np.log(2 * np.pi * np.e * np.log(far).var()) - np.log(far).mean()
+    chosen = -0.5 * np.log(2 * np.pi * np.e * z.var()) + log_jacobian.mean()
+    assert chosen > gaussian - 1e-3 and chosen > logged + 0.001
+    assert one_sided_scale(-far, high=0.0) == pytest.approx(scale)  # mirrored for an upper bound
 
 
 def test_categorical_chain_sums_to_one_over_every_combination():
@@ -169,7 +209,7 @@ def test_a_row_unlike_its_category_falls_no_further_than_the_mixed_in_gaussian()
     odd = frame[:1].copy()
     odd["colour"] = pd.Categorical(["red"], categories=frame.colour.cat.categories)
     odd["x"], odd["weight"], odd["count"] = 6.0, 40.0, 30  # blue-like, and beyond
-    z, log_jacobian, _ = est._numeric(odd)
+    z, log_jacobian, _ = est._numeric(est._numeric_values(odd))
     floor = (est.categorical_model_.log_prob(est._codes(odd)) + np.log(0.01) + log_jacobian
              + _gaussian_log_pdf(z, est.numeric_mean_, est.numeric_covariance_))
     assert est.score_samples(odd)[0] >= floor[0] - 1e-9
@@ -209,24 +249,26 @@ def test_sampling_given_the_first_categorical_columns():
         est.sample(given=pd.DataFrame({"colour": ["pink"]}))
 
 
-def test_the_conditional_part_is_the_equal_mixture_of_three_starts():
+def test_the_conditional_part_is_the_equal_mixture_of_four_starts():
     from scipy.special import logsumexp
 
     from skflow import MAFRegressor
+    from skflow.estimators._conditional_mixture import ConditionalGaussianMixture
 
     frame = _table(400)
     est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # as fit draws it
-    z = est._numeric(frame, noise=np.random.RandomState(seed))[0]
+    z = est._numeric(est._numeric_values(frame, noise=np.random.RandomState(seed)))[0]
     codes = est._codes(frame)
     context = est._context(codes)
     starts = [{}, {"init": "identity"}, {"base": "normal"}]
     flows = [MAFRegressor(**{"random_state": seed, **FAST, **start}).fit(context, z) for start in starts]
+    flows.append(ConditionalGaussianMixture(est.categorical_model_.sizes, seed).fit(context, z))
     assert [(f.init, f.base) for f in est.flows_] == [(f.init, f.base) for f in flows]
     # the score: P(categories) times the 0.99 / 0.01 mix of the flows' equal mixture and the Gaussian,
     # itself 0.999 / 0.001 mixed with the Student t (2 degrees of freedom) of the same moments
-    z, log_jacobian, _ = est._numeric(frame)  # scored without dequantisation noise
-    conditional = logsumexp([f.log_prob(context, z) for f in flows], axis=0) - np.log(3)
+    z, log_jacobian, _ = est._numeric(est._numeric_values(frame))  # scored without dequantisation noise
+    conditional = logsumexp([f.log_prob(context, z) for f in flows], axis=0) - np.log(4)
     gaussian = multivariate_normal(est.numeric_mean_, est.numeric_covariance_).logpdf(z)
     student = multivariate_t(est.numeric_mean_, est.numeric_covariance_, df=2).logpdf(z)
     numeric = np.logaddexp(np.log(0.999) + np.logaddexp(np.log(0.99) + conditional, np.log(0.01) + gaussian),
@@ -239,7 +281,8 @@ def test_the_conditional_part_is_the_equal_mixture_of_three_starts():
     fixed = MixedDensity(flow_params={**FAST, "init": "identity"}, random_state=0).fit(frame)
     assert [f.init for f in fixed.flows_] == ["identity"]
     normal = MixedDensity(flow_params={**FAST, "base": "normal"}, random_state=0).fit(frame)
-    assert [(f.init, f.base) for f in normal.flows_] == [("gaussian", "normal"), ("identity", "normal")]
+    assert [(f.init, f.base) for f in normal.flows_] == [("gaussian", "normal"), ("identity", "normal"),
+                                                         ("gaussian_mixture", "conditioned")]
 
 
 def test_above_a_thousand_rows_the_best_start_on_validation_is_kept():
@@ -248,7 +291,7 @@ def test_above_a_thousand_rows_the_best_start_on_validation_is_kept():
     frame = _table(1500)
     est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # as fit draws it
-    z = est._numeric(frame, noise=np.random.RandomState(seed))[0]
+    z = est._numeric(est._numeric_values(frame, noise=np.random.RandomState(seed)))[0]
     context = est._context(est._codes(frame))
     scores = {(start.get("init", "gaussian"), start.get("base", "made_mog")):
               MAFRegressor(**{"random_state": seed, **FAST, **start}).fit(context, z).best_validation_score_
@@ -256,6 +299,44 @@ def test_above_a_thousand_rows_the_best_start_on_validation_is_kept():
     assert len(est.flows_) == 1
     assert (est.flows_[0].init, est.flows_[0].base) == max(scores, key=scores.get)
     assert est.flows_[0].best_validation_score_ == max(scores.values())
-    # without validation rows nothing can pick: the mixture of the three
+    # without validation rows nothing can pick: the mixture of the four
     unpicked = MixedDensity(flow_params={**FAST, "early_stopping": False}, random_state=0).fit(frame)
-    assert len(unpicked.flows_) == 3
+    assert len(unpicked.flows_) == 4
+
+
+def test_conditioned_mixture_is_the_exact_conditional_of_the_joint_mixture():
+    from skflow.estimators._categorical_chain import one_hot
+    from skflow.estimators._conditional_mixture import ConditionalGaussianMixture
+
+    rng = np.random.RandomState(0)
+    n = 1500
+    codes = np.c_[rng.choice(3, n, p=[0.5, 0.3, 0.2]), rng.randint(2, size=n)]
+    centre = np.array([-3.0, 0.0, 4.0])[codes[:, 0]] + 0.5 * codes[:, 1]
+    z = np.c_[centre + rng.normal(size=n), np.exp(0.3 * centre) * rng.normal(size=n)]
+    context = one_hot(codes, [3, 2])
+    model = ConditionalGaussianMixture([3, 2], random_state=0).fit(context, z)
+    assert model.choice_[0] > 1  # the categories' clusters need components
+    # the density given each combination integrates to one over z (a grid over the bulk)
+    grid = np.stack(np.meshgrid(np.linspace(-9, 10, 241), np.linspace(-12, 12, 241)), -1).reshape(-1, 2)
+    cell = (19 / 240) * (24 / 240)
+    for c in [(0, 0), (1, 1), (2, 0)]:
+        ctx = np.repeat(one_hot(np.array([c]), [3, 2]), len(grid), 0)
+        assert np.exp(model.log_prob(ctx, grid)).sum() * cell == pytest.approx(1.0, abs=0.01)
+    # it equals the joint mixture's density at (z, codes) over its density of the codes
+    k, lw = model.choice_[0], model.log_weights_
+    c = model._codes(context[:5])
+    joint, codes_only = [], []
+    for j in range(k):
+        cov_cc = model.code_chols_[j] @ model.code_chols_[j].T
+        cov_zz = model.number_chols_[j] @ model.number_chols_[j].T + model.slopes_[j] @ cov_cc @ model.slopes_[j].T
+        cov_zc = model.slopes_[j] @ cov_cc
+        cov = np.block([[cov_zz, cov_zc], [cov_zc.T, cov_cc]])
+        mean = np.r_[model.number_means_[j], model.code_means_[j]]
+        zs = (z[:5] - model.mean_[:2]) / model.scale_[:2]
+        joint.append(lw[j] + multivariate_normal(mean, cov).logpdf(np.c_[zs, c]))
+        codes_only.append(lw[j] + multivariate_normal(model.code_means_[j], cov_cc).logpdf(c))
+    expected = logsumexp(joint, axis=0) - logsumexp(codes_only, axis=0) - np.log(model.scale_[:2]).sum()
+    np.testing.assert_allclose(model.log_prob(context[:5], z[:5]), expected, rtol=1e-9)
+    # draws follow the given codes: their mean moves with the first category as the data's does
+    draws = model.sample(one_hot(np.array([[0, 0]] * 4000 + [[2, 1]] * 4000), [3, 2]), random_state=1)[:, 0]
+    assert abs(draws[:4000, 0].mean() + 3.0) < 0.2 and abs(draws[4000:, 0].mean() - 4.5) < 0.3

@@ -3,7 +3,11 @@
 A bounded column ``x`` in ``(a, b)`` is modelled as ``z = log(x - a) -
 log(b - x)``, one bounded below as ``z = log(x - a)``, one bounded above as
 ``z = log(b - x)``; the log-density in the data's units adds
-``log |dz/dx|``.  Integer columns are dequantised (uniform noise of one
+``log |dz/dx|``.  A one-sided map may instead be the soft log
+``z = s log(exp((x - a) / s) - 1)`` of a scale ``s`` (``b - x`` in place of
+``x - a`` for an upper bound): a log within about ``s`` of the bound, a
+shift (``z ~ x - a``) beyond, so that a column far
+from its bound keeps its shape; :func:`one_sided_scale` picks ``s``.  Integer columns are dequantised (uniform noise of one
 grid step) before the maps, their bounds widened by half a step so that
 every drawn value rounds back inside.
 """
@@ -12,7 +16,10 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ColumnMap", "infer_column_types", "integer_step"]
+__all__ = ["ColumnMap", "infer_column_types", "integer_step", "one_sided_scale"]
+
+#: Candidate scales of the soft log, in units of the column's spread (distance to its bound).
+SCALE_MULTIPLES = tuple(2.0**k for k in range(-4, 5))
 
 KINDS = ("categorical", "integer", "continuous")
 
@@ -56,12 +63,15 @@ def integer_step(values: np.ndarray) -> float:
 
 class ColumnMap:
     """The map of one numeric column to the real line: ``low``/``high``
-    bounds (None: open), a log on one bound, a logit between two."""
+    bounds (None: open), a log on one bound (or the soft log of ``scale``),
+    a logit between two."""
 
-    def __init__(self, low=None, high=None):
+    def __init__(self, low=None, high=None, scale=None):
         if low is not None and high is not None and not low < high:
             raise ValueError(f"a bound's low end must lie below its high end, got ({low}, {high})")
-        self.low, self.high = low, high
+        if scale is not None and ((low is None) == (high is None) or not scale > 0):
+            raise ValueError(f"a soft log's scale needs exactly one bound and must be positive, got {scale!r}")
+        self.low, self.high, self.scale = low, high, scale
 
     def inside(self, x: np.ndarray) -> np.ndarray:
         ok = np.isfinite(x)
@@ -82,23 +92,25 @@ class ColumnMap:
         """``z`` and ``log |dz/dx|`` of values strictly inside the bounds."""
         if self.low is None and self.high is None:
             return x, np.zeros_like(x)
-        if self.high is None:
-            return np.log(x - self.low), -np.log(x - self.low)
-        if self.low is None:
-            return np.log(self.high - x), -np.log(self.high - x)
-        below, above = np.log(x - self.low), np.log(self.high - x)
-        return below - above, np.log(self.high - self.low) - below - above
+        if self.low is not None and self.high is not None:
+            below, above = np.log(x - self.low), np.log(self.high - x)
+            return below - above, np.log(self.high - self.low) - below - above
+        gap = x - self.low if self.high is None else self.high - x
+        if self.scale is None:
+            return np.log(gap), -np.log(gap)
+        # s log(expm1(g / s)) = g + s log(1 - exp(-g / s)): no overflow far out
+        tail = np.log(-np.expm1(-gap / self.scale))
+        return gap + self.scale * tail, -tail
 
     def inverse(self, z: np.ndarray) -> np.ndarray:
         if self.low is None and self.high is None:
             return z
         with np.errstate(over="ignore"):
-            if self.high is None:
-                out = self.low + np.exp(z)
-            elif self.low is None:
-                out = self.high - np.exp(z)
-            else:
+            if self.low is not None and self.high is not None:
                 out = self.low + (self.high - self.low) / (1.0 + np.exp(-z))
+            else:
+                gap = np.exp(z) if self.scale is None else self.scale * np.logaddexp(0.0, z / self.scale)
+                out = self.low + gap if self.high is None else self.high - gap
         # exp underflows far out in a tail: keep draws strictly inside, as every density value is
         return self.clip(out)
 
@@ -107,3 +119,28 @@ class ColumnMap:
         low = -np.inf if self.low is None else np.nextafter(self.low, np.inf)
         high = np.inf if self.high is None else np.nextafter(self.high, -np.inf)
         return np.clip(x, low, high)
+
+
+def one_sided_scale(x: np.ndarray, low=None, high=None):
+    """The map of a column with one bound under which its values ``x``
+    (strictly inside) are most Gaussian: the ``scale`` of the soft log, or
+    None for the log, whichever gives the largest Gaussian log-likelihood in
+    the data's units (the fitted Gaussian's plus the map's log-Jacobian, a
+    profile likelihood as in choosing a Box-Cox power).  The soft log's
+    candidates are :data:`SCALE_MULTIPLES` times the mean distance to the
+    bound; a larger scale approaches the log, a smaller one a shift."""
+    if (low is None) == (high is None):
+        raise ValueError("one_sided_scale needs exactly one bound")
+    gap = np.asarray(x, dtype=np.float64) - low if high is None else high - np.asarray(x, dtype=np.float64)
+    spread = float(gap.mean())
+
+    def gaussian_log_likelihood(scale):
+        z, log_jacobian = ColumnMap(low, high, scale).forward(x)
+        variance = z.var()
+        if not variance > 0:
+            return -np.inf
+        return -0.5 * np.log(2 * np.pi * np.e * variance) + float(log_jacobian.mean())
+
+    candidates = [None] + [spread * m for m in SCALE_MULTIPLES]
+    scores = [gaussian_log_likelihood(scale) for scale in candidates]
+    return candidates[int(np.argmax(scores))]

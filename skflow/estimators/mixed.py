@@ -15,6 +15,7 @@ from sklearn.utils.validation import _check_feature_names, _check_n_features, ch
 from .._grid import grid_steps
 from ..nn.devices import private_random_state
 from ._categorical_chain import CategoricalChain, one_hot
+from ._conditional_mixture import ConditionalGaussianMixture
 from ._gaussian import (
     DEFENSIVE_WEIGHT,
     GAUSSIAN_WEIGHT_FLOOR,
@@ -23,7 +24,7 @@ from ._gaussian import (
     gaussian_and_t_log_pdfs,
     student_t_draws,
 )
-from ._column_maps import ColumnMap, infer_column_types, integer_step
+from ._column_maps import ColumnMap, infer_column_types, integer_step, one_sided_scale
 from ._validation import check_n_samples
 from .density import MAFDensity
 from .regressor import MAFRegressor
@@ -70,14 +71,17 @@ class MixedDensity(DensityMixin, BaseEstimator):
       start, from the identity and over a normal base instead of the
       mixture base (``flow_params`` naming ``init`` leaves one, naming
       ``base`` drops the third).  Up to 1,000 rows the conditional part is
-      their equal mixture (a validation split of a few dozen rows cannot
-      tell which is best), above it the one with the best held-out
-      log-likelihood (the mixture again with ``early_stopping=False``).
+      their equal mixture with a fourth member, the Gaussian-mixture start
+      of the numeric columns and the categories' codes conditioned on the
+      codes (a validation split of a few dozen rows cannot tell which is
+      best), above it the flow with the best held-out log-likelihood (the
+      mixture again with ``early_stopping=False``).
       Integer columns, and continuous columns recorded on a grid (see
       :func:`skflow.preprocessing.grid_steps`), are dequantised (uniform
       noise across one grid step) and bounded columns mapped to the real
-      line (a log beyond one bound, a logit between two), the Jacobians of
-      the maps included.
+      line (beyond one bound a log or a soft log, which is a log near the
+      bound and a shift far from it, whichever makes the column most
+      Gaussian; a logit between two), the Jacobians of the maps included.
 
     Parameters
     ----------
@@ -124,12 +128,19 @@ class MixedDensity(DensityMixin, BaseEstimator):
     grid_steps_ : dict
         The grid step of each continuous column recorded on one (its
         training values are dequantised, its draws are not rounded).
+    map_scales_ : dict
+        For each numeric column with one bound, the scale ``s`` of its
+        soft log ``z = s log(exp(d / s) - 1)`` (``d`` the distance to the
+        bound), or None for the log ``z = log(d)``: the one under which
+        the column's training values have the largest Gaussian
+        log-likelihood in the data's units.
     categorical_model_ : object or None
         The chain (None without categorical columns).
-    flows_ : list of MAFRegressor, list of one MAFDensity, or None
-        The numeric part: the conditional flows whose equal mixture it is
-        (given categories), or one flow (without); None without numeric
-        columns.
+    flows_ : list or None
+        The numeric part: the conditional members whose equal mixture it
+        is (given categories; the flows, and up to 1,000 rows the
+        conditioned Gaussian mixture), or one flow (without); None without
+        numeric columns.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Defined when ``X`` has string column names.
@@ -223,9 +234,11 @@ class MixedDensity(DensityMixin, BaseEstimator):
     def _maps(self):
         """The map of each numeric column (bounds of columns on a grid widened by half a step)."""
         maps = {}
+        scales = getattr(self, "map_scales_", {})  # files from before the soft log: every one-sided map a log
         for j, (low, high) in self.bounds_.items():
             half = self.steps_.get(j, self.grid_steps_.get(j, 0.0)) / 2
-            maps[j] = ColumnMap(None if low is None else low - half, None if high is None else high + half)
+            maps[j] = ColumnMap(None if low is None else low - half, None if high is None else high + half,
+                                scales.get(j))
         return maps
 
     def _codes(self, frame, allow_unseen: bool = False) -> np.ndarray:
@@ -246,24 +259,41 @@ class MixedDensity(DensityMixin, BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         return j if names is None else names[j]
 
-    def _numeric(self, frame, noise=None):
-        """The numeric columns mapped to the real line, their log-Jacobian per row, and rows outside a bound."""
+    def _numeric_values(self, frame, noise=None) -> np.ndarray:
+        """The numeric columns in the data's units, dequantised with ``noise`` (a RandomState) where given."""
+        x = np.empty((len(frame), len(self._numeric_columns)))
         maps = self._maps()
-        z = np.empty((len(frame), len(self._numeric_columns)))
-        log_jacobian = np.zeros(len(frame))
-        outside = np.zeros(len(frame), dtype=bool)
         for k, j in enumerate(self._numeric_columns):
-            x = frame.iloc[:, j].to_numpy(dtype=np.float64).copy()
+            x[:, k] = frame.iloc[:, j].to_numpy(dtype=np.float64)
             step = self.steps_.get(j, self.grid_steps_.get(j, 0.0))
             if noise is not None and step:
-                x += noise.uniform(-0.5, 0.5, size=len(x)) * step
-                x = maps[j].clip(x)  # a grid value within half a step of a declared bound stays inside
-            ok = maps[j].inside(x)
+                x[:, k] += noise.uniform(-0.5, 0.5, size=len(x)) * step
+                x[:, k] = maps[j].clip(x[:, k])  # a grid value within half a step of a declared bound stays inside
+        return x
+
+    def _numeric(self, x):
+        """The numeric values ``x`` mapped to the real line, their log-Jacobian per row, and rows outside a bound."""
+        maps = self._maps()
+        z = np.empty_like(x)
+        log_jacobian = np.zeros(len(x))
+        outside = np.zeros(len(x), dtype=bool)
+        for k, j in enumerate(self._numeric_columns):
+            values = x[:, k].copy()
+            ok = maps[j].inside(values)
             outside |= ~ok
-            x[~ok] = maps[j].some_inside()  # any value inside: the row scores -inf anyway
-            z[:, k], jac = maps[j].forward(x)
+            values[~ok] = maps[j].some_inside()  # any value inside: the row scores -inf anyway
+            z[:, k], jac = maps[j].forward(values)
             log_jacobian += jac
         return z, log_jacobian, outside
+
+    def _one_sided_scales(self, x) -> dict:
+        """Per numeric column with one bound, its map's soft-log scale (None: the log) from the training values ``x``."""
+        scales, maps = {}, self._maps()
+        for k, j in enumerate(self._numeric_columns):
+            m = maps[j]
+            if (m.low is None) != (m.high is None):
+                scales[j] = one_sided_scale(x[:, k], m.low, m.high)
+        return scales
 
     # ------------------------------------------------------------------ fit
     @_fit_context(prefer_skip_nested_validation=False)  # the inner flow validates its own parameters
@@ -325,8 +355,11 @@ class MixedDensity(DensityMixin, BaseEstimator):
             sizes = [len(self.categories_[names[j]]) for j in self._categorical]
             self.categorical_model_ = CategoricalChain(sizes, C=self.categorical_C).fit(codes)
         self.flows_ = None
+        self.map_scales_ = {}
         if self._numeric_columns:
-            z, _, _ = self._numeric(frame, noise=np.random.RandomState(seed))
+            x = self._numeric_values(frame, noise=np.random.RandomState(seed))
+            self.map_scales_ = self._one_sided_scales(x)
+            z, _, _ = self._numeric(x)
             params = {"random_state": seed, **(self.flow_params or {})}
             if self._categorical:
                 self.flows_ = self._fit_conditional(params, self._context(codes), z)
@@ -362,7 +395,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
         # rows (the same for every start: the seeds are shared) pick one.
         scores = [flow.best_validation_score_ for flow in flows]
         if len(z) > EQUAL_MIXTURE_MAX_ROWS and None not in scores:
-            flows = [flows[int(np.argmax(scores))]]
+            return [flows[int(np.argmax(scores))]]
+        if len(flows) > 1:  # the starts' mixture: with the one start that needs no training
+            flows.append(ConditionalGaussianMixture(self.categorical_model_.sizes, params["random_state"])
+                         .fit(context, z))
         return flows
 
     def _conditional_log_prob(self, context, z) -> np.ndarray:
@@ -413,7 +449,7 @@ class MixedDensity(DensityMixin, BaseEstimator):
             codes[unknown] = 0  # any known category: the row scores -inf anyway
             out += self.categorical_model_.log_prob(codes)
         if self._numeric_columns:
-            z, log_jacobian, outside = self._numeric(frame)
+            z, log_jacobian, outside = self._numeric(self._numeric_values(frame))
             if self._categorical:
                 gaussian, student = gaussian_and_t_log_pdfs(z, self.numeric_mean_, self.numeric_covariance_)
                 numeric = defended(np.logaddexp(
