@@ -319,6 +319,19 @@ def _block_constants(n_bins: int, bound: float, dtype: torch.dtype, device: torc
             first.view(3, 1, 1).to(**as_block), last.view(3, 1, 1).to(**as_block), ends.view(6, 1, 1))
 
 
+@functools.lru_cache(maxsize=64)
+def _running_sums(n_bins: int, dtype: torch.dtype, device: torch.device):
+    """Matrices of the softmax's running sums over the ``K - 1`` inner bins:
+    ``(K - 1, K - 1)`` lower-triangular ones (the cumulative sums, forwards)
+    and ``(K, K - 1)`` upper-triangular ones over a row of zeros (the sums
+    from each bin on, backwards).  A product with a ``K - 1`` inner axis
+    runs several times faster than ``torch.cumsum`` along a middle axis."""
+    lower = torch.ones(n_bins - 1, n_bins - 1, dtype=dtype, device=device).tril_()
+    upper = torch.zeros(n_bins, n_bins - 1, dtype=dtype, device=device)
+    upper[:-1] = lower.t()
+    return lower, upper
+
+
 def _spline_of_block(x, p, n_bins, tail_bound, keep=True):
     """The spline of ``x`` (``(d, n)``) with network outputs ``p`` (``(P d, n)``, output ``j`` of
     feature ``i`` in row ``j d + i``): outputs and log-dets, ``(d, n)`` each, and (with
@@ -338,7 +351,9 @@ def _spline_of_block(x, p, n_bins, tail_bound, keep=True):
     table = x.new_empty(3, k + 1, d, n)  # knots of x, knots of y, derivatives
     table[:, 0] = first
     table[:, k] = last
-    torch.addcmul(offsets, factors, torch.cumsum(softmax[:, : k - 1], dim=1), out=table[:2, 1:k])
+    lower, _ = _running_sums(k, x.dtype, x.device)
+    running = torch.matmul(lower, softmax[:, : k - 1].reshape(2, k - 1, d * n)).view(2, k - 1, d, n)
+    torch.addcmul(offsets, factors, running, out=table[:2, 1:k])
     raw_d = params[2 * k :]
     torch.add(F.softplus(raw_d + _DERIVATIVE_SHIFT), MIN_DERIVATIVE, out=table[2, 1:k])
     x_in = x.clamp(-bound, bound)
@@ -415,10 +430,8 @@ def _spline_of_block_backward(saved, g, g_log_det, n_bins, tail_bound, grad_p=No
         grad_p = g.new_empty((3 * k - 1,) + g.shape)
     # inner knot j = factor (softmax_0 + ... + softmax_{j-1}) + offset:
     # softmax_i gets the sum of the gradients of the knots after it, times the factor
-    inner = table[:2, 1:k]
-    sizes = torch.zeros_like(softmax)
-    torch.sub(inner, inner.cumsum(1), out=sizes[:, : k - 1]).add_(inner.sum(1, keepdim=True))
-    sizes.mul_(softmax)
+    _, upper = _running_sums(k, g.dtype, g.device)
+    sizes = torch.matmul(upper, table[:2, 1:k].reshape(2, k - 1, d * n)).view(2, k, d, n).mul_(softmax)
     torch.addcmul(sizes, softmax, sizes.sum(1, keepdim=True), value=-1,
                   out=grad_p[: 2 * k].view(2, k, d, n)).mul_(_block_constants(k, bound, g.dtype, g.device)[1])
     torch.mul(table[2, 1:k], torch.sigmoid(raw_d + _DERIVATIVE_SHIFT), out=grad_p[2 * k :])
