@@ -97,8 +97,9 @@ class ConditionalGaussianMixture:
                                        for a, c in zip(self.slopes_, covariances)])
 
     def _codes(self, context):
-        return (context[:, self.keep_] - self.mean_[len(self.mean_) - len(self.keep_):]) / \
-            self.scale_[len(self.scale_) - len(self.keep_):]
+        """The codes of ``context``, standardised as in ``fit`` (they follow the numbers in the joint)."""
+        dz = self.number_means_.shape[1]
+        return (context[:, self.keep_] - self.mean_[dz:]) / self.scale_[dz:]
 
     def _components(self, context):
         """Each row's log component weights given its codes ``(K, n)`` and conditional means ``(K, n, dz)``."""
@@ -124,9 +125,9 @@ class ConditionalGaussianMixture:
         log_w, means = self._components(context)
         n = len(context)
         out = np.empty((n, n_samples, dz))
-        weights = np.exp(log_w).T
+        below = np.cumsum(np.exp(log_w).T, 1)[:, :-1]  # each row's component weights, summed
         for s in range(n_samples):
-            pick = (rng.uniform(size=(n, 1)) > np.cumsum(weights, 1)[:, :-1]).sum(1)
+            pick = (rng.uniform(size=(n, 1)) > below).sum(1)
             noise = rng.standard_normal((n, dz))
             draws = np.einsum("nij,nj->ni", self.number_chols_[pick], noise) + means[pick, np.arange(n)]
             out[:, s] = draws * self.scale_[:dz] + self.mean_[:dz]
