@@ -324,8 +324,9 @@ def _running_sums(n_bins: int, dtype: torch.dtype, device: torch.device):
     """Matrices of the softmax's running sums over the ``K - 1`` inner bins:
     ``(K - 1, K - 1)`` lower-triangular ones (the cumulative sums, forwards)
     and ``(K, K - 1)`` upper-triangular ones over a row of zeros (the sums
-    from each bin on, backwards).  A product with a ``K - 1`` inner axis
-    runs several times faster than ``torch.cumsum`` along a middle axis."""
+    from each bin on, backwards): one small matrix product each, in place
+    of ``torch.cumsum`` along the block's middle axis (docs/benchmarks.md
+    compares the two)."""
     lower = torch.ones(n_bins - 1, n_bins - 1, dtype=dtype, device=device).tril_()
     upper = torch.zeros(n_bins, n_bins - 1, dtype=dtype, device=device)
     upper[:-1] = lower.t()
