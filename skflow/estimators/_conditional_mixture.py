@@ -23,7 +23,7 @@ from scipy.special import logsumexp
 
 from ..nn.layers.linear import whitening_matrix
 from ._gaussian import add_ridge
-from ._mixture_start import FINAL_EM_STARTS, _mixture, select_mixture
+from ._mixture_start import fit_mixture, select_mixture
 
 __all__ = ["ConditionalGaussianMixture"]
 
@@ -73,9 +73,7 @@ class ConditionalGaussianMixture:
         shift = float(np.log(np.diag(whitening)).sum())
         order = rng.permutation(len(x))
         (k, covariance_type), _ = select_mixture(x[order], (x_white[order], shift), self.random_state)
-        rows = x_white if covariance_type == "whitened_diag" else x
-        model = _mixture(k, covariance_type, self.random_state, init_params="kmeans", n_init=FINAL_EM_STARTS)
-        model.fit(rows)
+        model = fit_mixture((k, covariance_type), x, x_white, self.random_state)
         means, covariances = model.means_, model.covariances_
         if model.covariance_type == "diag":
             covariances = np.stack([np.diag(v) for v in covariances])

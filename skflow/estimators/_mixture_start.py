@@ -28,7 +28,7 @@ from ..nn.bases import GaussianMixtureBase, StandardNormal
 from ..nn.layers.linear import whitening_matrix
 from ._gaussian import _shrunk_gaussian, _significant_gain
 
-__all__ = ["GaussianMixtureStart", "base_config", "select_mixture"]
+__all__ = ["GaussianMixtureStart", "base_config", "fit_mixture", "select_mixture"]
 
 #: Candidate mixtures: these numbers of components of each covariance type;
 #: within a type, more components are tried only while they score better.
@@ -111,6 +111,17 @@ def select_mixture(z: np.ndarray, whitened: tuple, random_state: int, folds: int
     return max(winners, key=scores.get), scores
 
 
+def fit_mixture(choice: tuple, z: np.ndarray, whitened_rows: np.ndarray, random_state: int) -> GaussianMixture:
+    """The mixture ``choice`` (from :func:`select_mixture`) fitted to the
+    rows ``z``, or to ``whitened_rows`` (the same rows whitened) for a
+    "whitened_diag" choice: the best of :data:`FINAL_EM_STARTS` k-means starts."""
+    k, covariance_type = choice
+    rows = whitened_rows if covariance_type == "whitened_diag" else z
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        return _mixture(k, covariance_type, random_state, init_params="kmeans", n_init=FINAL_EM_STARTS).fit(rows)
+
+
 def _full_precision_factors(model: GaussianMixture) -> np.ndarray:
     """``model``'s precision Cholesky factors as ``(K, d, d)`` upper-triangular matrices."""
     factors = model.precisions_cholesky_
@@ -171,13 +182,7 @@ class GaussianMixtureStart:
         else:
             if covariance_type == "diag":
                 first.set_gaussian(mean, torch.from_numpy(np.diag(scale**2)))
-            elif covariance_type == "whitened_diag":
-                z = z_white
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore", ConvergenceWarning)
-                # the one mixture kept: the best of FINAL_EM_STARTS k-means starts
-                model = _mixture(k, covariance_type, self.random_state, init_params="kmeans",
-                                 n_init=FINAL_EM_STARTS).fit(z)
+            model = fit_mixture(self.choice, z, z_white, self.random_state)
             means, factors = model.means_, _full_precision_factors(model)
             if covariance_type == "full":
                 # An affine map of a full mixture is one: carried to the whitened
