@@ -307,7 +307,8 @@ def novelty_tasks(quick: bool, repeats: int):
         drift = load_gas_drift(batches=[1, 2, 3, 4, 5])
     except FileNotFoundError:
         return
-    gases = np.unique(drift.target)
+    later = np.isin(drift.batch, [3, 4, 5])
+    gases = [g for g in np.unique(drift.target) if np.any(later & (drift.target == g))]  # not Toluene
     for r in range(repeats):
         gas = gases[r % len(gases)]
         # trained on the early batches, tested on a later recording period
