@@ -350,9 +350,9 @@ def build_parser() -> argparse.ArgumentParser:
                        help="clip features for every detector (mel; or spectrum), or "
                             "frames: frame densities for the MAF and a GMM, mel clip summaries for the rest")
     audio.add_argument("--background", action="store_true",
-                       help="also the MAF scored by likelihood ratio against a Gaussian of every clip of the "
-                            "training speakers (all words' speakers are then split, and only held-out "
-                            "speakers' clips are scored)")
+                       help="also the MAF scored by likelihood ratio against a Gaussian of the training "
+                            "speakers' clips of every other word (all words' speakers are then split, and "
+                            "only held-out speakers' clips are scored)")
     audio.add_argument("--json", default=None, help="write the per-word AUCs and ranks to this JSON file")
     audio.add_argument("--plot", default="results/audio_scores.png", help="score histogram path")
     audio.add_argument("--random-state", type=int, default=0, help="seed of the split and the models")

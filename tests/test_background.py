@@ -152,12 +152,18 @@ def test_cli_fits_a_ratio_detector_and_writes_p_values(tmp_path, capsys):
 
 
 def test_spoken_word_experiment_with_a_background(tmp_path):
+    from skflow.datasets import load_speech_commands, speaker_split
     from skflow.experiments import run_audio_outliers
 
     lines = []
     result = run_audio_outliers(shared_path("speech_commands_v0.01_sample"), "zero", background=True,
                                 print_fn=lines.append)
     assert "MAF + background" in result["mean_auc"] and result["background"]
-    assert any("background:" in line for line in lines)
+    # the background is the training speakers' clips of every other word: none of the target's
+    index = load_speech_commands(shared_path("speech_commands_v0.01_sample"))
+    train_all, _ = speaker_split(index.speaker, 0.3, 0)
+    others = int(np.sum(index.word[train_all] != "zero"))
+    assert others < len(train_all) and result["n_background"] == others
+    assert any(f"background: {others} clips of the other words' training speakers" in line for line in lines)
     # only held-out speakers' clips are scored: every word's count is below its 10 clips
     assert all(row["n"] < 10 for row in result["table"])

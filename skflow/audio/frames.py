@@ -270,10 +270,11 @@ class FrameOutlierDetector(ConformalOutlierMixin, OutlierMixin, BaseEstimator):
         procedure on their :meth:`p_values` at this false discovery rate;
         None flags by ``offset_``.
     background : estimator or None, default=None
-        A frame density of generic speech for likelihood-ratio scoring: a
-        frame's score becomes its log-density minus the background's (on
-        the same scaled frames) before the clip aggregate, which discounts
-        what makes any speech (or silence) likely.  Fitted like
+        A frame density of other speech (the other words) for
+        likelihood-ratio scoring: a frame's score becomes its log-density
+        minus the background's (on the same scaled frames) before the
+        clip aggregate, which discounts what makes any speech (or silence)
+        likely.  Fitted like
         :class:`~skflow.MAFOutlierDetector`'s: cloned and fitted to the
         frames of ``X_background`` when :meth:`fit` gets it, else used as
         fitted; None with ``X_background``: a :class:`~skflow.GaussianDensity`.
@@ -346,7 +347,7 @@ class FrameOutlierDetector(ConformalOutlierMixin, OutlierMixin, BaseEstimator):
         y : None
             Ignored.
         X_background : list of paths or 1-D waveforms, or ndarray, default=None
-            Clips of generic speech for the ``background`` frame density.
+            Clips of other speech (the other words) for the ``background`` frame density.
 
         Returns
         -------

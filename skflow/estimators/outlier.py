@@ -302,11 +302,12 @@ class MAFOutlierDetector(ConformalOutlierMixin, OutlierMixin, UnconditionalMAF):
         :meth:`p_values`.
 
     background : estimator or None, default=None
-        A density of generic data (every word, not one; every machine, not
-        one), for likelihood-ratio scoring: ``score_samples`` becomes the
-        flow's log-density minus the background's, which discounts what
-        makes rows of any kind likely (silence, smooth or simple inputs)
-        and keeps what makes them like the training rows.  Anything with
+        A density of what else a row could be (the other words, not the
+        training rows' word; the other machines), for likelihood-ratio
+        scoring: ``score_samples`` becomes the flow's log-density minus the
+        background's, which discounts what makes rows of any kind likely
+        (silence, smooth or simple inputs) and keeps what makes them like
+        the training rows.  Anything with
         ``fit`` and ``score_samples`` on the same columns: with
         ``X_background`` given to :meth:`fit` it is cloned and fitted to
         those rows, else it must be fitted already (in a grid search, wrap

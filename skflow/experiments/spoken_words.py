@@ -93,11 +93,13 @@ def run_audio_outliers(
         Also score by likelihood ratio: "MAF + background" is
         :class:`MAFOutlierDetector` (defaults; for "frames",
         :class:`FrameOutlierDetector`) with a background
-        :class:`~skflow.GaussianDensity` fitted to every clip, of every
-        word, of the training speakers.  The speakers of all words are then
-        split (not only the target's), and only the held-out speakers'
-        clips are scored, so that no scored clip is in any model's
-        training data.
+        :class:`~skflow.GaussianDensity` fitted to the training speakers'
+        clips of every other word: the alternative to the target, which
+        the ratio weighs the target against (a background that holds the
+        target word too takes part of what makes a clip like it out of the
+        ratio).  The speakers of all words are then split (not only the
+        target's), and only the held-out speakers' clips are scored, so
+        that no scored clip is in any model's training data.
     test_size : float, default=0.3
         Share of the target's speakers (of every word's, with
         ``background``) held out.
@@ -116,7 +118,8 @@ def run_audio_outliers(
         (per detector, over the other words),
         ``target_rank`` (rank of the held-out target by MAF mean log-likelihood
         among all words; 1 is best), ``n_train``,
-        ``n_heldout``.
+        ``n_heldout``, ``n_background`` (the background's clips; None
+        without ``background``).
 
     Examples
     --------
@@ -136,8 +139,9 @@ def run_audio_outliers(
         scored = np.zeros(len(index.paths), dtype=bool)
         scored[test_all] = True
         train, heldout = np.flatnonzero(~scored[is_target]), np.flatnonzero(scored[is_target])
+        other_words = train_all[index.word[train_all] != target]
     else:
-        train_all, scored = None, np.ones(len(index.paths), dtype=bool)
+        other_words, scored = None, np.ones(len(index.paths), dtype=bool)
         train, heldout = speaker_split(index.speaker[is_target], test_size, random_state)
     if features == "frames":
         waves = [read_wav(p) for p in index.paths]
@@ -164,7 +168,7 @@ def run_audio_outliers(
     print_fn(
         f"target {target!r}: {len(train)} training clips, {len(heldout)} held-out clips from "
         f"other speakers; {described}; data {index.root}"
-        + (f"; background: {len(train_all)} clips of the training speakers" if background else "")
+        + (f"; background: {len(other_words)} clips of the other words' training speakers" if background else "")
     )
     others = [w for w in index.words if w != target and np.any((index.word == w) & scored)]
     scores = {}
@@ -175,7 +179,7 @@ def run_audio_outliers(
             return data_of[idx] if isinstance(data_of, np.ndarray) else [data_of[i] for i in idx]
 
         if name == "MAF + background":
-            det.fit(rows(is_target[train]), X_background=rows(train_all))
+            det.fit(rows(is_target[train]), X_background=rows(other_words))
         else:
             det.fit(rows(is_target[train]))
         scores[name] = {w: det.score_samples(rows(np.flatnonzero((index.word == w) & scored))) for w in others}
@@ -215,7 +219,7 @@ def run_audio_outliers(
         print_fn(f"saved the score histogram to {plot}")
     results = dict(target=target, features=features, background=background, table=table,
                    mean_auc=mean_auc, min_auc=min_auc, target_rank=target_rank, n_train=len(train),
-                   n_heldout=len(heldout))
+                   n_heldout=len(heldout), n_background=None if other_words is None else len(other_words))
     if json_path is not None:
         Path(json_path).parent.mkdir(parents=True, exist_ok=True)
         Path(json_path).write_text(json.dumps(results, indent=2))
