@@ -84,11 +84,11 @@ def evaluate(index, waves, mel, target, random_state=0, background=False, all_wo
         scored = np.zeros(len(index.paths), dtype=bool)
         scored[test_all] = True
         train, held = is_target[~scored[is_target]], is_target[scored[is_target]]
-        if not all_words:  # the alternative to the target: every other word (as `skflow audio-outliers`)
-            train_all = train_all[index.word[train_all] != target]
+        # the alternative to the target: every other word (as `skflow audio-outliers`)
+        background_rows = train_all if all_words else train_all[index.word[train_all] != target]
         detectors = background_detectors(random_state)
     else:
-        train_all, scored = None, np.ones(len(index.paths), dtype=bool)
+        background_rows, scored = None, np.ones(len(index.paths), dtype=bool)
         train, held = speaker_split(index.speaker[is_target], 0.3, random_state)
         train, held = is_target[train], is_target[held]
         detectors = {**frame_detectors(random_state),
@@ -104,7 +104,7 @@ def evaluate(index, waves, mel, target, random_state=0, background=False, all_wo
 
         began = time.perf_counter()
         if "background" in name or "/ Gaussian" in name:
-            det.fit(pick(train), X_background=pick(train_all))
+            det.fit(pick(train), X_background=pick(background_rows))
         else:
             det.fit(pick(train))
         fit_s = time.perf_counter() - began
