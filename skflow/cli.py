@@ -120,7 +120,7 @@ def _fit_mixed(args) -> int:
 
 def _fit(args) -> int:
     from .estimators import MAFDensity, MAFOutlierDetector
-    from .estimators._validation import describe_stopping
+    from .estimators._validation import describe_gaussian_weight, describe_stopping
 
     _check_output(args.output, args.force)
     if args.mixed:
@@ -151,8 +151,9 @@ def _fit(args) -> int:
     what = (f"training mean log-likelihood {model.score(X):.4f}" if not args.outlier else
             f"training mean score {model.score_samples(X).mean():.4f}"
             + (" (log-likelihood ratio)" if args.background is not None else ""))
+    weighed = describe_gaussian_weight(model)
     _status(f"fitted on {data.shape[0]} rows x {data.shape[1]} columns: {describe_stopping(model)}; "
-            f"{what}; saved to {args.output}")
+            + ("" if weighed is None else f"{weighed}; ") + f"{what}; saved to {args.output}")
     return 0
 
 

@@ -420,6 +420,31 @@ def test_verbose_fit_says_where_it_stopped(capsys):
     assert "stopped early at epoch 3; no epoch beat the Gaussian start on validation, so the Gaussian start was kept" in out
 
 
+def test_describing_the_gaussian_weight():
+    from types import SimpleNamespace
+
+    from skflow.estimators._validation import describe_gaussian_weight
+
+    def est(given, chosen, floor=0.0):
+        return SimpleNamespace(gaussian_weight=given, gaussian_weight_=chosen, _gaussian_weight_floor=floor)
+
+    assert "takes the whole weight (gaussian_weight_=1)" in describe_gaussian_weight(est("auto", 1.0))
+    assert "at weight 0.35 (gaussian_weight_)" in describe_gaussian_weight(est("auto", 0.35))
+    assert describe_gaussian_weight(est("auto", 0.0)) is None
+    assert describe_gaussian_weight(est("auto", 0.01, floor=0.01)) is None  # the density's floor
+    assert describe_gaussian_weight(est(1.0, 1.0)) is None  # the user's own choice
+
+
+def test_verbose_detector_says_what_the_gaussian_weight_does(capsys):
+    # a kept mixture start weighed against the Gaussian: on this machine the Gaussian takes the scores
+    X = np.random.RandomState(2).standard_t(8, size=(300, 3))
+    det = MAFOutlierDetector(random_state=0, n_flows=2, hidden_layer_sizes=(16, 16), verbose=1).fit(X)
+    out = capsys.readouterr().out
+    weight = det.gaussian_weight_
+    assert ("takes the whole weight" in out) == (weight == 1.0)
+    assert (f"at weight {weight:.2f} (gaussian_weight_)" in out) == (0.0 < weight < 1.0)
+
+
 def test_max_iter_auto_allows_2000_steps_on_small_data(capsys):
     # 135 training rows and batches of 256: an epoch is one step, so "auto" allows 2,000 epochs
     X = np.random.RandomState(0).normal(size=(150, 2))

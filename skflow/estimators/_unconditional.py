@@ -39,7 +39,7 @@ from ._gaussian import (
 from . import _architecture
 from ._scaling import refuse_rows_beyond_reach
 from ._streamed import StreamedRows, measure_stream, refit_batch_norm_streamed
-from ._validation import check_n_samples, check_numeric_columns, warn_if_few_rows
+from ._validation import check_n_samples, check_numeric_columns, describe_gaussian_weight, warn_if_few_rows
 
 
 #: feature_log_densities integrates over this many training standard deviations either side.
@@ -498,6 +498,9 @@ class UnconditionalMAF(BaseMAF):
                       else _best_gaussian_weight(*held_out, caution=self._gaussian_weight_caution,
                                                  floor=self._gaussian_weight_floor))
         self.gaussian_weight_ = float(weight)
+        said = describe_gaussian_weight(self)
+        if self.verbose and said is not None:
+            print(said)
         for name in ("gaussian_mean_", "gaussian_covariance_"):
             self.__dict__.pop(name, None)
         if self.gaussian_weight_ == 0.0:

@@ -88,3 +88,19 @@ def describe_stopping(est) -> str:
             start = f"the start at a mixture of {est.start_mixture_[0]} Gaussians"
         return f"{head}; no epoch beat {start} on validation, so {start} was kept"
     return f"{head}, best validation at epoch {est.best_epoch_} (restored)"
+
+
+def describe_gaussian_weight(est) -> str | None:
+    """What the Gaussian mixed into a fitted flow does to its scores, in words,
+    where ``gaussian_weight="auto"`` gave it more than its floor (printed with
+    ``verbose`` and by ``skflow fit``); None otherwise."""
+    weight = getattr(est, "gaussian_weight_", 0.0)
+    if est.gaussian_weight != "auto" or weight <= est._gaussian_weight_floor:
+        return None
+    if weight == 1.0:
+        return ("the Gaussian of the training rows takes the whole weight (gaussian_weight_=1): what "
+                "training kept did not score the validation rows clearly better than it, so the scores "
+                "are the Gaussian's")
+    return (f"the flow is mixed with the Gaussian of the training rows at weight {weight:.2f} "
+            "(gaussian_weight_), chosen on the validation rows")
+
