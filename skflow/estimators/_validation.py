@@ -103,4 +103,3 @@ def describe_gaussian_weight(est) -> str | None:
                 "are the Gaussian's")
     return (f"the flow is mixed with the Gaussian of the training rows at weight {weight:.2f} "
             "(gaussian_weight_), chosen on the validation rows")
-
