@@ -12,7 +12,10 @@ Models, 5-fold (shuffled, seed 0), fitted on four folds and scored on the fifth:
 
 - ``MixedDensity()`` defaults, and with ``flow_params={"base": "normal"}``
   (the numeric part's flow over a normal base instead of MAFRegressor's
-  default mixture base);
+  default mixture base), and with ``point_masses=None`` (every continuous
+  column a density: on a table where the defaults find a point mass their
+  rows at it score a probability, and only this row's score is in the
+  other models' units);
 - one-hot + ``MAFDensity()``, as a naive user would: ``pandas.get_dummies``
   of the categorical columns, everything else as given (it dequantises the
   one-hot columns; their categories' probability is the mass of the one-hot
@@ -31,7 +34,8 @@ Models, 5-fold (shuffled, seed 0), fitted on four folds and scored on the fifth:
   ``--models``, ``CTGANSynthesizer`` (100 epochs): samples only, SDV gives
   no likelihood.
 
-Every model's held-out score is in the same units: log-probability of the
+Every model's held-out score is in the same units (``MixedDensity``'s rows at
+a point mass aside): log-probability of the
 categorical values plus log-density per unit of each numeric column.  A
 held-out row the model gives zero density scores -inf; the table shows the
 mean over finite rows and counts the others.  Then, from each model's
@@ -396,6 +400,7 @@ def _sdv_installed() -> bool:
 MODELS = {
     "MixedDensity": lambda frame: MixedDensity(random_state=0).fit(frame),
     "MixedDensity normal": lambda frame: MixedDensity(flow_params={"base": "normal"}, random_state=0).fit(frame),
+    "MixedDensity no masses": lambda frame: MixedDensity(point_masses=None, random_state=0).fit(frame),
     "one-hot MAF": lambda frame: OneHotMAF().fit(frame),
     "per-category GMM": lambda frame: PerCategoryGMM().fit(frame),
     "arfpy": lambda frame: ARF().fit(frame),

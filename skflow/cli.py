@@ -110,7 +110,9 @@ def _fit_mixed(args) -> int:
         model.fit(frame)
     _save(model, args)
     density = model.density_ if args.outlier else model
-    kinds = ", ".join(f"{name}: {kind}" for name, kind in zip(frame.columns, density.column_types_))
+    masses = density.point_masses_
+    kinds = ", ".join(f"{name}: {kind}" + (f" with a point mass at {masses[j]:g}" if j in masses else "")
+                      for j, (name, kind) in enumerate(zip(frame.columns, density.column_types_)))
     what = (f"training mean log-likelihood {model.score(frame):.4f}" if not args.outlier else
             f"{0 if model.calibration_scores_ is None else len(model.calibration_scores_)} rows held out "
             f"for p-values; outlier threshold (offset_) {model.offset_:.4f}")

@@ -78,19 +78,22 @@ def test_mixed_table_fit_score_sample(tmp_path, capsys):
     rng = np.random.RandomState(0)
     colour = rng.choice(["red", "blue"], 400)
     frame = pd.DataFrame({"colour": colour, "size": np.where(colour == "red", 2.0, 6.0) * rng.lognormal(0, 0.2, 400),
-                          "count": rng.poisson(3, 400)})
+                          "count": rng.poisson(3, 400),
+                          "spend": np.where(rng.uniform(size=400) < 0.3, 0.0, rng.lognormal(0, 1, 400))})
     data, model, scores, samples = (tmp_path / n for n in ("t.csv", "m.skops", "s.csv", "x.csv"))
     frame.to_csv(data, index=False)
     assert main(["fit", str(data), "-o", str(model), "--mixed", "--max-iter", "5", "--n-flows", "2",
                  "--hidden", "16", "--quiet"]) == 0
-    assert "colour: categorical, size: continuous, count: integer" in capsys.readouterr().err
+    assert ("colour: categorical, size: continuous, count: integer, spend: continuous with a point mass at 0"
+            in capsys.readouterr().err)
     assert main(["score", str(model), str(data), "-o", str(scores)]) == 0
     values = np.loadtxt(scores, skiprows=1)
     assert values.shape == (400,) and np.isfinite(values).all()
     assert main(["sample", str(model), "300", "-o", str(samples), "--random-state", "0"]) == 0
     drawn = pd.read_csv(samples)
-    assert list(drawn.columns) == ["colour", "size", "count"] and set(drawn.colour) <= {"red", "blue"}
+    assert list(drawn.columns) == ["colour", "size", "count", "spend"] and set(drawn.colour) <= {"red", "blue"}
     assert (drawn["size"] > 0).all() and drawn["count"].dtype.kind == "i" and (drawn["count"] >= 0).all()
+    assert (drawn["spend"] >= 0).all() and 0.15 < (drawn["spend"] == 0).mean() < 0.45
     assert main(["score", str(model), str(data), "--p-values"]) == 2
     assert "--p-values needs an outlier detector (skflow fit --mixed --outlier)" in capsys.readouterr().err
     assert main(["score", str(model), str(data), "--features"]) == 2

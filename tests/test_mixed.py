@@ -209,7 +209,7 @@ def test_a_row_unlike_its_category_falls_no_further_than_the_mixed_in_gaussian()
     odd = frame[:1].copy()
     odd["colour"] = pd.Categorical(["red"], categories=frame.colour.cat.categories)
     odd["x"], odd["weight"], odd["count"] = 6.0, 40.0, 30  # blue-like, and beyond
-    z, log_jacobian, _ = est._numeric(est._numeric_values(odd))
+    z, log_jacobian, _ = est._numeric(*est._numeric_values(odd))
     floor = (est.categorical_model_.log_prob(est._codes(odd)) + np.log(0.01) + log_jacobian
              + _gaussian_log_pdf(z, est.numeric_mean_, est.numeric_covariance_))
     assert est.score_samples(odd)[0] >= floor[0] - 1e-9
@@ -258,7 +258,7 @@ def test_the_conditional_part_is_the_equal_mixture_of_four_starts():
     frame = _table(400)
     est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # as fit draws it
-    z = est._numeric(est._numeric_values(frame, noise=np.random.RandomState(seed)))[0]
+    z = est._numeric(*est._numeric_values(frame, noise=np.random.RandomState(seed)))[0]
     codes = est._codes(frame)
     context = est._context(codes)
     starts = [{}, {"init": "identity"}, {"base": "normal"}]
@@ -267,7 +267,7 @@ def test_the_conditional_part_is_the_equal_mixture_of_four_starts():
     assert [(f.init, f.base) for f in est.flows_] == [(f.init, f.base) for f in flows]
     # the score: P(categories) times the 0.99 / 0.01 mix of the flows' equal mixture and the Gaussian,
     # itself 0.999 / 0.001 mixed with the Student t (2 degrees of freedom) of the same moments
-    z, log_jacobian, _ = est._numeric(est._numeric_values(frame))  # scored without dequantisation noise
+    z, log_jacobian, _ = est._numeric(*est._numeric_values(frame))  # scored without dequantisation noise
     conditional = logsumexp([f.log_prob(context, z) for f in flows], axis=0) - np.log(4)
     gaussian = multivariate_normal(est.numeric_mean_, est.numeric_covariance_).logpdf(z)
     student = multivariate_t(est.numeric_mean_, est.numeric_covariance_, df=2).logpdf(z)
@@ -291,7 +291,7 @@ def test_above_a_thousand_rows_the_best_start_on_validation_is_kept():
     frame = _table(1500)
     est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
     seed = np.random.RandomState(0).randint(np.iinfo(np.int32).max)  # as fit draws it
-    z = est._numeric(est._numeric_values(frame, noise=np.random.RandomState(seed)))[0]
+    z = est._numeric(*est._numeric_values(frame, noise=np.random.RandomState(seed)))[0]
     context = est._context(est._codes(frame))
     scores = {(start.get("init", "gaussian"), start.get("base", "made_mog")):
               MAFRegressor(**{"random_state": seed, **FAST, **start}).fit(context, z).best_validation_score_
@@ -340,3 +340,117 @@ def test_conditioned_mixture_is_the_exact_conditional_of_the_joint_mixture():
     # draws follow the given codes: their mean moves with the first category as the data's does
     draws = model.sample(one_hot(np.array([[0, 0]] * 4000 + [[2, 1]] * 4000), [3, 2]), random_state=1)[:, 0]
     assert abs(draws[:4000, 0].mean() + 3.0) < 0.2 and abs(draws[4000:, 0].mean() - 4.5) < 0.3
+
+
+def _wages(n=1500, seed=0):
+    """A zero-inflated wage (0 for 40 % of the rows, lognormal above) beside an age and a sector."""
+    rng = np.random.RandomState(seed)
+    sector = rng.choice(["public", "private"], n, p=[0.3, 0.7])
+    working = rng.uniform(size=n) < np.where(sector == "public", 0.8, 0.5)
+    age = 40.0 + 10.0 * rng.normal(size=n)
+    wage = np.where(working, np.exp(1.0 + 0.02 * (age - 40.0) + 0.4 * rng.normal(size=n)), 0.0)
+    return pd.DataFrame({"sector": sector, "age": age, "wage": wage})
+
+
+def test_a_point_mass_is_found_and_scored_by_its_probability():
+    frame = _wages()
+    est = MixedDensity(flow_params={**FAST, "max_iter": 40}, random_state=0).fit(frame[:1200])
+    assert est.point_masses_ == {2: 0.0}  # the wage; age has no repeated value
+    assert est.bounds_[2] == (0, None)  # the other wages are positive: bounded by the mass's value
+    # in the sector "public" 80 % work: the chain's P(wage = 0 | sector) is the mass's probability
+    chain = est.categorical_model_
+    assert chain.sizes == [2, 2]
+    public = int(np.flatnonzero(est.categories_["sector"] == "public")[0])
+    p_zero = np.exp(chain.log_prob(np.array([[public, 1]])))[0] / np.exp(chain.first_[public])
+    assert p_zero == pytest.approx(0.2, abs=0.05)
+    # close to the truth's mean log-likelihood on held-out rows, rows at the mass in probability units
+    held = frame[1200:]
+    sector_p = np.where(held.sector == "public", 0.3, 0.7)
+    work_p = np.where(held.sector == "public", 0.8, 0.5)
+    age_ll = -0.5 * ((held.age - 40.0) / 10.0) ** 2 - np.log(10.0 * np.sqrt(2 * np.pi))
+    wage = held.wage.to_numpy()
+    log_wage = np.log(np.where(wage > 0, wage, 1.0))
+    wage_ll = np.where(wage > 0, np.log(work_p) - 0.5 * ((log_wage - 1.0 - 0.02 * (held.age - 40.0)) / 0.4) ** 2
+                       - np.log(0.4 * np.sqrt(2 * np.pi)) - log_wage, np.log(1.0 - work_p))
+    truth = np.log(sector_p) + age_ll + wage_ll
+    assert est.score(held) == pytest.approx(truth.mean(), abs=0.15)
+    # draws: the mass's share at exactly 0, no negative wages
+    draws = est.sample(4000, random_state=0)
+    assert (draws.wage >= 0).all()
+    assert np.mean(draws.wage == 0) == pytest.approx(np.mean(frame.wage == 0), abs=0.03)
+    assert (draws.wage[draws.wage > 0] > 1e-3).mean() > 0.99
+
+
+def test_the_stand_in_is_integrated_out_exactly():
+    # at the mass, the numeric part is the flow's joint density integrated over the stand-in:
+    # the fixed quadrature agrees with a Monte Carlo average of p(others, u) / q(u)
+    from scipy.stats import norm
+
+    frame = _wages(600)
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    rows = frame[frame.wage == 0][:5]
+    x, at_mass = est._numeric_values(rows)
+    z, _, _ = est._numeric(x, at_mass)
+    codes = est._chain_codes(rows, at_mass)
+    quadrature = est._numeric_log_density(codes, z, at_mass)
+    (k,) = est._point_mass_positions()
+    mean, scale = est._stand_ins[0]
+    u = mean + scale * np.random.RandomState(0).normal(size=20000)
+    for i in range(len(rows)):
+        zs = np.repeat(z[i : i + 1], len(u), axis=0)
+        zs[:, k] = u
+        joint = est._numeric_log_density_at(np.repeat(codes[i : i + 1], len(u), axis=0), zs)
+        monte_carlo = logsumexp(joint - norm.logpdf(u, mean, scale)) - np.log(len(u))
+        assert quadrature[i] == pytest.approx(monte_carlo, abs=0.02)
+
+
+def test_one_column_with_a_point_mass_sums_to_one():
+    # the mass's probability plus the density's integral over the other values
+    rng = np.random.RandomState(0)
+    values = np.where(rng.uniform(size=800) < 0.3, 0.0, rng.gamma(3.0, 1.0, 800))
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(values[:, None])
+    assert est.point_masses_ == {0: 0.0}
+    grid = np.linspace(1e-6, 40.0, 400001)
+    density = np.exp(est.score_samples(grid[:, None]))
+    mass = np.exp(est.score_samples(np.zeros((1, 1))))[0]
+    assert mass == pytest.approx(0.3, abs=0.05)
+    assert mass + np.trapezoid(density, grid) == pytest.approx(1.0, abs=0.01)
+
+
+def test_point_masses_declared_removed_and_refused():
+    frame = _wages(300)
+    frame["hours"] = np.where(frame.wage > 0, 40, 0)  # integer: each value has a probability already
+    frame["tenths"] = np.round(np.abs(frame.age - 40.0), 1)  # on a grid: dequantised, no point mass
+    frame["rare"] = np.where(np.arange(300) < 10, 7.0, np.random.RandomState(0).normal(size=300))  # 3 %
+    est = MixedDensity(flow_params={**FAST, "max_iter": 2}, random_state=0).fit(frame)
+    assert est.point_masses_ == {2: 0.0}
+    declared = MixedDensity(point_masses={"rare": 7.0, "wage": None}, flow_params={**FAST, "max_iter": 2},
+                            random_state=0).fit(frame)
+    assert declared.point_masses_ == {5: 7.0}
+    assert np.isfinite(declared.score_samples(frame)).all()
+    assert MixedDensity(point_masses=None, flow_params={**FAST, "max_iter": 2}).fit(frame).point_masses_ == {}
+    with pytest.raises(ValueError, match="hours.*integer"):
+        MixedDensity(point_masses={"hours": 0}).fit(frame)
+    with pytest.raises(ValueError, match="does not have"):
+        MixedDensity(point_masses={"salary": 0}).fit(frame)
+    with pytest.raises(ValueError, match="point mass -1.0 outside its bounds"):
+        MixedDensity(point_masses={"wage": -1.0}, bounds={"wage": (0, None)}).fit(frame.assign(wage=frame.wage - (frame.wage == 0)))
+
+
+def test_point_masses_survive_files_and_the_outlier_detector(tmp_path):
+    from skflow import MixedOutlierDetector
+    from skflow.io import load_model, save_model
+
+    frame = _wages(300)
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    save_model(est, tmp_path / "model.skops")
+    loaded = load_model(tmp_path / "model.skops")
+    np.testing.assert_array_equal(loaded.score_samples(frame[:20]), est.score_samples(frame[:20]))
+    pd.testing.assert_frame_equal(loaded.sample(50, random_state=1), est.sample(50, random_state=1))
+    detector = MixedOutlierDetector(point_masses=None, flow_params=FAST, random_state=0).fit(frame)
+    assert detector.density_.point_masses_ == {}
+    detector = MixedOutlierDetector(flow_params=FAST, random_state=0).fit(frame)
+    assert detector.density_.point_masses_ == {2: 0.0}
+    # a negative wage is outside the bound: -inf, the smallest p-value
+    odd = frame[:1].assign(wage=-1.0)
+    assert detector.score_samples(odd)[0] == -np.inf

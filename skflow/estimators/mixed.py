@@ -25,6 +25,7 @@ from ._gaussian import (
     student_t_draws,
 )
 from ._column_maps import ColumnMap, infer_column_types, integer_step, one_sided_scale
+from ._point_masses import find_point_mass, quadrature_nodes
 from ._validation import check_n_samples
 from .density import MAFDensity
 from .regressor import MAFRegressor
@@ -82,6 +83,13 @@ class MixedDensity(DensityMixin, BaseEstimator):
       line (beyond one bound a log or a soft log, which is a log near the
       bound and a shift far from it, whichever makes the column most
       Gaussian; a logit between two), the Jacobians of the maps included.
+    - a continuous column with a point mass (a value many rows share, as
+      a wage of 0 for those without work, beside a density over the other
+      values) adds an indicator "at the point mass" to the categorical
+      chain, whose probability is the mass's; the flow sees the other
+      rows' values, and at the point mass a stand-in for the column drawn
+      from a fixed Gaussian, independent of the rest, which scoring
+      integrates out again (a fixed quadrature over 32 of its quantiles).
 
     Parameters
     ----------
@@ -102,7 +110,18 @@ class MixedDensity(DensityMixin, BaseEstimator):
         overrides) that rule, ``{column: None}`` unbounds one; None: no
         bounds at all.  Rows outside a bound score ``-inf``; draws always
         lie within (those of a continuous column on a grid are moved onto a
-        bound they cross by less than half a step).
+        bound they cross by less than half a step).  A point mass may lie
+        on a bound (a wage of 0 beside positive ones: ``"auto"`` bounds the
+        column by 0 when its other values are positive).
+    point_masses : "auto", dict or None, default="auto"
+        Point masses of continuous columns, as ``{column: value}``: rows at
+        ``value`` are scored by the mass's probability (given the
+        categories), the others by a density, and draws land on ``value``
+        with that probability.  ``"auto"``: a continuous column on no grid
+        whose most frequent training value is held by at least 5 % of the
+        rows (and 5 rows), beside at least two other values, has a point
+        mass there; a dict adds to (and overrides) that rule, ``{column:
+        None}`` removes one; None: no point masses.
     flow_params : dict, default=None
         Parameters of the numeric part's flow (:class:`MAFRegressor` given
         categories, :class:`MAFDensity` without), e.g.
@@ -123,6 +142,8 @@ class MixedDensity(DensityMixin, BaseEstimator):
         A value outside them at scoring is an error.
     bounds_ : dict
         The bounds of each numeric column (in the data's units).
+    point_masses_ : dict
+        The value of each continuous column's point mass, by position.
     steps_ : dict
         The grid step of each integer column (draws are rounded to it).
     grid_steps_ : dict
@@ -135,7 +156,8 @@ class MixedDensity(DensityMixin, BaseEstimator):
         the column's training values have the largest Gaussian
         log-likelihood in the data's units.
     categorical_model_ : object or None
-        The chain (None without categorical columns).
+        The chain of the categorical columns, then of the point masses'
+        indicators (None without either).
     flows_ : list or None
         The numeric part: the conditional members whose equal mixture it
         is (given categories; the flows, and up to 1,000 rows the
@@ -148,8 +170,8 @@ class MixedDensity(DensityMixin, BaseEstimator):
     Notes
     -----
     Units of :meth:`score_samples`: the log-probability of the categorical
-    values plus the log-density of the numeric values per unit of each
-    numeric column.  Integer columns are scored as the density of their
+    values (and of the point masses a row is at) plus the log-density of
+    the other numeric values per unit of each numeric column.  Integer columns are scored as the density of their
     dequantised values at the value itself: with steps of 1 that
     approximates the log-probability of the value (a density averaged over
     the cell would be its lower bound, by Jensen's inequality).
@@ -176,15 +198,17 @@ class MixedDensity(DensityMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "column_types": [StrOptions({"auto"}), dict],
         "bounds": [StrOptions({"auto"}), dict, None],
+        "point_masses": [StrOptions({"auto"}), dict, None],
         "flow_params": [dict, None],
         "categorical_C": [Interval(Real, 0, None, closed="neither")],
         "random_state": ["random_state"],
     }
 
-    def __init__(self, *, column_types="auto", bounds="auto", flow_params=None, categorical_C=1.0,
-                 random_state=None):
+    def __init__(self, *, column_types="auto", bounds="auto", point_masses="auto", flow_params=None,
+                 categorical_C=1.0, random_state=None):
         self.column_types = column_types
         self.bounds = bounds
+        self.point_masses = point_masses
         self.flow_params = flow_params
         self.categorical_C = categorical_C
         self.random_state = random_state
@@ -221,7 +245,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
                     raise ValueError(f"bounds[{key!r}] must be (low, high), got {declared[key]!r}")
                 continue
             values = frame.iloc[:, j].to_numpy(dtype=np.float64)
-            if self.bounds is None:
+            mass = self.point_masses_.get(j)
+            if mass is not None:  # the other values decide; the mass may lie on the bound
+                values = values[values != mass] if mass >= 0 else values[:0]
+            if self.bounds is None or len(values) == 0:
                 bounds[j] = (None, None)
             elif values.min() > 0 or (values.min() == 0 and (j in self.steps_ or j in self.grid_steps_)):
                 bounds[j] = (0, None)
@@ -230,6 +257,34 @@ class MixedDensity(DensityMixin, BaseEstimator):
         if declared:
             raise ValueError(f"bounds names column(s) {sorted(map(str, declared))} that are not numeric columns of X")
         return bounds
+
+    def _column_point_masses(self, frame, kinds) -> dict:
+        declared = {} if self.point_masses in ("auto", None) else dict(self.point_masses)
+        masses = {}
+        for j, name in enumerate(frame.columns):
+            key = name if name in declared else j if j in declared else None
+            if key is not None:
+                value = declared.pop(key)
+                if kinds[j] != "continuous":
+                    raise ValueError(f"point_masses names column {key!r}, which is {kinds[j]}: point masses are "
+                                     "for continuous columns (an integer column's values each have a probability "
+                                     "already)")
+                if value is not None:
+                    if not np.isfinite(value):
+                        raise ValueError(f"point_masses[{key!r}] must be a finite number, got {value!r}")
+                    masses[j] = float(value)
+            elif self.point_masses is not None and kinds[j] == "continuous" and j not in self.grid_steps_:
+                value = find_point_mass(frame.iloc[:, j].to_numpy(dtype=np.float64))
+                if value is not None:
+                    masses[j] = value
+        if declared:
+            raise ValueError(f"point_masses names column(s) {sorted(map(str, declared))} that X does not have")
+        return masses
+
+    def _point_mass_positions(self) -> list[int]:
+        """Positions among the numeric columns of those with a point mass."""
+        masses = getattr(self, "point_masses_", {})  # files from before point masses have none
+        return [k for k, j in enumerate(self._numeric_columns) if j in masses]
 
     def _maps(self):
         """The map of each numeric column (bounds of columns on a grid widened by half a step)."""
@@ -259,40 +314,51 @@ class MixedDensity(DensityMixin, BaseEstimator):
         names = getattr(self, "feature_names_in_", None)
         return j if names is None else names[j]
 
-    def _numeric_values(self, frame, noise=None) -> np.ndarray:
-        """The numeric columns in the data's units, dequantised with ``noise`` (a RandomState) where given."""
+    def _numeric_values(self, frame, noise=None) -> tuple[np.ndarray, np.ndarray]:
+        """The numeric columns in the data's units, dequantised with ``noise`` (a RandomState) where given,
+        and which values are at their column's point mass (those are left as they are)."""
         x = np.empty((len(frame), len(self._numeric_columns)))
+        at_mass = np.zeros(x.shape, dtype=bool)
+        masses = getattr(self, "point_masses_", {})
         maps = self._maps()
         for k, j in enumerate(self._numeric_columns):
             x[:, k] = frame.iloc[:, j].to_numpy(dtype=np.float64)
+            if j in masses:
+                at_mass[:, k] = x[:, k] == masses[j]
             step = self.steps_.get(j, self.grid_steps_.get(j, 0.0))
             if noise is not None and step:
-                x[:, k] += noise.uniform(-0.5, 0.5, size=len(x)) * step
+                spread = ~at_mass[:, k]
+                x[spread, k] += noise.uniform(-0.5, 0.5, size=int(spread.sum())) * step
                 x[:, k] = maps[j].clip(x[:, k])  # a grid value within half a step of a declared bound stays inside
-        return x
+        return x, at_mass
 
-    def _numeric(self, x):
-        """The numeric values ``x`` mapped to the real line, their log-Jacobian per row, and rows outside a bound."""
+    def _numeric(self, x, at_mass):
+        """The numeric values ``x`` mapped to the real line, their log-Jacobian per row, and rows outside a bound;
+        values at a point mass (``at_mass``) are mapped from a placeholder, without a Jacobian."""
         maps = self._maps()
         z = np.empty_like(x)
         log_jacobian = np.zeros(len(x))
         outside = np.zeros(len(x), dtype=bool)
         for k, j in enumerate(self._numeric_columns):
             values = x[:, k].copy()
-            ok = maps[j].inside(values)
+            ok = maps[j].inside(values) | at_mass[:, k]
             outside |= ~ok
-            values[~ok] = maps[j].some_inside()  # any value inside: the row scores -inf anyway
+            replaced = ~ok | at_mass[:, k]
+            values[replaced] = maps[j].some_inside()  # any value inside: -inf or a stand-in later
             z[:, k], jac = maps[j].forward(values)
+            jac[at_mass[:, k]] = 0.0
             log_jacobian += jac
         return z, log_jacobian, outside
 
-    def _one_sided_scales(self, x) -> dict:
-        """Per numeric column with one bound, its map's soft-log scale (None: the log) from the training values ``x``."""
+    def _one_sided_scales(self, x, at_mass) -> dict:
+        """Per numeric column with one bound, its map's soft-log scale (None: the log) from the training values
+        ``x`` that are not at a point mass."""
         scales, maps = {}, self._maps()
         for k, j in enumerate(self._numeric_columns):
             m = maps[j]
-            if (m.low is None) != (m.high is None):
-                scales[j] = one_sided_scale(x[:, k], m.low, m.high)
+            values = x[~at_mass[:, k], k]
+            if (m.low is None) != (m.high is None) and len(values) > 1:
+                scales[j] = one_sided_scale(values, m.low, m.high)
         return scales
 
     # ------------------------------------------------------------------ fit
@@ -340,34 +406,66 @@ class MixedDensity(DensityMixin, BaseEstimator):
         continuous = [j for j in self._numeric_columns if kinds[j] == "continuous"]
         found = grid_steps(frame.iloc[:, continuous].to_numpy(dtype=np.float64)) if continuous else []
         self.grid_steps_ = {j: float(step) for j, step in zip(continuous, found) if step > 0}
+        self.point_masses_ = self._column_point_masses(frame, kinds)
         self.bounds_ = self._column_bounds(frame, kinds)
         maps = self._maps()
         for j in self._numeric_columns:
             x = frame.iloc[:, j].to_numpy(dtype=np.float64)
-            if not maps[j].inside(x).all():
+            mass = self.point_masses_.get(j)
+            if not maps[j].inside(x if mass is None else x[x != mass]).all():
                 raise ValueError(f"column {names[j]!r} has values outside its bounds {self.bounds_[j]}")
+            low, high = self.bounds_[j]
+            if mass is not None and ((low is not None and mass < low) or (high is not None and mass > high)):
+                raise ValueError(f"column {names[j]!r} has its point mass {mass} outside its bounds {self.bounds_[j]}")
 
         rng = private_random_state(self.random_state)
         seed = int(rng.randint(np.iinfo(np.int32).max))
-        codes = self._codes(frame) if self._categorical else None
+        noise = np.random.RandomState(seed)
+        x, at_mass = self._numeric_values(frame, noise) if self._numeric_columns else (None, None)
+        codes = self._chain_codes(frame, at_mass)
         self.categorical_model_ = None
-        if self._categorical:
-            sizes = [len(self.categories_[names[j]]) for j in self._categorical]
-            self.categorical_model_ = CategoricalChain(sizes, C=self.categorical_C).fit(codes)
+        if codes is not None:
+            self.categorical_model_ = CategoricalChain(self._chain_sizes(), C=self.categorical_C).fit(codes)
         self.flows_ = None
         self.map_scales_ = {}
         if self._numeric_columns:
-            x = self._numeric_values(frame, noise=np.random.RandomState(seed))
-            self.map_scales_ = self._one_sided_scales(x)
-            z, _, _ = self._numeric(x)
+            self.map_scales_ = self._one_sided_scales(x, at_mass)
+            z, _, _ = self._numeric(x, at_mass)
+            self._stand_ins = self._stand_in_gaussians(z, at_mass)
+            for (mean, scale), k in zip(self._stand_ins, self._point_mass_positions()):
+                on = at_mass[:, k]
+                z[on, k] = mean + scale * noise.standard_normal(int(on.sum()))
             params = {"random_state": seed, **(self.flow_params or {})}
-            if self._categorical:
+            if self.categorical_model_ is not None:
                 self.flows_ = self._fit_conditional(params, self._context(codes), z)
                 self.numeric_mean_ = z.mean(0)
                 self.numeric_covariance_ = add_ridge(np.atleast_2d(np.cov(z.T, bias=True)))
             else:
                 self.flows_ = [MAFDensity(**params).fit(z)]
         return self
+
+    def _chain_codes(self, frame, at_mass, allow_unseen: bool = False):
+        """The codes of the chain: the categorical columns', then 1 where a row is at a column's point mass
+        (None without either)."""
+        parts = [self._codes(frame, allow_unseen)] if self._categorical else []
+        positions = self._point_mass_positions()
+        if positions:
+            parts.append(at_mass[:, positions].astype(np.int64))
+        return np.column_stack(parts) if parts else None
+
+    def _chain_sizes(self) -> list[int]:
+        return [len(self.categories_[self._name(j)]) for j in self._categorical] + \
+            [2] * len(self._point_mass_positions())
+
+    def _stand_in_gaussians(self, z, at_mass) -> np.ndarray:
+        """Per column with a point mass, the mean and spread of its other values on the real line: the Gaussian
+        of the stand-ins the flow sees at the mass, shape ``(n_point_masses, 2)``."""
+        stand_ins = np.zeros((0, 2))
+        for k in self._point_mass_positions():
+            others = z[~at_mass[:, k], k]
+            spread = float(others.std()) if len(others) > 1 else 0.0
+            stand_ins = np.r_[stand_ins, [[others.mean() if len(others) else 0.0, spread if spread > 0 else 1.0]]]
+        return stand_ins
 
     def _given_codes(self, given, names) -> np.ndarray:
         """The codes of ``given``'s columns, which must be the first categorical columns in order."""
@@ -442,25 +540,53 @@ class MixedDensity(DensityMixin, BaseEstimator):
         check_is_fitted(self)
         frame = self._frame(X, reset=False)
         out = np.zeros(len(frame))
-        codes, unknown = None, np.zeros(len(frame), dtype=bool)
-        if self._categorical:
-            codes = self._codes(frame, allow_unseen)
+        unknown = np.zeros(len(frame), dtype=bool)
+        x, at_mass = self._numeric_values(frame) if self._numeric_columns else (None, None)
+        codes = self._chain_codes(frame, at_mass, allow_unseen)
+        if codes is not None:
             unknown = (codes < 0).any(axis=1)
             codes[unknown] = 0  # any known category: the row scores -inf anyway
             out += self.categorical_model_.log_prob(codes)
         if self._numeric_columns:
-            z, log_jacobian, outside = self._numeric(self._numeric_values(frame))
-            if self._categorical:
-                gaussian, student = gaussian_and_t_log_pdfs(z, self.numeric_mean_, self.numeric_covariance_)
-                numeric = defended(np.logaddexp(
-                    np.log1p(-GAUSSIAN_WEIGHT_FLOOR) + self._conditional_log_prob(self._context(codes), z),
-                    np.log(GAUSSIAN_WEIGHT_FLOOR) + gaussian), student)
-            else:
-                numeric = self.flows_[0].score_samples(z)
-            out += numeric + log_jacobian
+            z, log_jacobian, outside = self._numeric(x, at_mass)
+            out += self._numeric_log_density(codes, z, at_mass) + log_jacobian
             out[outside] = -np.inf
         out[unknown] = -np.inf
         return out
+
+    def _numeric_log_density(self, codes, z, at_mass) -> np.ndarray:
+        """Log-density of the numeric part given the chain's ``codes``; at a point mass the stand-in is integrated
+        out (see :mod:`._point_masses`)."""
+        positions = self._point_mass_positions()
+        at_any = at_mass[:, positions].any(axis=1) if positions else np.zeros(len(z), dtype=bool)
+        out = np.empty(len(z))
+        if not at_any.all():
+            plain = ~at_any
+            out[plain] = self._numeric_log_density_at(None if codes is None else codes[plain], z[plain])
+        rows = np.flatnonzero(at_any)
+        if len(rows) == 0:
+            return out
+        nodes = quadrature_nodes(len(positions))
+        for chunk in np.array_split(rows, -(-len(rows) // 4096)):  # bounded memory: len(nodes) copies of a chunk
+            zs = np.repeat(z[chunk], len(nodes), axis=0)
+            log_q = np.zeros(len(zs))
+            for i, (k, (mean, scale)) in enumerate(zip(positions, self._stand_ins)):
+                on = np.repeat(at_mass[chunk, k], len(nodes))
+                e = np.tile(nodes[:, i], len(chunk))[on]
+                zs[on, k] = mean + scale * e
+                log_q[on] += -0.5 * e**2 - 0.5 * np.log(2 * np.pi) - np.log(scale)
+            joint = self._numeric_log_density_at(np.repeat(codes[chunk], len(nodes), axis=0), zs) - log_q
+            out[chunk] = logsumexp(joint.reshape(len(chunk), len(nodes)), axis=1) - np.log(len(nodes))
+        return out
+
+    def _numeric_log_density_at(self, codes, z) -> np.ndarray:
+        """Log-density of ``z`` on the real line given the chain's ``codes`` (None without a chain)."""
+        if self.categorical_model_ is None:
+            return self.flows_[0].score_samples(z)
+        gaussian, student = gaussian_and_t_log_pdfs(z, self.numeric_mean_, self.numeric_covariance_)
+        return defended(np.logaddexp(
+            np.log1p(-GAUSSIAN_WEIGHT_FLOOR) + self._conditional_log_prob(self._context(codes), z),
+            np.log(GAUSSIAN_WEIGHT_FLOOR) + gaussian), student)
 
     def score(self, X: ArrayLike, y: None = None) -> float:
         """Mean of :meth:`score_samples` over the rows of ``X``.
@@ -512,12 +638,12 @@ class MixedDensity(DensityMixin, BaseEstimator):
         n = int(n_samples)
         columns = {}
         codes = None
-        if self._categorical:
+        if self.categorical_model_ is not None:
             codes = self.categorical_model_.sample(n, rng, fixed)
             for k, j in enumerate(self._categorical):
                 columns[j] = self.categories_[names[j]][codes[:, k]]
         if self._numeric_columns:
-            if self._categorical:
+            if self.categorical_model_ is not None:
                 z = self._conditional_sample(self._context(codes), rng)
                 wide = rng.uniform(size=n) < GAUSSIAN_WEIGHT_FLOOR  # the rows drawn from the mixed-in Gaussian
                 z[wide] = rng.multivariate_normal(self.numeric_mean_, self.numeric_covariance_, int(wide.sum()))
@@ -537,6 +663,9 @@ class MixedDensity(DensityMixin, BaseEstimator):
                 if j in self.steps_ or j in self.grid_steps_:  # within half a step beyond a bound: onto it
                     x = np.clip(x, -np.inf if low is None else low, np.inf if high is None else high)
                 columns[j] = x
+            for i, k in enumerate(self._point_mass_positions()):
+                j = self._numeric_columns[k]
+                columns[j][codes[:, len(self._categorical) + i] == 1] = self.point_masses_[j]
         if not hasattr(self, "feature_names_in_") and not any(k == "categorical" for k in self.column_types_):
             return np.column_stack([columns[j] for j in range(self.n_features_in_)])
         frame = pd.DataFrame({names[j]: columns[j] for j in range(self.n_features_in_)})

@@ -45,6 +45,8 @@ class MixedOutlierDetector(ConformalOutlierMixin, OutlierMixin, BaseEstimator):
         As in :class:`MixedDensity`.
     bounds : "auto", dict or None, default="auto"
         As in :class:`MixedDensity`.  Rows outside a bound score ``-inf``.
+    point_masses : "auto", dict or None, default="auto"
+        As in :class:`MixedDensity`.
     flow_params : dict, default=None
         As in :class:`MixedDensity`: parameters of the numeric part's flow.
     categorical_C : float, default=1.0
@@ -106,11 +108,12 @@ class MixedOutlierDetector(ConformalOutlierMixin, OutlierMixin, BaseEstimator):
         "calibration_fraction": [Interval(Real, 0, 0.5, closed="both")],
     }
 
-    def __init__(self, *, contamination="auto", column_types="auto", bounds="auto", flow_params=None,
-                 categorical_C=1.0, fdr=None, calibration_fraction=0.1, random_state=None):
+    def __init__(self, *, contamination="auto", column_types="auto", bounds="auto", point_masses="auto",
+                 flow_params=None, categorical_C=1.0, fdr=None, calibration_fraction=0.1, random_state=None):
         self.contamination = contamination
         self.column_types = column_types
         self.bounds = bounds
+        self.point_masses = point_masses
         self.flow_params = flow_params
         self.categorical_C = categorical_C
         self.fdr = fdr
@@ -143,8 +146,9 @@ class MixedOutlierDetector(ConformalOutlierMixin, OutlierMixin, BaseEstimator):
                 raise ValueError(f"groups has {len(groups)} entries, X has {n} rows")
         held = calibration_rows(n, groups, self.calibration_fraction, self.random_state)
         training = np.arange(n) if held is None else np.setdiff1d(np.arange(n), held)
-        density = MixedDensity(column_types=self.column_types, bounds=self.bounds, flow_params=self.flow_params,
-                               categorical_C=self.categorical_C, random_state=self.random_state)
+        density = MixedDensity(column_types=self.column_types, bounds=self.bounds, point_masses=self.point_masses,
+                               flow_params=self.flow_params, categorical_C=self.categorical_C,
+                               random_state=self.random_state)
         training_rows = _take(rows, training)
         self.density_ = density.fit(training_rows)
         self.n_features_in_ = density.n_features_in_
