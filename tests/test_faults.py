@@ -359,6 +359,21 @@ def test_fits_on_a_handful_of_rows_warn():
         MAFDensity(**TINY).fit(np.random.RandomState(0).normal(size=(50, 3)))
 
 
+def test_a_point_mass_on_no_grid_warns_and_names_the_column():
+    from skflow.estimators._validation import PointMassWarning
+
+    rng = np.random.RandomState(0)
+    wage = np.where(rng.uniform(size=400) < 0.3, 0.0, rng.lognormal(size=400))  # 0 in 30 % of the rows
+    X = np.c_[rng.normal(size=400), wage]
+    with pytest.warns(PointMassWarning, match=r"column 1 is 0 in 3\d% of the rows.*MixedDensity"):
+        MAFDensity(**TINY).fit(X)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", PointMassWarning)
+        MAFDensity(**TINY).fit(X[wage > 0])  # no mass
+        MAFDensity(**TINY).fit(np.c_[X[:, :1], np.round(wage, 1)])  # on a grid of 0.1: dequantised
+        MAFDensity(**TINY, warm_start=True).fit(X[wage > 0]).fit(X)  # a continued fit checked its first data
+
+
 def test_wide_classifier_start_uses_the_pooled_covariance_in_the_row_space():
     from skflow.estimators._class_gaussians import _BETAS, _select_shrinkage, _shrink, _class_moments
     from skflow.estimators._gaussian import gaussian_log_pdfs

@@ -381,6 +381,19 @@ def test_a_point_mass_is_found_and_scored_by_its_probability():
     assert (draws.wage[draws.wage > 0] > 1e-3).mean() > 0.99
 
 
+def test_a_point_mass_is_a_value_far_more_common_than_any_other():
+    from skflow.estimators._point_masses import find_point_mass
+
+    rng = np.random.RandomState(0)
+    spread = rng.lognormal(size=200)
+    assert find_point_mass(np.r_[np.zeros(40), spread]) == 0.0
+    assert find_point_mass(np.r_[np.zeros(8), spread]) is None  # 4 % of the rows
+    # rounding: $2 and $3 tips about as common as each other are not one mass
+    assert find_point_mass(np.r_[np.full(33, 2.0), np.full(23, 3.0), spread]) is None
+    assert find_point_mass(np.r_[np.full(33, 2.0), np.full(11, 3.0), spread]) == 2.0
+    assert find_point_mass(np.r_[np.zeros(40), np.ones(40)]) is None  # two values: categorical, not a mass
+
+
 def test_the_stand_in_is_integrated_out_exactly():
     # at the mass, the numeric part is the flow's joint density integrated over the stand-in:
     # the fixed quadrature agrees with a Monte Carlo average of p(others, u) / q(u)

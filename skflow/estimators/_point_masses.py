@@ -20,24 +20,30 @@ from __future__ import annotations
 import numpy as np
 from scipy.stats import norm
 
-__all__ = ["MIN_ROWS", "MIN_SHARE", "NODES", "find_point_mass", "quadrature_nodes"]
+__all__ = ["MIN_RATIO", "MIN_ROWS", "MIN_SHARE", "NODES", "find_point_mass", "quadrature_nodes"]
 
 #: A continuous column's most frequent value is a point mass when it holds at least this share ...
 MIN_SHARE = 0.05
-#: ... and at least this many of the training rows.
+#: ... and at least this many of the training rows ...
 MIN_ROWS = 5
+#: ... and this many times as many as the next most frequent value: a value
+#: far more common than any other, not one of several rounded ones (tips of
+#: $2 and $3, heart weights recorded to 0.1 g), which are a grid's business.
+MIN_RATIO = 3.0
 #: Quadrature nodes per row at a point mass, when scoring.
 NODES = 32
 
 
 def find_point_mass(values: np.ndarray) -> float | None:
     """The value that :data:`MIN_SHARE` (and :data:`MIN_ROWS`) of ``values``
-    share, if there is one and at least two other distinct values beside it."""
+    share, :data:`MIN_RATIO` times as many as share any other, if there is
+    one and at least two other distinct values beside it."""
     distinct, counts = np.unique(np.asarray(values, dtype=np.float64), return_counts=True)
     if len(distinct) < 3:
         return None
     k = int(np.argmax(counts))
-    if counts[k] < max(MIN_ROWS, MIN_SHARE * len(values)):
+    runner_up = np.partition(counts, -2)[-2]
+    if counts[k] < max(MIN_ROWS, MIN_SHARE * len(values), MIN_RATIO * runner_up):
         return None
     return float(distinct[k])
 

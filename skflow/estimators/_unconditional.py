@@ -39,7 +39,8 @@ from ._gaussian import (
 from . import _architecture
 from ._scaling import refuse_rows_beyond_reach
 from ._streamed import StreamedRows, measure_stream, refit_batch_norm_streamed
-from ._validation import check_n_samples, check_numeric_columns, describe_gaussian_weight, warn_if_few_rows
+from ._validation import (check_n_samples, check_numeric_columns, describe_gaussian_weight, warn_if_few_rows,
+                          warn_if_point_masses)
 
 
 #: feature_log_densities integrates over this many training standard deviations either side.
@@ -311,6 +312,8 @@ class UnconditionalMAF(BaseMAF):
             steps = self.grid_steps_  # the warm fit's data are dequantised as the first fit's
         else:
             steps = grid_steps(X) if self.dequantize else np.zeros(X.shape[1])
+            if not partial:
+                warn_if_point_masses(X, steps)
         self.grid_steps_ = steps
         if steps.any():
             # One step of uniform noise: a density instead of spikes on the grid values.

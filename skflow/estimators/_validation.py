@@ -8,6 +8,8 @@ from numbers import Integral
 
 import numpy as np
 
+from ._point_masses import find_point_mass
+
 
 def check_numeric_columns(X) -> None:
     """A clear error naming the first non-numeric column of a DataFrame."""
@@ -62,6 +64,29 @@ def warn_if_few_rows(n_rows: int, n_features: int) -> None:
                       "even one Gaussian's covariance is not determined by the data; the model's "
                       "densities are mostly the shrinkage and the architecture's guesses", FewRowsWarning,
                       stacklevel=4)
+
+
+class PointMassWarning(UserWarning):
+    """A column on no grid holds one value in many rows: a point mass, which no density can hold."""
+
+
+#: Rows looked at for point masses (evenly spaced): enough for a share of 5 %.
+POINT_MASS_SAMPLE = 100_000
+
+
+def warn_if_point_masses(X: np.ndarray, steps: np.ndarray) -> None:
+    """Warn when a column of ``X`` that is not dequantised (``steps`` 0) has a point mass."""
+    sample = X[:: max(1, len(X) // POINT_MASS_SAMPLE)]
+    found = []
+    for j in np.flatnonzero(steps == 0):
+        value = find_point_mass(sample[:, j])
+        if value is not None:
+            found.append(f"column {j} is {value:g} in {np.mean(sample[:, j] == value):.0%} of the rows")
+    if found:
+        warnings.warn(f"{'; '.join(found)}, and on no grid: a density has no finite height at such a point mass, "
+                      "so the flow's log-density there grows as it trains and dominates held-out scores. "
+                      "MixedDensity models point masses (its point_masses parameter); or leave the column out",
+                      PointMassWarning, stacklevel=4)
 
 
 def describe_stopping(est) -> str:

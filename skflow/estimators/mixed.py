@@ -119,9 +119,10 @@ class MixedDensity(DensityMixin, BaseEstimator):
         categories), the others by a density, and draws land on ``value``
         with that probability.  ``"auto"``: a continuous column on no grid
         whose most frequent training value is held by at least 5 % of the
-        rows (and 5 rows), beside at least two other values, has a point
-        mass there; a dict adds to (and overrides) that rule, ``{column:
-        None}`` removes one; None: no point masses.
+        rows (and 5 rows), three times as many as hold any other value,
+        beside at least two other values, has a point mass there; a dict
+        adds to (and overrides) that rule, ``{column: None}`` removes one;
+        None: no point masses.
     flow_params : dict, default=None
         Parameters of the numeric part's flow (:class:`MAFRegressor` given
         categories, :class:`MAFDensity` without), e.g.
