@@ -379,6 +379,9 @@ def test_a_point_mass_is_found_and_scored_by_its_probability():
     assert (draws.wage >= 0).all()
     assert np.mean(draws.wage == 0) == pytest.approx(np.mean(frame.wage == 0), abs=0.03)
     assert (draws.wage[draws.wage > 0] > 1e-3).mean() > 0.99
+    # given the sector, the mass's probability is the sector's
+    public_draws = est.sample(random_state=1, given=pd.DataFrame({"sector": ["public"] * 2000}))
+    assert np.mean(public_draws.wage == 0) == pytest.approx(0.2, abs=0.04)
 
 
 def test_a_point_mass_is_a_value_far_more_common_than_any_other():
