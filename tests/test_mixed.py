@@ -397,6 +397,20 @@ def test_a_point_mass_is_a_value_far_more_common_than_any_other():
     assert find_point_mass(np.r_[np.zeros(40), np.ones(40)]) is None  # two values: categorical, not a mass
 
 
+def test_a_few_exact_zeros_of_a_positive_column_are_a_mass_on_its_bound():
+    # three zeros among 150 positive values: too few for the share rule, but they sit on the bound
+    rng = np.random.RandomState(0)
+    frame = pd.DataFrame({"assists": np.r_[np.zeros(3), rng.lognormal(-3, 1, 150)], "putouts": rng.lognormal(size=153)})
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    assert est.point_masses_ == {0: 0.0} and est.bounds_[0] == (0, None)
+    draws = est.sample(3000, random_state=0)
+    assert (draws.assists >= 0).all() and 0 < np.mean(draws.assists == 0) < 0.06
+    assert np.isfinite(est.score_samples(frame)).all()
+    # declared bounds or none: the rule is the bounds', so it steps aside
+    assert MixedDensity(bounds=None, flow_params={**FAST, "max_iter": 2}).fit(frame).point_masses_ == {}
+    assert MixedDensity(bounds={"assists": (-1, None)}, flow_params={**FAST, "max_iter": 2}).fit(frame).point_masses_ == {}
+
+
 def test_the_stand_in_is_integrated_out_exactly():
     # at the mass, the numeric part is the flow's joint density integrated over the stand-in:
     # the fixed quadrature agrees with a Monte Carlo average of p(others, u) / q(u)

@@ -105,8 +105,9 @@ class MixedDensity(DensityMixin, BaseEstimator):
         for an open end; values must lie strictly inside, or within for a
         column on a grid (integer or recorded in steps), whose map's bounds
         are widened by half a step.  ``"auto"`` bounds below by 0 every
-        numeric column whose training values are all non-negative (all
-        positive, for a continuous column on no grid); a dict adds to (and
+        numeric column whose training values are all non-negative (the
+        zeros of a continuous column on no grid are then a point mass, see
+        ``point_masses``); a dict adds to (and
         overrides) that rule, ``{column: None}`` unbounds one; None: no
         bounds at all.  Rows outside a bound score ``-inf``; draws always
         lie within (those of a continuous column on a grid are moved onto a
@@ -120,7 +121,9 @@ class MixedDensity(DensityMixin, BaseEstimator):
         with that probability.  ``"auto"``: a continuous column on no grid
         whose most frequent training value is held by at least 5 % of the
         rows (and 5 rows), three times as many as hold any other value,
-        beside at least two other values, has a point mass there; a dict
+        beside at least two other values, has a point mass there, and so
+        has one at 0 whose other values are positive, however few its
+        zeros (they sit on the bound ``bounds="auto"`` gives it); a dict
         adds to (and overrides) that rule, ``{column: None}`` removes one;
         None: no point masses.
     flow_params : dict, default=None
@@ -275,12 +278,23 @@ class MixedDensity(DensityMixin, BaseEstimator):
                         raise ValueError(f"point_masses[{key!r}] must be a finite number, got {value!r}")
                     masses[j] = float(value)
             elif self.point_masses is not None and kinds[j] == "continuous" and j not in self.grid_steps_:
-                value = find_point_mass(frame.iloc[:, j].to_numpy(dtype=np.float64))
+                values = frame.iloc[:, j].to_numpy(dtype=np.float64)
+                value = find_point_mass(values)
+                if value is None and values.min() == 0 and np.count_nonzero(values) >= 2 \
+                        and self._bounded_by_rule(j, name):
+                    # Exact zeros of a column otherwise positive sit on the bound that
+                    # bounds="auto" gives it: an atom there, however few, or no bound at all.
+                    value = 0.0
                 if value is not None:
                     masses[j] = value
         if declared:
             raise ValueError(f"point_masses names column(s) {sorted(map(str, declared))} that X does not have")
         return masses
+
+    def _bounded_by_rule(self, j: int, name) -> bool:
+        """Whether column ``j``'s bounds come from the "auto" rule (not declared, not switched off)."""
+        return self.bounds == "auto" or (isinstance(self.bounds, dict) and name not in self.bounds
+                                         and j not in self.bounds)
 
     def _point_mass_positions(self) -> list[int]:
         """Positions among the numeric columns of those with a point mass."""
