@@ -411,6 +411,24 @@ def test_a_few_exact_zeros_of_a_positive_column_are_a_mass_on_its_bound():
     assert MixedDensity(bounds={"assists": (-1, None)}, flow_params={**FAST, "max_iter": 2}).fit(frame).point_masses_ == {}
 
 
+def test_an_integer_column_on_a_sparse_lattice_scores_the_probability_of_its_values():
+    # scaled scores: 12 values between 300 and 600, each of many rows
+    rng = np.random.RandomState(0)
+    lattice = np.sort(rng.choice(np.arange(300, 601), 12, replace=False))
+    p = rng.dirichlet(np.ones(12) * 3)
+    frame = pd.DataFrame({"score": rng.choice(lattice, 2000, p=p).astype(np.int64)})
+    est = MixedDensity(flow_params=FAST, random_state=0).fit(frame)
+    np.testing.assert_array_equal(est._lattices[0], lattice)
+    probabilities = np.exp(est.score_samples(pd.DataFrame({"score": lattice})))
+    assert probabilities.sum() == pytest.approx(1.0, abs=0.1)  # the density at a value times its cell
+    assert np.corrcoef(probabilities, p)[0, 1] > 0.7  # a small flow, briefly trained, smears a little
+    draws = est.sample(3000, random_state=0)
+    assert set(draws.score) <= set(lattice)
+    # a column whose values rarely repeat is no lattice (a weight in pounds)
+    wide = pd.DataFrame({"weight": rng.choice(np.arange(1500, 5000), 400).astype(np.int64)})
+    assert MixedDensity(flow_params={**FAST, "max_iter": 2}, random_state=0).fit(wide)._lattices == {}
+
+
 def test_the_stand_in_is_integrated_out_exactly():
     # at the mass, the numeric part is the flow's joint density integrated over the stand-in:
     # the fixed quadrature agrees with a Monte Carlo average of p(others, u) / q(u)

@@ -16,7 +16,14 @@ from __future__ import annotations
 
 import numpy as np
 
-__all__ = ["ColumnMap", "infer_column_types", "integer_step", "one_sided_scale"]
+__all__ = ["ColumnMap", "infer_column_types", "integer_step", "lattice_cells", "one_sided_scale", "sparse_lattice"]
+
+#: An integer column uses at most this share of the grid points between its
+#: smallest and largest value ...
+SPARSE_LATTICE_SHARE = 0.5
+#: ... with this many rows per distinct value on average: a lattice of its own
+#: (scaled test scores), not a wide-ranging count whose values rarely repeat.
+LATTICE_ROWS_PER_VALUE = 10
 
 #: Candidate scales of the soft log, in units of the column's spread (distance to its bound).
 SCALE_MULTIPLES = tuple(2.0**k for k in range(-4, 5))
@@ -59,6 +66,23 @@ def integer_step(values: np.ndarray) -> float:
     if len(distinct) < 2:
         return 1.0
     return float(np.gcd.reduce(np.diff(distinct)))
+
+
+def sparse_lattice(values: np.ndarray, step: float):
+    """The distinct values of an integer column that uses at most
+    :data:`SPARSE_LATTICE_SHARE` of its grid's points, each value held by
+    :data:`LATTICE_ROWS_PER_VALUE` rows on average, or None."""
+    distinct = np.unique(np.asarray(values, dtype=np.float64))
+    points = (distinct[-1] - distinct[0]) / step + 1
+    repeated = len(values) >= LATTICE_ROWS_PER_VALUE * len(distinct)
+    return distinct if repeated and 2 <= len(distinct) <= SPARSE_LATTICE_SHARE * points else None
+
+
+def lattice_cells(lattice: np.ndarray, step: float) -> tuple[np.ndarray, np.ndarray]:
+    """Each lattice value's cell: from the midpoint to the value below to the
+    midpoint to the value above (half a step beyond the ends)."""
+    middles = (lattice[1:] + lattice[:-1]) / 2
+    return np.r_[lattice[0] - step / 2, middles], np.r_[middles, lattice[-1] + step / 2]
 
 
 class ColumnMap:
