@@ -158,6 +158,8 @@ def test_unseen_category_and_bad_input_say_why():
         MixedDensity(bounds={"x": (0, None)}).fit(frame)
     with pytest.raises(ValueError, match="not numeric columns"):
         MixedDensity(bounds={"colour": (0, 1)}).fit(frame)
+    with pytest.raises(ValueError, match=r"bounds\['x'\] must be \(low, high\), got \(0,\)"):
+        MixedDensity(bounds={"x": (0,)}).fit(frame)
     with pytest.raises(ValueError, match="column_types"):
         MixedDensity(column_types={"x": "ordinal"}).fit(frame)
     with pytest.raises(ValueError, match="missing"):

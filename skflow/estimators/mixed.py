@@ -259,7 +259,7 @@ class MixedDensity(DensityMixin, BaseEstimator):
                 bound = declared.pop(key)
                 bounds[j] = (None, None) if bound is None else tuple(bound)
                 if len(bounds[j]) != 2:
-                    raise ValueError(f"bounds[{key!r}] must be (low, high), got {declared[key]!r}")
+                    raise ValueError(f"bounds[{key!r}] must be (low, high), got {bound!r}")
                 continue
             values = frame.iloc[:, j].to_numpy(dtype=np.float64)
             mass = self.point_masses_.get(j)
